@@ -1,0 +1,83 @@
+"""The seams between packages: what a robot is, and what a driver must do.
+
+The action space everywhere in the stack is ``[joint position targets (rad) ..., gripper]``:
+absolute joint-position targets for the arm plus one gripper value in [0, 1]
+(0 = fully open, 1 = fully closed), at the robot's fixed control period.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+Observation = dict[str, np.ndarray]
+"""One observation: named arrays in physical units (rad, m, uint8 images HxWx3)."""
+
+
+class Source(enum.IntEnum):
+    """Who produced the action executed at a step (stored as ``source`` in HDF5)."""
+
+    POLICY = 0
+    HUMAN = 1
+    HOLD = 2
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """Everything a runtime, a policy or an input device needs to know about one arm."""
+
+    name: str
+    joint_names: tuple[str, ...]
+    joint_lower: np.ndarray
+    joint_upper: np.ndarray
+    max_joint_velocity: np.ndarray
+    control_period: float
+    cameras: tuple[str, ...] = ()
+    observation_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    gripper_range: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def action_dim(self) -> int:
+        """Arm joints plus one gripper value."""
+        return self.num_joints + 1
+
+    @property
+    def action_lower(self) -> np.ndarray:
+        return np.append(self.joint_lower, self.gripper_range[0]).astype(np.float64)
+
+    @property
+    def action_upper(self) -> np.ndarray:
+        return np.append(self.joint_upper, self.gripper_range[1]).astype(np.float64)
+
+    @property
+    def control_hz(self) -> float:
+        return 1.0 / self.control_period
+
+
+@runtime_checkable
+class RobotDriver(Protocol):
+    """A robot the runtime can drive: the sim arm and real arms satisfy the same four methods."""
+
+    spec: RobotSpec
+
+    def observe(self) -> Observation:
+        """The newest observation, without blocking on anything slow."""
+        ...
+
+    def command(self, target: np.ndarray) -> np.ndarray:
+        """Send one action; return what was actually sent after the driver's own clipping."""
+        ...
+
+    def hold(self) -> None:
+        """Keep the arm where it is (the safe default when nobody is fit to command)."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,1 @@
+"""The flow-matching chunked policy, its ZeroMQ server and client, training and rounds."""

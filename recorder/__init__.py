@@ -1,0 +1,1 @@
+"""Crash-safe HDF5 episodes, the dataset reader, round aggregation, inspection."""
