@@ -81,3 +81,39 @@ class RobotDriver(Protocol):
 
     def close(self) -> None:
         ...
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """What a policy promises its clients (sent in the server's handshake)."""
+
+    chunk_length: int
+    action_dim: int
+    control_period: float
+    observation_shapes: Mapping[str, tuple[int, ...]]
+    checkpoint_id: str
+    checkpoint_hash: str = ""
+    normalization_hash: str = ""
+
+
+@runtime_checkable
+class ChunkPolicy(Protocol):
+    """Anything that maps a batch of observations to a batch of action chunks, in physical units.
+
+    ``observations[k]`` has a leading batch dimension B. ``prefix`` (B, H, A), when given, holds the
+    actions already committed for the new chunk's first steps (real-time chunking: the previous
+    chunk realigned so index 0 is the step the observation was taken at; NaN where it has none),
+    and ``frozen_steps`` (B,) how many of them will certainly execute before the new chunk arrives.
+    A policy that cannot inpaint ignores both; the runtime's splice still keeps execution smooth.
+    """
+
+    info: PolicyInfo
+
+    def predict_chunks(
+        self,
+        observations: Mapping[str, np.ndarray],
+        prefix: np.ndarray | None = None,
+        frozen_steps: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Return (B, H, A) action chunks."""
+        ...
