@@ -132,11 +132,13 @@ def train(
     init_from: str | Path | None = None,
     progress: bool = True,
     extra_meta: dict[str, Any] | None = None,
+    stop_at: int | None = None,
 ) -> TrainResult:
     """Train on `dataset`; write `last.pt` (and `best.pt` by validation loss) under `out_dir`.
 
     resume: continue from `out_dir/last.pt` (weights, EMA, optimiser, step, RNG).
     init_from: fine-tune from another checkpoint (weights + its normalisation and layout).
+    stop_at: leave the loop after this step (saving last.pt), as a preempted job would.
     """
     out_dir = Path(out_dir)
     device = pdist.device_for(pdist.DistInfo(), cfg.device)
@@ -195,8 +197,9 @@ def train(
         opt.load_state_dict(resume_ck["optimizer"])
         start, history = int(resume_ck["step"]), list(resume_ck.get("history", []))
         best = float(resume_ck.get("best_val", math.inf))
-        if "rng" in resume_ck and dinfo.rank == 0:
+        if dinfo.rank == 0:
             gen.set_state(resume_ck["rng"])
+            torch.set_rng_state(resume_ck["torch_rng"])
     net = DistributedDataParallel(model) if dinfo.enabled else model
 
     meta = {"train_config": cfg.to_dict(), "control_period": cfg.control_period, **(extra_meta or {})}
@@ -206,6 +209,7 @@ def train(
             "model_config": dataclasses.asdict(mcfg), "layout": layout.to_dict(), "normalizer": norm.to_dict(),
             "state_dict": model.state_dict(), "ema_state_dict": ema.state_dict(), "optimizer": opt.state_dict(),
             "step": step, "history": history, "best_val": best, "val_loss": val, "rng": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
             "checkpoint_id": f"{out_dir.parent.name or 'run'}-{mcfg.head}-step{step}", **meta,
         }
         return save_checkpoint(out_dir / name, payload)
@@ -213,7 +217,8 @@ def train(
     if dinfo.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not (progress and dinfo.is_main),
+    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    bar = tqdm(range(start, end), initial=start, total=cfg.steps, disable=not (progress and dinfo.is_main),
                desc=f"train {mcfg.head}/{mcfg.net.velocity_net}", unit="step")
     loss_ema, val, t0, seen = float("nan"), None, time.perf_counter(), 0
     model.train()
@@ -243,9 +248,9 @@ def train(
                 checkpoint(done, "best.pt", val)
         elif dinfo.is_main and done % 50 == 0:
             bar.set_postfix(loss=f"{loss_ema:.4f}", val="-" if val is None else f"{val:.4f}")
-        if dinfo.is_main and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+        if dinfo.is_main and (done % cfg.ckpt_every == 0 or done == end):
             checkpoint(done, "last.pt", val)
     elapsed = max(time.perf_counter() - t0, 1e-9)
     pdist.barrier(dinfo)
     pdist.shutdown(dinfo)
-    return TrainResult(out_dir / "last.pt", cfg.steps, loss_ema, val, seen / elapsed, history)
+    return TrainResult(out_dir / "last.pt", end, loss_ema, val, seen / elapsed, history)
