@@ -67,6 +67,9 @@ class TrainResult:
     val_loss: float | None
     samples_per_s: float
     history: list[dict[str, float]]
+    model: torch.nn.Module | None = None  # the final (non-EMA) weights, on this process
+    rank: int = 0
+    world_size: int = 1
 
 
 def _step_shapes(ds: ChunkDataset, obs_horizon: int) -> dict[str, tuple[int, ...]]:
@@ -253,4 +256,5 @@ def train(
     elapsed = max(time.perf_counter() - t0, 1e-9)
     pdist.barrier(dinfo)
     pdist.shutdown(dinfo)
-    return TrainResult(out_dir / "last.pt", end, loss_ema, val, seen / elapsed, history)
+    return TrainResult(out_dir / "last.pt", end, loss_ema, val, seen / elapsed, history, model, dinfo.rank,
+                       dinfo.world_size)
