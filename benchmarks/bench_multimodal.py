@@ -41,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--horizon", type=int, default=16, help="chunk length H")
     p.add_argument("--execute", type=int, default=8, help="actions executed from each chunk before replanning")
     p.add_argument("--net", default="mlp", help="velocity network (see policy_server.networks.VELOCITY_NETS)")
+    p.add_argument("--relative-to", default="", help="learn joint targets relative to this obs key (e.g. joint_pos)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and the PNG")
     p.add_argument("--ckpt-dir", default="runs/bench_multimodal", help="folder for the trained checkpoints")
@@ -87,7 +88,8 @@ def plot(results: dict, path: Path, task: str) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> dict:
+    """Run the benchmark; return the report it writes."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -98,12 +100,13 @@ def main(argv: list[str] | None = None) -> dict:
     t_start = time.time()
     for seed in args.seeds:
         demos = collect_demos(args.task, args.demos, seed=1000 * seed)
-        modes = [d.mode for d in demos]
+        modes = [d.attrs["mode"] for d in demos]
         print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps, "
               f"modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}")
         ds = episodes_to_dataset(demos, args.horizon)
         for head in args.heads:
-            cfg = TrainConfig(model=ModelConfig(head=head, net=NetConfig(velocity_net=args.net)), steps=args.steps,
+            cfg = TrainConfig(model=ModelConfig(head=head, net=NetConfig(velocity_net=args.net),
+                                                  relative_to=args.relative_to), steps=args.steps,
                               batch_size=args.batch_size, seed=seed, val_every=max(args.steps // 4, 1),
                               ckpt_every=args.steps, control_period=0.05)
             res = train(ds, cfg, Path(args.ckpt_dir) / f"{args.task}_{head}_seed{seed}")
@@ -138,5 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     return report
 
 
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

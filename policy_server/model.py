@@ -31,6 +31,7 @@ class ModelConfig:
     obs_horizon: int = 1  # observation history length fed to the encoder
     flow_steps: int = 10  # Euler steps at inference
     rtc_beta: float = 5.0  # guidance-weight clip for real-time chunking
+    relative_to: str = ""  # obs key (e.g. "joint_pos"): its first dims of the chunk are learnt relative to it
     net: NetConfig = field(default_factory=NetConfig)
 
 

@@ -109,6 +109,26 @@ def flatten_lowdim(obs: Mapping[str, np.ndarray], layout: ObsLayout, batch_dims:
     return np.concatenate(parts, axis=-1)
 
 
+def action_reference(obs: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
+    """(B, n): the newest frame of `obs[key]` (B, [T_o,] n), the origin of relative actions."""
+    a = np.asarray(obs[key], np.float32)
+    return a.reshape(a.shape[0], -1, a.shape[-1])[:, -1, :n]
+
+
+def to_relative(actions: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Chunks (B, H, A) with their first k dims expressed relative to ref (B, k)."""
+    out = np.array(actions, np.float32, copy=True)
+    out[..., : ref.shape[-1]] -= ref[:, None, :]
+    return out
+
+
+def from_relative(actions: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Inverse of `to_relative`."""
+    out = np.array(actions, np.float32, copy=True)
+    out[..., : ref.shape[-1]] += ref[:, None, :]
+    return out
+
+
 @dataclass
 class Normalizer:
     """Per-dimension affine maps: z = (x - mean) / std for observations and actions."""

@@ -20,7 +20,7 @@ import torch
 from common.types import PolicyInfo
 from policy_server.checkpoint import file_hash, load_checkpoint, model_config_from_dict
 from policy_server.model import ChunkModel
-from policy_server.normalization import Normalizer, ObsLayout, check_layout
+from policy_server.normalization import Normalizer, ObsLayout, action_reference, check_layout
 
 
 def default_device() -> torch.device:
@@ -145,6 +145,10 @@ class FlowPolicy:
         """
         cond = self._encode(observations)
         b, h, a = cond.shape[0], self.cfg.horizon, self.cfg.action_dim
+        ref = None
+        if self.cfg.relative_to:
+            k = self.layout.shapes[self.cfg.relative_to][-1]
+            ref = torch.as_tensor(action_reference(observations, self.cfg.relative_to, k), device=self.device)
         if noise is None:
             z = torch.randn(b, h, a, device=self.device)
         else:
@@ -154,10 +158,14 @@ class FlowPolicy:
             p = torch.as_tensor(np.asarray(prefix, np.float32), device=self.device)
             if p.shape != (b, h, a):
                 raise ValueError(f"prefix must be {(b, h, a)}, got {tuple(p.shape)}")
+            if ref is not None:
+                p = torch.cat([p[..., : ref.shape[-1]] - ref[:, None], p[..., ref.shape[-1]:]], -1)
             pre = (p - self._act_mean) / self._act_std
             fz = torch.as_tensor(np.zeros(b) if frozen_steps is None else np.asarray(frozen_steps), device=self.device)
-        out = self.model.sample(cond, z, steps, pre, fz)
-        return (out * self._act_std + self._act_mean).float().cpu().numpy()
+        out = self.model.sample(cond, z, steps, pre, fz) * self._act_std + self._act_mean
+        if ref is not None:
+            out = torch.cat([out[..., : ref.shape[-1]] + ref[:, None], out[..., ref.shape[-1]:]], -1)
+        return out.float().cpu().numpy()
 
     def predict(self, observation: Mapping[str, np.ndarray], **kw: Any) -> np.ndarray:
         """One chunk (H, A) for one observation (no batch axis)."""

@@ -14,25 +14,19 @@ import numpy as np
 from tqdm import tqdm
 
 from common.types import ChunkPolicy
-from policy_server.data import ChunkDataset, chunks_from_episode
+from policy_server.episodes import RecordedEpisode, episodes_to_dataset
+
+__all__ = ["collect_demos", "episodes_to_dataset", "evaluate", "EvalResult"]
 
 
-@dataclass
-class Episode:
-    obs: dict[str, np.ndarray]  # {key: (T, *shape)}
-    actions: np.ndarray  # (T, A)
-    success: bool
-    failure: str = ""
-    seed: int = 0
-    mode: float = 0.0  # the expert's choice where it has one (detour: side)
-
-
-def collect_demos(task: str, n: int, seed: int = 0, only_success: bool = True, progress: bool = True) -> list[Episode]:
+def collect_demos(
+    task: str, n: int, seed: int = 0, only_success: bool = True, progress: bool = True
+) -> list[RecordedEpisode]:
     """`n` scripted-expert episodes (successful ones only, unless told otherwise) with seeds seed, seed+1, ..."""
     import sim
 
     env, expert = sim.make_env(task), sim.make_expert(task)
-    out: list[Episode] = []
+    out: list[RecordedEpisode] = []
     s = seed
     bar = tqdm(total=n, desc=f"demos {task}", disable=not progress)
     while len(out) < n:
@@ -49,7 +43,9 @@ def collect_demos(task: str, n: int, seed: int = 0, only_success: bool = True, p
         ok = bool(info.get("is_success", False))
         if ok or not only_success:
             stacked = {k: np.stack([f[k] for f in frames]).astype(np.float32) for k in frames[0]}
-            out.append(Episode(stacked, np.stack(acts), ok, info.get("failure", ""), s, float(getattr(expert, "side", 0.0))))
+            attrs = {"kind": "demo", "success": ok, "failure": info.get("failure", ""), "seed": s,
+                     "mode": float(getattr(expert, "side", 0.0))}  # mode: the expert's choice (detour: side)
+            out.append(RecordedEpisode(f"sim:{task}", f"demo_{len(out)}", stacked, np.stack(acts), attrs=attrs))
             bar.update(1)
         s += 1
         if s - seed > 5 * n + 20:
@@ -57,20 +53,6 @@ def collect_demos(task: str, n: int, seed: int = 0, only_success: bool = True, p
     bar.close()
     env.close()
     return out
-
-
-def episodes_to_dataset(episodes: list[Episode], horizon: int) -> ChunkDataset:
-    """Per-step samples: observation at t, actions t..t+H-1 (end padded), one episode id each."""
-    obs, acts, pads, eps = {}, [], [], []
-    for i, ep in enumerate(episodes):
-        c, p = chunks_from_episode(ep.actions, horizon)
-        acts.append(c)
-        pads.append(p)
-        eps.append(np.full(len(c), i))
-        for k, v in ep.obs.items():
-            obs.setdefault(k, []).append(v)
-    return ChunkDataset({k: np.concatenate(v) for k, v in obs.items()}, np.concatenate(acts), np.concatenate(pads),
-                        episode=np.concatenate(eps))
 
 
 @dataclass

@@ -24,7 +24,9 @@ from policy_server import distributed as pdist
 from policy_server.checkpoint import load_checkpoint, model_config_from_dict, save_checkpoint
 from policy_server.data import ChunkDataset
 from policy_server.model import ChunkModel, ModelConfig
-from policy_server.normalization import Normalizer, ObsLayout, check_layout, flatten_lowdim
+from policy_server.normalization import (
+    Normalizer, ObsLayout, action_reference, check_layout, flatten_lowdim, to_relative,
+)
 
 
 @dataclass
@@ -80,12 +82,13 @@ def _step_shapes(ds: ChunkDataset, obs_horizon: int) -> dict[str, tuple[int, ...
 class _Tensors:
     """A ChunkDataset as normalised tensors on the training device."""
 
-    def __init__(self, ds: ChunkDataset, layout: ObsLayout, norm: Normalizer, to: int, pad_w: float, device):
+    def __init__(self, ds: ChunkDataset, layout: ObsLayout, norm: Normalizer, to: int, pad_w: float, device,
+                 relative_to: str = ""):
         low = flatten_lowdim(ds.obs, layout, batch_dims=1 if to == 1 else 2)
         low = norm.norm_obs(low.reshape(len(ds), to, -1) if len(layout.lowdim_keys) else low.reshape(len(ds), to, 0))
         self.low = torch.as_tensor(low, dtype=torch.float32, device=device)
         self.images = {k: torch.as_tensor(ds.obs[k], device=device) for k in layout.image_keys}
-        self.act = torch.as_tensor(norm.norm_act(ds.actions), dtype=torch.float32, device=device)
+        self.act = torch.as_tensor(norm.norm_act(_training_actions(ds, relative_to)), dtype=torch.float32, device=device)
         self.mask = torch.as_tensor(np.where(ds.pad_mask, pad_w, 1.0), dtype=torch.float32, device=device)
         self.w = torch.as_tensor(ds.weights, dtype=torch.float32, device=device)
         self.n = len(ds)
@@ -95,6 +98,18 @@ class _Tensors:
         if imgs:
             imgs = {k: v.reshape(len(idx), -1, *v.shape[-3:])[:, -1] for k, v in imgs.items()}
         return self.low[idx], imgs, self.act[idx], self.mask[idx], self.w[idx]
+
+
+def _training_actions(ds: ChunkDataset, relative_to: str) -> np.ndarray:
+    """The chunks the model learns: absolute, or relative to the observation key `relative_to`."""
+    if not relative_to:
+        return ds.actions
+    if relative_to not in ds.obs:
+        raise ValueError(f"relative_to={relative_to!r} is not an observation key (have {sorted(ds.obs)})")
+    k = ds.obs[relative_to].shape[-1]
+    if k > ds.action_dim:
+        raise ValueError(f"relative_to={relative_to!r} has {k} dims, more than the {ds.action_dim} action dims")
+    return to_relative(ds.actions, action_reference(ds.obs, relative_to, k))
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -183,9 +198,11 @@ def train(
     train_ds, val_ds = dataset.split(cfg.val_fraction, cfg.seed)
     if base_ck is None:
         low = flatten_lowdim(train_ds.obs, layout, batch_dims=1 if to == 1 else 2).reshape(-1, layout.lowdim_dim)
-        norm = Normalizer.fit(low, train_ds.actions, train_ds.pad_mask)
-    tr = _Tensors(train_ds, layout, norm, to, cfg.pad_loss_weight, device)
-    va = _Tensors(val_ds, layout, norm, to, cfg.pad_loss_weight, device) if val_ds is not None else None
+        norm = Normalizer.fit(low, _training_actions(train_ds, mcfg.relative_to), train_ds.pad_mask)
+    if mcfg.relative_to and mcfg.relative_to not in layout.lowdim_keys:
+        raise ValueError(f"relative_to={mcfg.relative_to!r} must be one of the policy's observation keys {layout.lowdim_keys}")
+    tr = _Tensors(train_ds, layout, norm, to, cfg.pad_loss_weight, device, mcfg.relative_to)
+    va = _Tensors(val_ds, layout, norm, to, cfg.pad_loss_weight, device, mcfg.relative_to) if val_ds is not None else None
 
     model = ChunkModel(mcfg, layout.lowdim_dim, layout.image_keys).to(device)
     if base_ck is not None:
