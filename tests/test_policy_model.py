@@ -151,3 +151,12 @@ def test_observation_history_is_used(tmp_path):
     test = rng.uniform(-1, 1, (64, 2, 1)).astype(np.float32)
     pred = p.predict_chunks({"x": test})[:, 0, 0]
     assert np.abs(pred - (test[:, 1, 0] - test[:, 0, 0])).mean() < 0.1
+
+
+@pytest.mark.slow
+def test_compiled_sampler_matches_eager(bimodal_runs):
+    ck = bimodal_runs["flow"].checkpoint
+    eager, comp = FlowPolicy.load(ck, device="cpu"), FlowPolicy.load(ck, device="cpu", compile=True)
+    obs = {"x": np.linspace(-1, 1, 3, dtype=np.float32)[:, None]}
+    noise = np.random.default_rng(0).standard_normal((3, 4, 2)).astype(np.float32)
+    np.testing.assert_allclose(comp.predict_chunks(obs, noise=noise), eager.predict_chunks(obs, noise=noise), atol=1e-4)
