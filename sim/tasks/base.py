@@ -209,7 +209,7 @@ class ArmTaskEnv(gym.Env):
 
     def _observation_spaces(self) -> dict[str, spaces.Space]:
         def box(n):
-            return spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float64)
+            return vector_space(n)
 
         obs = {
             "joint_pos": box(7),
@@ -268,6 +268,11 @@ class ArmTaskEnv(gym.Env):
                 if mine == geom_a and self.model.body_rootid[self.model.geom_bodyid[other]] == body_root:
                     return True
         return False
+
+
+def vector_space(size: int, bound: float = 100.0) -> spaces.Box:
+    """A low-dimensional observation: metres, radians, rad/s and unit quaternions all fit in ±100."""
+    return spaces.Box(-bound, bound, shape=(size,), dtype=np.float64)
 
 
 def canonical_gripper_quat(quat: np.ndarray) -> np.ndarray:
