@@ -121,3 +121,17 @@ def test_observation_keys_hold_joint_state_pose_and_task_state():
             "target_a_pos", "target_b_pos"} <= set(obs)
     assert obs["joint_pos"].shape == (7,) and obs["gripper_pos"].shape == (1,)
     assert np.linalg.norm(obs["ee_quat"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("hz, substeps", [(20, 20), (50, 8), (100, 4)])
+def test_control_period_is_a_whole_number_of_physics_steps(hz, substeps):
+    env = sim.make_env("reach", control_hz=hz)
+    assert env.substeps == substeps
+    env.reset(seed=0)
+    env.step(np.append(env.data.qpos[:7], 0.0))
+    assert env.data.time == pytest.approx(1.0 / hz)
+
+
+def test_a_control_rate_that_does_not_divide_into_physics_steps_is_refused():
+    with pytest.raises(ValueError, match="whole multiple"):
+        sim.make_env("reach", control_hz=30)
