@@ -1,0 +1,1 @@
+"""Closed-loop scripted experts, one per task."""

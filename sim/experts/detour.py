@@ -1,0 +1,36 @@
+"""Expert for detour: pass the pillar on one side, chosen 50/50 per episode, and keep to it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.experts.base import CartesianExpert
+from sim.tasks.detour import TRAVEL_HEIGHT
+
+SIDE_OFFSET = 0.18  # lateral distance of the passing waypoint from the pillar's axis
+COMMITTED = 0.04  # once this far to one side, stay on that side whatever the coin said
+PAST_PILLAR = 0.02  # head for the goal only once the gripper is this far beyond the pillar's axis
+TRAVEL_YAW = 0.0  # the hand's long axis along the direction of travel: the narrowest profile
+
+
+class DetourExpert(CartesianExpert):
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.side = 1.0 if self.rng.random() < 0.5 else -1.0
+
+    def __init__(self, control_hz: float = 20.0, seed: int | None = None):
+        super().__init__(control_hz, seed)
+        self.side = 1.0 if self.rng.random() < 0.5 else -1.0
+
+    def act(self, obs):
+        tcp = np.asarray(obs["ee_pos"], dtype=float)
+        pillar = np.asarray(obs["obstacle_pos"], dtype=float)
+        goal = np.asarray(obs["goal_pos"], dtype=float)
+        lateral = tcp[0] - pillar[0]
+        side = np.sign(lateral) if abs(lateral) > COMMITTED else self.side
+        if tcp[1] < pillar[1] + PAST_PILLAR:
+            target = np.array([pillar[0] + side * SIDE_OFFSET, pillar[1] + 2 * PAST_PILLAR, TRAVEL_HEIGHT])
+        else:
+            target = goal
+        # Closed fingers keep the hand compact so nothing trails into the pillar.
+        return self.move_to(obs, target, TRAVEL_YAW, gripper=1.0)

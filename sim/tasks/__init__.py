@@ -1,0 +1,1 @@
+"""The arm's tasks, each a gymnasium environment."""
