@@ -149,8 +149,10 @@ class PolicyClient:
         return self.handshake
 
     def send_request(self, observation: Mapping[str, np.ndarray], prefix: np.ndarray | None = None,
-                     frozen_steps: int = 0, episode_id: str = "", obs_time: float | None = None) -> int:
-        """Send one observation (cast to the handshake's dtypes; extra keys dropped); return its id."""
+                     frozen_steps: int = 0, episode_id: str = "", obs_time: float | None = None,
+                     send_timeout_s: float = 0.0) -> int:
+        """Send one observation (cast to the handshake's dtypes; extra keys dropped); return its id.
+        By default it never waits: with no link to the server it raises ServerUnavailable at once."""
         hs = self.handshake
         if hs is None:
             raise RuntimeError("call connect() first: the handshake says what the server expects")
@@ -163,14 +165,16 @@ class PolicyClient:
             prefix = np.asarray(prefix, np.float32)
         self._rid += 1
         self._send(wire.ObsRequest(request_id=self._rid, observation=obs, prefix=prefix,
-                                   frozen_steps=int(frozen_steps), obs_time=obs_time or time.time()), episode_id)
+                                   frozen_steps=int(frozen_steps), obs_time=obs_time or time.time()), episode_id,
+                   send_timeout_s)
         return self._rid
 
     def predict(self, observation: Mapping[str, np.ndarray], prefix: np.ndarray | None = None,
                 frozen_steps: int = 0, timeout_s: float | None = None) -> wire.ChunkReply:
         """Blocking request/reply (for scripts and tests; the runtime uses send_request/recv)."""
-        rid = self.send_request(observation, prefix, frozen_steps)
-        return self._await(wire.ChunkReply, timeout_s or self.cfg.request_timeout_s, rid)
+        timeout_s = timeout_s or self.cfg.request_timeout_s
+        rid = self.send_request(observation, prefix, frozen_steps, send_timeout_s=timeout_s)
+        return self._await(wire.ChunkReply, timeout_s, rid)
 
     def reload(self, path: str = "", timeout_s: float = 120.0) -> wire.ReloadReply:
         """Ask the server to load a checkpoint; returns its verdict."""
