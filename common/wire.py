@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
@@ -333,13 +334,17 @@ def encode(msg: Message, *, seq: int | None = None, robot_id: str | None = None,
             meta[name] = list(value.keys())  # so an empty dict survives the trip
         else:
             meta[name] = value
-    head = {"h": dataclasses.asdict(h), "m": meta, "a": descs}
+    head = {"h": {"type": h.type, "version": h.version, "seq": h.seq, "send_time": h.send_time,
+                  "robot_id": h.robot_id, "episode_id": h.episode_id}, "m": meta, "a": descs}
     return [msgpack.packb(head, use_bin_type=True), *bufs]
 
 
 def _buffer(frame: Any) -> memoryview:
-    buf = getattr(frame, "buffer", frame)  # zmq.Frame -> memoryview without copying
-    return memoryview(buf)
+    if isinstance(frame, memoryview):
+        return frame
+    if isinstance(frame, bytes):
+        return memoryview(frame)
+    return frame.buffer  # zmq.Frame -> memoryview without copying
 
 
 def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Message:
@@ -367,7 +372,7 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Message:
     if not isinstance(head, dict) or not isinstance(head.get("h"), dict):
         raise MalformedMessage("header is not a map with an 'h' entry")
     h = head["h"]
-    if h.get("version") != SCHEMA_VERSION:
+    if h.get("version") != SCHEMA_VERSION:  # checked before anything else is trusted
         raise SchemaVersionMismatch(
             f"schema version {h.get('version')!r}, this process speaks {SCHEMA_VERSION} "
             "(update both ends to the same release)")
@@ -403,7 +408,7 @@ def _decode_array(mtype: str, desc: Any, view: memoryview) -> tuple[str, np.ndar
     if dtype not in ALLOWED_DTYPES:
         raise MalformedMessage(f"{mtype}.{path}: dtype {dtype!r} not allowed")
     dt = np.dtype(dtype)
-    expected = dt.itemsize * int(np.prod(shape, dtype=np.int64))
+    expected = dt.itemsize * math.prod(shape)
     if expected != view.nbytes:
         raise SpecMismatch(f"{mtype}.{path}: {dtype}{tuple(shape)} needs {expected} bytes, frame has {view.nbytes}")
     return path, np.frombuffer(view, dtype=dt).reshape(shape)

@@ -152,10 +152,7 @@ class PolicyClient:
                      frozen_steps: int = 0, episode_id: str = "", obs_time: float | None = None,
                      send_timeout_s: float = 0.0) -> int:
         """Send one observation (cast to the handshake's dtypes; extra keys dropped); return its id.
-
-        The runtime sends with no wait (a missing link must never stall the loop); blocking callers
-        may wait up to ``send_timeout_s`` for a link that is being re-established.
-        """
+        By default it never waits: with no link to the server it raises ServerUnavailable at once."""
         hs = self.handshake
         if hs is None:
             raise RuntimeError("call connect() first: the handshake says what the server expects")
@@ -169,7 +166,7 @@ class PolicyClient:
         self._rid += 1
         self._send(wire.ObsRequest(request_id=self._rid, observation=obs, prefix=prefix,
                                    frozen_steps=int(frozen_steps), obs_time=obs_time or time.time()), episode_id,
-                   timeout_s=send_timeout_s)
+                   send_timeout_s)
         return self._rid
 
     def predict(self, observation: Mapping[str, np.ndarray], prefix: np.ndarray | None = None,

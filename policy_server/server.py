@@ -149,15 +149,14 @@ class PolicyServer:
         batch: list[_Pending] = []
         deadline = None
         while len(batch) < self.cfg.max_batch:
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
+            if not self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # (cheaper than catching zmq.Again)
                 if batch and self.cfg.batch_window_ms > 0:
                     deadline = deadline or time.monotonic() + self.cfg.batch_window_ms / 1000
                     left = deadline - time.monotonic()
                     if left > 0 and self.sock.poll(max(1, int(left * 1000))):
                         continue
                 break
+            frames = self.sock.recv_multipart(copy=False)
             pending = self._handle(frames)
             if pending is not None:
                 batch.append(pending)
