@@ -20,16 +20,19 @@ from typing import Callable
 import numpy as np
 
 from common import wire
-from common.types import Observation, RobotDriver, Source
+from common.types import RobotDriver, Source
 from teleop import chunking
 from teleop.executor import ChunkExecutor, ExecConfig
 from teleop.fetcher import ChunkEvent, ChunkFetcher, FailedEvent, LinkEvent
+from teleop.gate import GateEvent
+from teleop.human_side import HumanSide
+from teleop.intent import DeviceEvent
 from teleop.safety import SafetyLimits, Verdict, filter_command
 from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
 
 log = logging.getLogger("hgd.runtime")
 
-HumanOverride = Callable[[int, Observation], "np.ndarray | None"]
+LABEL_EVENTS = {DeviceEvent.SUCCESS: "success", DeviceEvent.FAILURE: "failure", DeviceEvent.DISCARD: "discard"}
 
 
 class RecordQueue:
@@ -74,6 +77,8 @@ class RuntimeConfig:
     realtime: bool = True
     rt_priority: int = 50
     robot_id: str = "robot0"
+    lockstep: bool = False  # sim only: no real-time pacing; every request is answered before the next tick
+    lockstep_timeout_s: float = 10.0
 
 
 @dataclass
@@ -93,13 +98,15 @@ class RuntimeReport:
     events: list[tuple[int, str]] = field(default_factory=list)  # (step, what happened)
     latency_ms: list[float] = field(default_factory=list)
     delays_steps: list[int] = field(default_factory=list)
+    takeovers: int = 0
+    label: str = ""  # success | failure | discard, from the operator or the task
 
 
 class RobotRuntime:
     """Drive ``driver`` with chunks from the policy server behind ``fetcher``."""
 
     def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher, config: RuntimeConfig | None = None,
-                 records: RecordQueue | None = None, human: HumanOverride | None = None) -> None:
+                 records: RecordQueue | None = None, human: HumanSide | None = None) -> None:
         self.driver, self.fetcher = driver, fetcher
         self.cfg = config or RuntimeConfig()
         self.records = records
@@ -119,6 +126,9 @@ class RobotRuntime:
         self.checkpoint_id = ""
         self.executor: ChunkExecutor | None = None
         self.on_step: Callable[[int, Source, np.ndarray], None] | None = None  # for tests/benchmarks
+        self._pending_events: list = []  # lockstep: replies already awaited, applied next tick
+        self._ignore_chunks_before = -1  # after a handback, only chunks from the current state count
+        self._labels: set[DeviceEvent] = set()
 
     # ------------------------------------------------------------------ episodes
     def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake:
@@ -132,14 +142,25 @@ class RobotRuntime:
         return hs
 
     def run_episode(self, max_steps: int, task: str = "", kind: str = "rollout",
-                    stop: Callable[[], bool] | None = None) -> RuntimeReport:
-        """Run up to ``max_steps`` ticks (or until the driver reports the episode done)."""
+                    stop: Callable[[], bool] | None = None, seed: int | None = None,
+                    env_args: str = "{}", operator: str = "") -> RuntimeReport:
+        """Run up to ``max_steps`` ticks, until the driver reports the episode done, or until the
+        operator labels it (success, failure, discard)."""
         if self.executor is None:
             self.start()
         self.episode_id = uuid.uuid4().hex[:12]
         self.step = 0
+        self.report = RuntimeReport()
+        self.last_sent = None
+        self.hold_from = None
+        self._labels = set()
+        self._pending_events = []
+        self._ignore_chunks_before = -1
         self.executor.drop_chunks()
-        self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time()))
+        if self.human is not None:
+            self.human.reset(seed)
+        self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time(),
+                                       env_args=env_args, operator=operator))
         self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"
         jitter = JitterStats(self.period)
         ticker = Ticker(self.period)
@@ -147,15 +168,18 @@ class RobotRuntime:
             while self.step < max_steps and not (stop and stop()):
                 jitter.tick(time.monotonic())
                 done = self.tick()
-                if done:
+                if done or self._labels & LABEL_EVENTS.keys():
                     break
-                ticker.wait()
+                if not self.cfg.lockstep:
+                    ticker.wait()
         finally:
             if self.cfg.realtime:
                 drop_realtime()
+        labelled = [LABEL_EVENTS[e] for e in LABEL_EVENTS if e in self._labels]
         success = bool(getattr(getattr(self.driver, "outcome", None), "success", False))
-        self._record(wire.EpisodeEnd(outcome="success" if success else "failure", success=success,
-                                     num_steps=self.step, ended_at=time.time()))
+        label = labelled[0] if labelled else ("success" if success else "failure")
+        self.report.label = label
+        self._record(wire.EpisodeEnd(outcome=label, success=label == "success", num_steps=self.step, ended_at=time.time()))
         self.report.timing = jitter.summary() | {"overruns": ticker.overruns}
         self.report.stale_chunks = self.executor.stale_chunks
         self.report.record_drops = self.records.dropped if self.records else 0
@@ -170,8 +194,11 @@ class RobotRuntime:
         log.info("step %d: %s", self.step, what)
 
     def _apply_events(self) -> None:
-        for ev in self.fetcher.events():
+        events, self._pending_events = self._pending_events + self.fetcher.events(), []
+        for ev in events:
             if isinstance(ev, ChunkEvent):
+                if ev.obs_step < self._ignore_chunks_before:
+                    continue  # planned before the handback, from a state the human has since left
                 r = ev.reply
                 if self.executor.on_chunk(np.asarray(r.actions), ev.obs_step, self.step, r.chunk_id):
                     self.checkpoint_id = r.checkpoint_id
@@ -196,9 +223,20 @@ class RobotRuntime:
                                      self.limits.lower, self.limits.upper)
         self._apply_events()
         planned = self.executor.plan(self.step)
-        human = self.human(self.step, obs) if self.human is not None else None
-        if human is not None:
-            source, target = Source.HUMAN, np.asarray(human, np.float64)
+        human, human_in_control = None, False
+        if self.human is not None:
+            decision, reading = self.human.decide(obs, planned.action, self.last_sent)
+            human, human_in_control = reading.intent.command, decision.human_in_control
+            self._labels |= reading.episode_events
+            if GateEvent.TAKEOVER in decision.events:
+                self.executor.drop_chunks()  # the policy's queued actions go at once
+                self.report.takeovers += 1
+                self._note("TAKEOVER")
+            if GateEvent.HANDBACK in decision.events:
+                self.executor.drop_chunks()  # a fresh chunk from the current state
+                self._ignore_chunks_before = self.step
+                self._note("HANDBACK")
+            source, target = decision.source, decision.command
         elif planned.action is not None:
             source, target = Source.POLICY, planned.action
         else:
@@ -228,8 +266,8 @@ class RobotRuntime:
         self._record(wire.StepRecord(
             step=self.step, observation=obs, action=sent,
             policy_action=planned.action if planned.action is not None else self.nan_action,
-            human_action=human if human is not None else self.nan_action, source=int(source),
-            intervention=source == Source.HUMAN, timestamp=time.time(),
+            human_action=np.asarray(human, np.float64) if human is not None else self.nan_action, source=int(source),
+            intervention=human_in_control, timestamp=time.time(),
             chunk_id=planned.chunk_id if planned.action is not None else -1,
             chunk_index=planned.index if planned.action is not None else -1,
             checkpoint_id=self.checkpoint_id, reward=float(getattr(self.driver, "info", {}).get("reward", 0.0) or 0.0),
@@ -239,6 +277,8 @@ class RobotRuntime:
         if self.policy_ok and self.executor.wants_request(self.step):
             prefix, frozen = self.executor.request(self.step)
             self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
+            if self.cfg.lockstep:
+                self._pending_events += self.fetcher.wait_events(self.cfg.lockstep_timeout_s)
         self.step += 1
         self.report.steps += 1
         return done
