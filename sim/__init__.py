@@ -1,8 +1,14 @@
 """The MuJoCo arm: tasks (gymnasium environments), scripted experts, the sim robot driver, rendering.
 
-Importing ``sim`` registers the tasks with gymnasium: ``gymnasium.make("hgd/PickPlace-v0")``.
+Importing ``sim`` registers the tasks with gymnasium (``gymnasium.make("hgd/PickPlace-v0")``) and,
+on a machine without a display, picks a headless OpenGL backend (EGL, else OSMesa) before MuJoCo
+is loaded, unless MUJOCO_GL is already set.
 """
 
-from sim.registry import get_task, make_env, make_expert, register_task, task_names
+from sim.rendering import select_gl_backend
+
+select_gl_backend()
+
+from sim.registry import get_task, make_env, make_expert, register_task, task_names  # noqa: E402
 
 __all__ = ["get_task", "make_env", "make_expert", "register_task", "task_names"]

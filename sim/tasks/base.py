@@ -43,6 +43,18 @@ def validate_action(action, action_dim: int = arm.ACTION_DIM) -> np.ndarray:
     return values
 
 
+def substeps_per_control_step(control_hz: float, timestep: float) -> int:
+    """Physics steps per control step; the control period must be a whole number of them."""
+    exact = 1.0 / (control_hz * timestep)
+    substeps = int(round(exact))
+    if substeps < 1 or abs(exact - substeps) > 1e-6:
+        raise ValueError(
+            f"control_hz={control_hz} needs {exact:.3f} physics steps of {timestep * 1000:g} ms per control step; "
+            f"choose a rate whose period is a whole multiple of {timestep * 1000:g} ms (e.g. 20, 50, 100 or 200 Hz)"
+        )
+    return substeps
+
+
 def validate_seed(seed) -> int | None:
     if seed is None:
         return None
@@ -93,7 +105,7 @@ class ArmTaskEnv(gym.Env):
         self.model = load_model(bodies, assets)
         self.data = mujoco.MjData(self.model)
         self.control_hz = float(control_hz)
-        self.substeps = max(1, int(round(1.0 / (control_hz * self.model.opt.timestep))))
+        self.substeps = substeps_per_control_step(control_hz, self.model.opt.timestep)
         self.metadata = {**self.metadata, "render_fps": int(round(control_hz))}
 
         self._arm_qpos = np.array([self.model.joint(j).qposadr[0] for j in arm.JOINT_NAMES])
@@ -209,7 +221,7 @@ class ArmTaskEnv(gym.Env):
 
     def _observation_spaces(self) -> dict[str, spaces.Space]:
         def box(n):
-            return spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float64)
+            return vector_space(n)
 
         obs = {
             "joint_pos": box(7),
@@ -268,6 +280,11 @@ class ArmTaskEnv(gym.Env):
                 if mine == geom_a and self.model.body_rootid[self.model.geom_bodyid[other]] == body_root:
                     return True
         return False
+
+
+def vector_space(size: int, bound: float = 100.0) -> spaces.Box:
+    """A low-dimensional observation: metres, radians, rad/s and unit quaternions all fit in ±100."""
+    return spaces.Box(-bound, bound, shape=(size,), dtype=np.float64)
 
 
 def canonical_gripper_quat(quat: np.ndarray) -> np.ndarray:

@@ -8,12 +8,11 @@ mean goes straight into the pillar.
 from __future__ import annotations
 
 import numpy as np
-from gymnasium import spaces
 
 from sim import arm
 from sim.kinematics import yaw_down_quat
 from sim.scene import zone_marker
-from sim.tasks.base import ArmTaskEnv, TaskOutcome
+from sim.tasks.base import ArmTaskEnv, TaskOutcome, vector_space
 
 TRAVEL_HEIGHT = 0.09
 PILLAR_RADIUS = 0.04
@@ -37,7 +36,7 @@ class DetourEnv(ArmTaskEnv):
         return pillar + goal, ""
 
     def _task_spaces(self):
-        box = spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float64)
+        box = vector_space(3)
         return {"goal_pos": box, "obstacle_pos": box}
 
     def _initial_arm_qpos(self, rng):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from gymnasium import spaces
 
 from sim.scene import cube_body, zone_marker
-from sim.tasks.base import ArmTaskEnv, TaskOutcome
+from sim.tasks.base import ArmTaskEnv, TaskOutcome, vector_space
 
 CUBE_HALF = 0.025
 SPAWN_LOW = np.array([0.40, -0.20])
@@ -18,11 +17,11 @@ MAX_YAW = np.pi / 4
 
 
 def _vec3():
-    return spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float64)
+    return vector_space(3)
 
 
 def _vec4():
-    return spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float64)
+    return vector_space(4)
 
 
 def sample_separated_points(rng: np.random.Generator, count: int, min_distance: float) -> list[np.ndarray]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from gymnasium import spaces
 
 from sim.scene import zone_marker
-from sim.tasks.base import ArmTaskEnv, TaskOutcome
+from sim.tasks.base import ArmTaskEnv, TaskOutcome, vector_space
 
 TARGET_LOW = np.array([0.35, -0.25, 0.08])
 TARGET_HIGH = np.array([0.65, 0.25, 0.35])
@@ -22,7 +21,7 @@ class ReachEnv(ArmTaskEnv):
         return marker, ""
 
     def _task_spaces(self):
-        return {"target_pos": spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float64)}
+        return {"target_pos": vector_space(3)}
 
     def _randomize(self, rng):
         self._target = rng.uniform(TARGET_LOW, TARGET_HIGH)

@@ -1,0 +1,289 @@
+"""The robot runtime: a fixed-rate loop that executes policy chunks on a robot driver, safely.
+
+Each tick, in this order: observe; apply what the fetcher delivered (chunks, failures, link
+changes); ask the executor for this step's action (or a human override, if one is wired in); if
+there is none, hold and mark the step HOLD; ramp back in after a hold; pass the command through the
+safety filter; send it; hand the step record to the bounded recording queue; post the next
+request if one is due; sleep to the next deadline. Nothing in a tick waits on the network, the
+policy or the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from common import wire
+from common.types import RobotDriver, Source
+from teleop import chunking
+from teleop.executor import ChunkExecutor, ExecConfig
+from teleop.fetcher import ChunkEvent, ChunkFetcher, FailedEvent, LinkEvent
+from teleop.gate import GateEvent
+from teleop.human_side import HumanSide
+from teleop.intent import DeviceEvent
+from teleop.safety import SafetyLimits, Verdict, filter_command
+from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
+
+log = logging.getLogger("hgd.runtime")
+
+LABEL_EVENTS = {DeviceEvent.SUCCESS: "success", DeviceEvent.FAILURE: "failure", DeviceEvent.DISCARD: "discard"}
+
+
+class RecordQueue:
+    """Bounded hand-off to the recorder. Drop policy: when full, the *new* record is dropped and
+    counted (the loop never waits; records already queued keep their order; the gap shows up as
+    missing step numbers)."""
+
+    def __init__(self, maxsize: int = 2048) -> None:
+        self.q: queue.Queue[wire.Message] = queue.Queue(maxsize=maxsize)
+        self.dropped = 0
+
+    def put(self, msg: wire.Message) -> bool:
+        try:
+            self.q.put_nowait(msg)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def get(self, timeout: float | None = None) -> wire.Message | None:
+        try:
+            return self.q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def drain(self) -> list[wire.Message]:
+        """Everything queued now, without waiting."""
+        out = []
+        while True:
+            try:
+                out.append(self.q.get_nowait())
+            except queue.Empty:
+                return out
+
+
+@dataclass
+class RuntimeConfig:
+    execution: ExecConfig = field(default_factory=ExecConfig)
+    control_hz: float | None = None  # default: the driver's spec.control_period
+    resume_ramp_steps: int = 10  # after a hold, blend from the held command to the policy over this many steps
+    velocity_scale: float = 1.0  # fraction of the spec's max joint velocity allowed per step
+    realtime: bool = True
+    rt_priority: int = 50
+    robot_id: str = "robot0"
+    lockstep: bool = False  # sim only: no real-time pacing; every request is answered before the next tick
+    lockstep_timeout_s: float = 10.0
+
+
+@dataclass
+class RuntimeReport:
+    steps: int = 0
+    hold_steps: int = 0
+    policy_steps: int = 0
+    human_steps: int = 0
+    rejected: int = 0  # non-finite / malformed targets replaced by a hold
+    clipped: int = 0  # targets changed by the range or rate limit
+    link_losses: int = 0
+    failed_requests: int = 0
+    stale_chunks: int = 0
+    record_drops: int = 0
+    scheduler: str = ""
+    timing: dict = field(default_factory=dict)
+    events: list[tuple[int, str]] = field(default_factory=list)  # (step, what happened)
+    latency_ms: list[float] = field(default_factory=list)
+    delays_steps: list[int] = field(default_factory=list)
+    takeovers: int = 0
+    label: str = ""  # success | failure | discard, from the operator or the task
+
+
+class RobotRuntime:
+    """Drive ``driver`` with chunks from the policy server behind ``fetcher``."""
+
+    def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher, config: RuntimeConfig | None = None,
+                 records: RecordQueue | None = None, human: HumanSide | None = None) -> None:
+        self.driver, self.fetcher = driver, fetcher
+        self.cfg = config or RuntimeConfig()
+        self.records = records
+        self.human = human
+        spec = driver.spec
+        self.period = 1.0 / self.cfg.control_hz if self.cfg.control_hz else spec.control_period
+        self.limits = SafetyLimits.from_spec(spec, velocity_scale=self.cfg.velocity_scale)
+        self.A = spec.action_dim
+        self.nan_action = np.full(self.A, np.nan)
+        self.report = RuntimeReport()
+        self.step = 0
+        self.last_sent: np.ndarray | None = None
+        self.hold_from: np.ndarray | None = None  # where the last hold left the arm
+        self.ramp_k = 0
+        self.policy_ok = True
+        self.episode_id = ""
+        self.checkpoint_id = ""
+        self.executor: ChunkExecutor | None = None
+        self.on_step: Callable[[int, Source, np.ndarray], None] | None = None  # for tests/benchmarks
+        self._pending_events: list = []  # lockstep: replies already awaited, applied next tick
+        self._ignore_chunks_before = -1  # after a handback, only chunks from the current state count
+        self._labels: set[DeviceEvent] = set()
+
+    # ------------------------------------------------------------------ episodes
+    def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake:
+        hs = self.fetcher.start(connect_timeout_s)
+        if hs.action_dim != self.A:
+            raise ValueError(f"server's policy has action_dim {hs.action_dim}, this robot takes {self.A}")
+        if abs(hs.control_period - self.period) > 1e-6:
+            log.warning("policy was trained at %.1f Hz, runtime runs at %.1f Hz", 1 / hs.control_period, 1 / self.period)
+        self.executor = ChunkExecutor(self.cfg.execution, hs.chunk_length, hs.action_dim)
+        self.checkpoint_id = hs.checkpoint_id
+        return hs
+
+    def run_episode(self, max_steps: int, task: str = "", kind: str = "rollout",
+                    stop: Callable[[], bool] | None = None, seed: int | None = None,
+                    env_args: str = "{}", operator: str = "") -> RuntimeReport:
+        """Run up to ``max_steps`` ticks, until the driver reports the episode done, or until the
+        operator labels it (success, failure, discard)."""
+        if self.executor is None:
+            self.start()
+        self.episode_id = uuid.uuid4().hex[:12]
+        self.step = 0
+        self.report = RuntimeReport()
+        self.last_sent = None
+        self.hold_from = None
+        self._labels = set()
+        self._pending_events = []
+        self._ignore_chunks_before = -1
+        self.executor.drop_chunks()
+        if self.human is not None:
+            self.human.reset(seed)
+        self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time(),
+                                       env_args=env_args, operator=operator))
+        self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"
+        jitter = JitterStats(self.period)
+        ticker = Ticker(self.period)
+        try:
+            while self.step < max_steps and not (stop and stop()):
+                jitter.tick(time.monotonic())
+                done = self.tick()
+                if done or self._labels & LABEL_EVENTS.keys():
+                    break
+                if not self.cfg.lockstep:
+                    ticker.wait()
+        finally:
+            if self.cfg.realtime:
+                drop_realtime()
+        labelled = [LABEL_EVENTS[e] for e in LABEL_EVENTS if e in self._labels]
+        success = bool(getattr(getattr(self.driver, "outcome", None), "success", False))
+        label = labelled[0] if labelled else ("success" if success else "failure")
+        self.report.label = label
+        self._record(wire.EpisodeEnd(outcome=label, success=label == "success", num_steps=self.step, ended_at=time.time()))
+        self.report.timing = jitter.summary() | {"overruns": ticker.overruns}
+        self.report.stale_chunks = self.executor.stale_chunks
+        self.report.record_drops = self.records.dropped if self.records else 0
+        return self.report
+
+    def close(self) -> None:
+        self.fetcher.stop()
+
+    # ------------------------------------------------------------------ one tick
+    def _note(self, what: str) -> None:
+        self.report.events.append((self.step, what))
+        log.info("step %d: %s", self.step, what)
+
+    def _apply_events(self) -> None:
+        events, self._pending_events = self._pending_events + self.fetcher.events(), []
+        for ev in events:
+            if isinstance(ev, ChunkEvent):
+                if ev.obs_step < self._ignore_chunks_before:
+                    continue  # planned before the handback, from a state the human has since left
+                r = ev.reply
+                if self.executor.on_chunk(np.asarray(r.actions), ev.obs_step, self.step, r.chunk_id):
+                    self.checkpoint_id = r.checkpoint_id
+                self.report.latency_ms.append(ev.latency_s * 1e3)
+                self.report.delays_steps.append(self.step - ev.obs_step)
+            elif isinstance(ev, FailedEvent):
+                self.executor.request_failed()
+                self.report.failed_requests += 1
+                self._note(f"request failed: {ev.reason}")
+            elif isinstance(ev, LinkEvent):
+                self.policy_ok = ev.up
+                if not ev.up:
+                    self.executor.drop_chunks()  # a dead server's plans are not trusted: hold now
+                    self.report.link_losses += 1
+                self._note(("POLICY back: " if ev.up else "HOLD: policy stale: ") + ev.reason)
+
+    def tick(self) -> bool:
+        """One control step. Returns True when the driver says the episode is over."""
+        obs = self.driver.observe()
+        if self.last_sent is None:
+            self.last_sent = np.clip(np.append(obs["joint_pos"], obs.get("gripper_pos", [0.0])[:1]),
+                                     self.limits.lower, self.limits.upper)
+        self._apply_events()
+        planned = self.executor.plan(self.step)
+        human, human_in_control = None, False
+        if self.human is not None:
+            decision, reading = self.human.decide(obs, planned.action, self.last_sent)
+            human, human_in_control = reading.intent.command, decision.human_in_control
+            self._labels |= reading.episode_events
+            if GateEvent.TAKEOVER in decision.events:
+                self.executor.drop_chunks()  # the policy's queued actions go at once
+                self.report.takeovers += 1
+                self._note("TAKEOVER")
+            if GateEvent.HANDBACK in decision.events:
+                self.executor.drop_chunks()  # a fresh chunk from the current state
+                self._ignore_chunks_before = self.step
+                self._note("HANDBACK")
+            source, target = decision.source, decision.command
+        elif planned.action is not None:
+            source, target = Source.POLICY, planned.action
+        else:
+            source, target = Source.HOLD, None
+
+        if source == Source.HOLD:
+            if self.hold_from is None:
+                self.hold_from = self.last_sent.copy()
+            target = self.hold_from
+            self.ramp_k = 0
+        elif self.hold_from is not None:  # resuming: ramp from where the hold left the arm
+            target = chunking.ramp(self.hold_from, target, self.ramp_k, self.cfg.resume_ramp_steps)
+            self.ramp_k += 1
+            if self.ramp_k >= self.cfg.resume_ramp_steps:
+                self.hold_from = None
+        safe, verdict = filter_command(target, self.last_sent, self.limits)
+        if verdict & Verdict.REJECTED:
+            self.report.rejected += 1
+            source = Source.HOLD if source == Source.POLICY else source
+        elif verdict:
+            self.report.clipped += 1
+        sent = np.asarray(self.driver.command(safe), np.float64)
+        self.last_sent = sent
+        counts = {Source.POLICY: "policy_steps", Source.HUMAN: "human_steps", Source.HOLD: "hold_steps"}
+        setattr(self.report, counts[source], getattr(self.report, counts[source]) + 1)
+        done = bool(getattr(self.driver, "terminated", False) or getattr(self.driver, "truncated", False))
+        self._record(wire.StepRecord(
+            step=self.step, observation=obs, action=sent,
+            policy_action=planned.action if planned.action is not None else self.nan_action,
+            human_action=np.asarray(human, np.float64) if human is not None else self.nan_action, source=int(source),
+            intervention=human_in_control, timestamp=time.time(),
+            chunk_id=planned.chunk_id if planned.action is not None else -1,
+            chunk_index=planned.index if planned.action is not None else -1,
+            checkpoint_id=self.checkpoint_id, reward=float(getattr(self.driver, "info", {}).get("reward", 0.0) or 0.0),
+            done=done))
+        if self.on_step is not None:
+            self.on_step(self.step, source, sent)
+        if self.policy_ok and self.executor.wants_request(self.step):
+            prefix, frozen = self.executor.request(self.step)
+            self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
+            if self.cfg.lockstep:
+                self._pending_events += self.fetcher.wait_events(self.cfg.lockstep_timeout_s)
+        self.step += 1
+        self.report.steps += 1
+        return done
+
+    def _record(self, msg: wire.Message) -> None:
+        if self.records is not None:
+            msg.header.robot_id, msg.header.episode_id = self.cfg.robot_id, self.episode_id
+            self.records.put(msg)

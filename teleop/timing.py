@@ -1,0 +1,85 @@
+"""Loop timing: real-time scheduling when permitted, sleeping to absolute deadlines, jitter stats."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger("hgd.timing")
+
+
+def try_realtime(priority: int = 50) -> str:
+    """Put the calling thread under SCHED_FIFO if the OS allows; return what happened.
+
+    No busy-waiting anywhere: on a shared 2-core machine a spinning loop starves the server and
+    makes the tail worse. SCHED_FIFO shortens the wake-up latency of a sleeping loop instead.
+    """
+    if not hasattr(os, "sched_setscheduler"):
+        return "unavailable (not Linux)"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return f"SCHED_FIFO priority {priority}"
+    except (PermissionError, OSError) as e:
+        log.info("real-time scheduling not permitted (%s); running under the normal scheduler", e)
+        return f"normal scheduler (SCHED_FIFO refused: {e.strerror or e})"
+
+
+def drop_realtime() -> None:
+    if hasattr(os, "sched_setscheduler"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            pass
+
+
+@dataclass
+class Ticker:
+    """Wake at t0 + k * period. A tick that is late by more than a period re-anchors the
+    schedule instead of bursting to catch up (a burst would jerk the arm)."""
+
+    period: float
+    t0: float = field(default_factory=time.monotonic)
+    k: int = 0
+    overruns: int = 0
+
+    def wait(self) -> float:
+        """Sleep until the next deadline; return the wake-up time."""
+        self.k += 1
+        deadline = self.t0 + self.k * self.period
+        now = time.monotonic()
+        if now > deadline + self.period:
+            self.overruns += 1
+            self.t0, self.k = now, 0
+            return now
+        if deadline > now:
+            time.sleep(deadline - now)
+        return time.monotonic()
+
+
+@dataclass
+class JitterStats:
+    """Tick-to-tick period deviations, bounded memory (the last ``keep`` ticks)."""
+
+    period: float
+    keep: int = 100_000
+    _starts: list[float] = field(default_factory=list)
+
+    def tick(self, t: float) -> None:
+        self._starts.append(t)
+        if len(self._starts) > self.keep:
+            del self._starts[: len(self._starts) - self.keep]
+
+    def summary(self) -> dict[str, float]:
+        """p50/p99/max of |actual period - nominal| in ms, and the mean rate."""
+        s = np.asarray(self._starts)
+        if len(s) < 3:
+            return {"ticks": float(len(s))}
+        d = np.diff(s)
+        dev = np.abs(d - self.period) * 1e3
+        return {"ticks": float(len(s)), "rate_hz": float(1.0 / d.mean()),
+                "jitter_p50_ms": float(np.percentile(dev, 50)), "jitter_p99_ms": float(np.percentile(dev, 99)),
+                "jitter_max_ms": float(dev.max())}

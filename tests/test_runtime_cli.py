@@ -1,0 +1,59 @@
+"""The commands: hgd-serve and hgd-run as real processes, records arriving at a recorder socket."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import zmq
+
+from common import wire
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cmd(module: str, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.mark.parametrize("module,words", [("scripts.serve", ["--policy", "CURVE", "Example"]),
+                                          ("scripts.run_robot", ["--mode", "rtc", "ensemble", "hold"])])
+def test_help_teaches(module, words):
+    out = _cmd(module, "--help")
+    assert out.returncode == 0 and all(w in out.stdout for w in words)
+
+
+def test_clear_errors_without_tracebacks():
+    out = _cmd("scripts.serve", "--policy", "expert:nope")
+    assert out.returncode == 2 and "unknown task" in out.stderr and "Traceback" not in out.stderr
+    out = _cmd("scripts.run_robot", "--server", "ipc:///tmp/hgd-nobody-here", "--task", "reach", "--no-realtime")
+    assert out.returncode == 2 and "is `hgd-serve` running" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_serve_and_run_forward_every_step_to_the_recorder(tmp_path):
+    srv_ep, rec_ep = f"ipc://{tmp_path}/srv", f"ipc://{tmp_path}/rec"
+    pull = zmq.Context.instance().socket(zmq.PULL)
+    pull.bind(rec_ep)
+    srv = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--policy", "expert:reach", "--endpoint", srv_ep],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert "serving" in srv.stdout.readline()
+        out = _cmd("scripts.run_robot", "--server", srv_ep, "--task", "reach", "--max-steps", "80",
+                   "--record-to", rec_ep, "--report", str(tmp_path / "rep.json"))
+        assert out.returncode == 0, out.stderr
+        msgs = []
+        while pull.poll(500):
+            msgs.append(wire.decode(pull.recv_multipart(copy=False)))
+    finally:
+        srv.kill()
+        pull.close(0)
+    rep = json.loads((tmp_path / "rep.json").read_text())[0]
+    steps = [m for m in msgs if isinstance(m, wire.StepRecord)]
+    assert isinstance(msgs[0], wire.EpisodeStart) and isinstance(msgs[-1], wire.EpisodeEnd)
+    assert len(steps) == rep["steps"] and rep["success"]
+    assert [m.header.seq for m in msgs] == list(range(1, len(msgs) + 1))  # no gaps
+    assert {m.header.episode_id for m in msgs} == {msgs[0].header.episode_id}
