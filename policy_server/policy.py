@@ -57,6 +57,8 @@ class FlowPolicy:
         self._plain = self._plain_sample
         if compile:
             self._plain = torch.compile(self._plain_sample, dynamic=False)
+        # Real-time-chunking inpainting: the flow head uses `prefix`; the L2 head ignores it.
+        self.supports_prefix = self.cfg.head == "flow"
         self.info = PolicyInfo(
             chunk_length=self.cfg.horizon,
             action_dim=self.cfg.action_dim,
