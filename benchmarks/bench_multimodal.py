@@ -65,6 +65,23 @@ def fork_samples(policy: FlowPolicy, obs: dict[str, np.ndarray], n: int = 64) ->
     return np.array([[kin.site_pose(a[:7])[0] for a in c] for c in chunks])
 
 
+def fork_lateral(policy: FlowPolicy, task: str, starts: int = 20, n: int = 16, seed: int = 100_000) -> dict[str, float]:
+    """How sampled chunks leave the start of `starts` episodes: the lateral (x) displacement of the
+    chunk's end from the start. An averaging policy goes straight (|dx| ~ 0) toward the obstacle;
+    a multimodal one commits left or right."""
+    import sim
+
+    env = sim.make_env(task)
+    dx = []
+    for s in range(starts):
+        obs, _ = env.reset(seed=seed + s)
+        paths = fork_samples(policy, obs, n)
+        dx.append(paths[:, -1, 0] - obs["ee_pos"][0])
+    d = np.concatenate(dx)
+    return {"mean_abs_dx_m": float(np.abs(d).mean()), "committed_fraction": float((np.abs(d) > 0.03).mean()),
+            "left_fraction": float((d < -0.03).mean()), "right_fraction": float((d > 0.03).mean())}
+
+
 def plot(results: dict, path: Path, task: str) -> None:
     import matplotlib
 
@@ -113,8 +130,9 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         ev = evaluate(policy, args.task, args.episodes, seed=100_000 + 1000 * seed, execute_steps=args.execute,
                       inpaint=not args.no_inpaint, progress=args.jobs == 1)
         out["rates"][head], out["failures"][head] = ev.success_rate, ev.failures
+        out.setdefault("fork", {})[head] = fork_lateral(policy, args.task) if "obstacle_pos" in ds.obs else {}
         print(f"  {head:5s} seed {seed}: success {ev.success_rate:.2f} over {ev.episodes} episodes; "
-              f"failures {ev.failures}; val loss {res.val_loss}", flush=True)
+              f"failures {ev.failures}; val loss {res.val_loss}; fork {out['fork'][head]}", flush=True)
         if seed == args.seeds[0]:
             import sim
 
@@ -142,6 +160,7 @@ def run(argv: list[str] | None = None) -> dict:
         per_seed = [run_seed(args, s) for s in args.seeds]
     table = {h: [r["rates"][h] for r in per_seed] for h in args.heads}
     failures = {h: [r["failures"][h] for r in per_seed] for h in args.heads}
+    forks = {h: [r["fork"][h] for r in per_seed] for h in args.heads}
     pictures = per_seed[0]["pictures"]
     print(f"\n{args.task}: success over {len(args.seeds)} seeds x {args.episodes} episodes ({time.time() - t_start:.0f} s)")
     print(f"{'head':6s} {'median':>7s} {'mean':>6s} {'min':>6s} {'max':>6s}  per seed")
@@ -149,8 +168,10 @@ def run(argv: list[str] | None = None) -> dict:
     for head, rates in table.items():
         a = np.array(rates)
         summary[head] = {"median": float(np.median(a)), "mean": float(a.mean()), "min": float(a.min()),
-                         "max": float(a.max()), "per_seed": rates, "failures": failures[head]}
-        print(f"{head:6s} {np.median(a):7.2f} {a.mean():6.2f} {a.min():6.2f} {a.max():6.2f}  {rates}")
+                         "max": float(a.max()), "per_seed": rates, "failures": failures[head], "fork": forks[head]}
+        committed = [f.get("committed_fraction", float("nan")) for f in forks[head]]
+        print(f"{head:6s} {np.median(a):7.2f} {a.mean():6.2f} {a.min():6.2f} {a.max():6.2f}  {rates}  "
+              f"start chunks committed to a side: {np.round(committed, 2).tolist()}")
     png = out / f"multimodal_{args.task}.png"
     plot(pictures, png, args.task)
     report = {"task": args.task, "args": vars(args), "success": summary, "png": str(png)}
