@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--obs-keys", nargs="+", help="low-dim observation keys (default: all the task provides)")
     p.add_argument("--action-noise", type=float, default=0.03,
                    help="DART noise (rad) on executed expert joint targets while demos are recorded; 0 = clean demos")
+    p.add_argument("--noise-correlation", type=float, default=0.0,
+                   help="AR(1) correlation of the DART noise from step to step (0 = white noise)")
     p.add_argument("--no-inpaint", action="store_true",
                    help="replan without passing the previous chunk's rest as the real-time-chunking prefix")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per job")
@@ -115,7 +117,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     """Demos, training and evaluation of every head for one seed (runs in its own process with --jobs)."""
     torch.set_num_threads(args.threads)
     demos = collect_demos(args.task, args.demos, seed=1000 * seed, action_noise=args.action_noise,
-                          progress=args.jobs == 1)
+                          noise_correlation=args.noise_correlation, progress=args.jobs == 1)
     modes = [d.attrs["mode"] for d in demos]
     print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps, "
           f"modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}", flush=True)

@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--out", default="benchmarks/results/bench_policy.json")
     p.add_argument("--ckpt-dir", default="runs/bench_policy")
+    p.add_argument("--reuse", action="store_true",
+                   help="skip training where --ckpt-dir already has a checkpoint (re-measure latency only)")
     return p.parse_args(argv)
 
 
@@ -84,15 +86,19 @@ def run(argv: list[str] | None = None) -> dict:
     for net in args.nets:
         cfg = TrainConfig(model=ModelConfig(net=NetConfig(velocity_net=net)), steps=args.steps,
                           batch_size=args.batch_size, val_every=args.steps, ckpt_every=args.steps, device=str(device))
-        res = train(data, cfg, Path(args.ckpt_dir) / net)
-        row = {"net": net, "train_samples_per_s": res.samples_per_s, "val_loss": res.val_loss}
-        eager = FlowPolicy.load(res.checkpoint, device=device)
+        ck = Path(args.ckpt_dir) / net / "last.pt"
+        if args.reuse and ck.exists():
+            row = {"net": net, "train_samples_per_s": float("nan"), "val_loss": None}
+        else:
+            res = train(data, cfg, Path(args.ckpt_dir) / net)
+            row = {"net": net, "train_samples_per_s": res.samples_per_s, "val_loss": res.val_loss}
+        eager = FlowPolicy.load(ck, device=device)
         row["params"] = count_parameters(eager.model)
         row.update(accuracy(eager))
         for b in (1, 8):
             row[f"eager_b{b}"] = latency(eager, b, args.calls)
         if not args.no_compile:
-            comp = FlowPolicy.load(res.checkpoint, device=device, compile=True)
+            comp = FlowPolicy.load(ck, device=device, compile=True)
             t = time.perf_counter()
             for b in (1, 8):
                 comp.predict_chunks({"joint_pos": np.zeros((b, 7), np.float32), "target_pos": np.zeros((b, 3), np.float32)})
@@ -102,7 +108,10 @@ def run(argv: list[str] | None = None) -> dict:
         rows.append(row)
     l2_cfg = TrainConfig(model=ModelConfig(head="l2", net=NetConfig(velocity_net=args.nets[0])), steps=args.steps,
                          batch_size=args.batch_size, val_every=args.steps, ckpt_every=args.steps, device=str(device))
-    l2 = FlowPolicy.load(train(data, l2_cfg, Path(args.ckpt_dir) / "l2").checkpoint, device=device)
+    l2_ck = Path(args.ckpt_dir) / "l2" / "last.pt"
+    if not (args.reuse and l2_ck.exists()):
+        train(data, l2_cfg, Path(args.ckpt_dir) / "l2")
+    l2 = FlowPolicy.load(l2_ck, device=device)
     l2_acc = accuracy(l2)
 
     print(f"\nflow policy, H=16, A=8, 10 Euler steps, device {device}, {args.threads} thread(s), {args.calls} calls")

@@ -20,13 +20,17 @@ __all__ = ["collect_demos", "episodes_to_dataset", "evaluate", "EvalResult"]
 
 
 def collect_demos(
-    task: str, n: int, seed: int = 0, only_success: bool = True, progress: bool = True, action_noise: float = 0.0
+    task: str, n: int, seed: int = 0, only_success: bool = True, progress: bool = True, action_noise: float = 0.0,
+    noise_correlation: float = 0.0,
 ) -> list[RecordedEpisode]:
     """`n` scripted-expert episodes (successful ones only, unless told otherwise) with seeds seed, seed+1, ...
 
     action_noise > 0: DART-style noise injection (Laskey et al., CoRL 2017, arXiv 1703.09327): the
     arm executes the expert's joint targets plus N(0, action_noise^2) rad, while the clean expert
     action is recorded as the label, so the data show how to recover from small deviations.
+    noise_correlation rho in [0, 1): the noise is an AR(1) process n_t = rho n_{t-1} + sqrt(1-rho^2) e_t
+    (same marginal std). White noise (rho = 0) makes every chunk label jitter step to step, and a
+    generative policy faithfully reproduces that jitter; correlated noise keeps chunk labels smooth.
     """
     import sim
 
@@ -39,13 +43,16 @@ def collect_demos(
         obs, _ = env.reset(seed=s)
         expert.reset(seed=s)
         frames, acts, info = [], [], {}
+        drift = np.zeros(7)
         for _ in range(env.max_steps):
             a = np.asarray(expert.act(obs), np.float32)
             frames.append(obs)
             acts.append(a)
             executed = a.copy()
             if action_noise > 0:
-                executed[:-1] += noise_rng.normal(0.0, action_noise, size=len(a) - 1)
+                rho = noise_correlation
+                drift = rho * drift + np.sqrt(1 - rho**2) * noise_rng.normal(0.0, action_noise, size=len(a) - 1)
+                executed[:-1] += drift
             obs, _, term, trunc, info = env.step(executed)
             if term or trunc:
                 break
