@@ -20,9 +20,10 @@ from typing import Callable
 import numpy as np
 
 from common import wire
-from common.types import RobotDriver, Source
+from common.types import Observation, RobotDriver, Source
 from teleop import chunking
-from teleop.executor import ChunkExecutor, ExecConfig
+from teleop.console import ConsoleStatus
+from teleop.executor import ChunkExecutor, ExecConfig, Planned
 from teleop.fetcher import ChunkEvent, ChunkFetcher, FailedEvent, LinkEvent
 from teleop.gate import GateEvent
 from teleop.human_side import HumanSide
@@ -33,6 +34,21 @@ from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
 log = logging.getLogger("hgd.runtime")
 
 LABEL_EVENTS = {DeviceEvent.SUCCESS: "success", DeviceEvent.FAILURE: "failure", DeviceEvent.DISCARD: "discard"}
+
+
+class NoPolicy:
+    """Stands in for the chunk executor when no policy server is attached (teleop-only collection)."""
+
+    stale_chunks = 0
+
+    def plan(self, step: int) -> Planned:
+        return Planned(None)
+
+    def wants_request(self, step: int) -> bool:
+        return False
+
+    def drop_chunks(self) -> None:
+        pass
 
 
 class RecordQueue:
@@ -103,9 +119,10 @@ class RuntimeReport:
 
 
 class RobotRuntime:
-    """Drive ``driver`` with chunks from the policy server behind ``fetcher``."""
+    """Drive ``driver`` with chunks from the policy server behind ``fetcher`` (None: no policy at all,
+    the human side drives — demonstration collection)."""
 
-    def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher, config: RuntimeConfig | None = None,
+    def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher | None, config: RuntimeConfig | None = None,
                  records: RecordQueue | None = None, human: HumanSide | None = None) -> None:
         self.driver, self.fetcher = driver, fetcher
         self.cfg = config or RuntimeConfig()
@@ -129,9 +146,18 @@ class RobotRuntime:
         self._pending_events: list = []  # lockstep: replies already awaited, applied next tick
         self._ignore_chunks_before = -1  # after a handback, only chunks from the current state count
         self._labels: set[DeviceEvent] = set()
+        self._last_obs: Observation = {}
+        self._last_source = Source.HOLD
+        self._human_in_control = False
+        self._episode_started = time.monotonic()
+        self._jitter = JitterStats(self.period)
+        self.task = ""
 
     # ------------------------------------------------------------------ episodes
-    def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake:
+    def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake | None:
+        if self.fetcher is None:
+            self.executor = NoPolicy()
+            return None
         hs = self.fetcher.start(connect_timeout_s)
         if hs.action_dim != self.A:
             raise ValueError(f"server's policy has action_dim {hs.action_dim}, this robot takes {self.A}")
@@ -162,7 +188,9 @@ class RobotRuntime:
         self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time(),
                                        env_args=env_args, operator=operator))
         self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"
-        jitter = JitterStats(self.period)
+        jitter = self._jitter = JitterStats(self.period)
+        self._episode_started = time.monotonic()
+        self.task = task
         ticker = Ticker(self.period)
         try:
             while self.step < max_steps and not (stop and stop()):
@@ -186,7 +214,8 @@ class RobotRuntime:
         return self.report
 
     def close(self) -> None:
-        self.fetcher.stop()
+        if self.fetcher is not None:
+            self.fetcher.stop()
 
     # ------------------------------------------------------------------ one tick
     def _note(self, what: str) -> None:
@@ -194,7 +223,8 @@ class RobotRuntime:
         log.info("step %d: %s", self.step, what)
 
     def _apply_events(self) -> None:
-        events, self._pending_events = self._pending_events + self.fetcher.events(), []
+        fresh = self.fetcher.events() if self.fetcher is not None else []
+        events, self._pending_events = self._pending_events + fresh, []
         for ev in events:
             if isinstance(ev, ChunkEvent):
                 if ev.obs_step < self._ignore_chunks_before:
@@ -260,6 +290,7 @@ class RobotRuntime:
             self.report.clipped += 1
         sent = np.asarray(self.driver.command(safe), np.float64)
         self.last_sent = sent
+        self._last_obs, self._last_source, self._human_in_control = obs, source, human_in_control
         counts = {Source.POLICY: "policy_steps", Source.HUMAN: "human_steps", Source.HOLD: "hold_steps"}
         setattr(self.report, counts[source], getattr(self.report, counts[source]) + 1)
         done = bool(getattr(self.driver, "terminated", False) or getattr(self.driver, "truncated", False))
@@ -274,7 +305,7 @@ class RobotRuntime:
             done=done))
         if self.on_step is not None:
             self.on_step(self.step, source, sent)
-        if self.policy_ok and self.executor.wants_request(self.step):
+        if self.fetcher is not None and self.policy_ok and self.executor.wants_request(self.step):
             prefix, frozen = self.executor.request(self.step)
             self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
             if self.cfg.lockstep:
@@ -282,6 +313,33 @@ class RobotRuntime:
         self.step += 1
         self.report.steps += 1
         return done
+
+    def console_status(self, hints: list[str] | None = None) -> ConsoleStatus:
+        """A snapshot for the operator console, read from its own thread (at most a tick old)."""
+        source = self._last_source
+        if source != Source.HOLD:
+            reason = ""
+        elif not self.policy_ok and not self._human_in_control:
+            reason = "policy stale"
+        elif self._human_in_control:
+            reason = "waiting for the operator's input"
+        else:
+            reason = "waiting for the policy"
+        recent = self._jitter._starts[-200:]
+        dev = np.abs(np.diff(recent) - self.period) * 1e3 if len(recent) > 2 else np.zeros(1)
+        reading = self.human.last_reading if self.human is not None else None
+        warnings = list(reading.warnings) if reading is not None else []
+        if not self.policy_ok:
+            warnings.append("policy server unreachable: the arm holds until it is back")
+        return ConsoleStatus(
+            source=source, hold_reason=reason, task=self.task, episode=self.episode_id,
+            episode_time_s=time.monotonic() - self._episode_started,
+            step_rate_hz=float(1.0 / np.mean(np.diff(recent))) if len(recent) > 2 else 0.0,
+            interventions=self.report.takeovers,
+            jitter_ms=(float(np.percentile(dev, 50)), float(np.percentile(dev, 99))),
+            server_latency_ms=self.report.latency_ms[-1] if self.report.latency_ms else None,
+            warnings=warnings, hints=hints or [],
+            cameras={k[: -len("_rgb")]: v for k, v in self._last_obs.items() if k.endswith("_rgb")})
 
     def _record(self, msg: wire.Message) -> None:
         if self.records is not None:
