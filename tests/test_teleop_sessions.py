@@ -110,3 +110,23 @@ def test_unplugged_and_stale_devices_make_the_arm_hold_and_the_console_says_why(
     assert all(s == Source.HOLD for s in sources[85:])  # silent device: stale, hold
     assert any("unplugged" in w for w in warnings[0])
     assert any("stale" in w for w in warnings[2])
+
+
+def test_buttons_pressed_during_a_reset_do_not_end_or_toggle_the_next_episode(tmp_path):
+    driver = SimArmDriver(task="reach", seed=0)
+    human, merger = device_human_side(HumanOptions(intent_endpoint=f"ipc://{tmp_path}/intent"), driver.spec.control_period)
+    rt = RobotRuntime(driver, None, RuntimeConfig(realtime=False), human=human)
+    rt.start()
+    pub = IntentPublisher(merger.endpoint, "pad")
+    pub.send(TeleopIntent(device="pad", events=["success", "takeover"]))  # held through the reset
+    time.sleep(0.2)
+    sources = []
+    rt.on_step = lambda step, source, sent: sources.append(source)
+    try:
+        report = rt.run_episode(10)
+    finally:
+        rt.close()
+        merger.close()
+        pub.close()
+    assert report.steps == 10 and report.label == "failure"  # not ended by the stale 'success'
+    assert report.takeovers == 0 and all(s == Source.HOLD for s in sources)
