@@ -53,7 +53,7 @@ def takeover_latency(seconds: float, hz: float, device_rate: float) -> dict:
                       RuntimeConfig(execution=ExecConfig(mode=Mode.RTC)), human=human)
     rt.start()
     device = subprocess.Popen([sys.executable, "-m", "benchmarks.scripted_device", "--endpoint", merger.endpoint,
-                               "--rate", str(device_rate), "--seconds", str(seconds + 2), "--toggle-every", "1.0"], cwd=ROOT)
+                               "--rate", str(device_rate), "--seconds", str(seconds + 2), "--toggle-every", "0.4"], cwd=ROOT)
     takeover_ms, stick_ms = [], []
     previous = {"human": False}
 
@@ -112,8 +112,9 @@ def handover_smoothness(handovers: int, every: int) -> dict:
     rt = RobotRuntime(driver, ChunkFetcher(ClientConfig(endpoint=f"ipc://{tmp}/srv", request_timeout_s=5.0)),
                       RuntimeConfig(execution=ExecConfig(mode=Mode.RTC), lockstep=True, realtime=False), human=human)
     rt.start()
-    sent, sources = [], []
-    rt.on_step = lambda step, source, command: (sent.append(command.copy()), sources.append(int(source)))
+    sent, sources, filtered, ramping = [], [], [], []
+    rt.on_step = lambda step, source, command: (sent.append(command.copy()), sources.append(int(source)),
+                                                filtered.append(bool(rt.last_verdict)), ramping.append(human.gate.ramping))
     try:
         rt.run_episode(2 * handovers * every + every)
     finally:
@@ -135,6 +136,8 @@ def handover_smoothness(handovers: int, every: int) -> dict:
         "safety_limit_rad_per_step": float(limit.min()),
         "per_joint_ratio_to_limit_at_handovers": float((jumps[window] / limit).max()),
         "per_joint_ratio_to_limit_inside": float((jumps[inside] / limit).max()),
+        "ramp_steps_the_safety_filter_had_to_change": int((np.array(filtered) & np.array(ramping)).sum()),
+        "ramp_steps": int(np.sum(ramping)),
     }
 
 
@@ -167,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
          f"{smooth['max_velocity_rad_s_at_handovers']:.2f}", f"{smooth['per_joint_ratio_to_limit_at_handovers']:.2f}"],
         ["everywhere else", f"{smooth['max_jump_rad_inside']:.4f}", "", f"{smooth['per_joint_ratio_to_limit_inside']:.2f}"],
     ])
+    print(f"handover ramp steps the safety filter had to change: {smooth['ramp_steps_the_safety_filter_had_to_change']} "
+          f"of {smooth['ramp_steps']} (the gate's ramps alone keep the arm under its limits: target 0)")
     out = {"latency": {k: v for k, v in latency.items()} | {"takeover": take, "stick": stick}, "smoothness": smooth}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1, default=float))

@@ -134,6 +134,9 @@ class RobotRuntime:
         self.A = spec.action_dim
         self.nan_action = np.full(self.A, np.nan)
         self.report = RuntimeReport()
+        if human is not None:
+            human.gate.bound_ramps(self.limits.max_step)
+        self.last_verdict = Verdict.OK
         self.step = 0
         self.last_sent: np.ndarray | None = None
         self.hold_from: np.ndarray | None = None  # where the last hold left the arm
@@ -283,6 +286,7 @@ class RobotRuntime:
             if self.ramp_k >= self.cfg.resume_ramp_steps:
                 self.hold_from = None
         safe, verdict = filter_command(target, self.last_sent, self.limits)
+        self.last_verdict = verdict
         if verdict & Verdict.REJECTED:
             self.report.rejected += 1
             source = Source.HOLD if source == Source.POLICY else source
