@@ -33,7 +33,9 @@ from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
 
 log = logging.getLogger("hgd.runtime")
 
-LABEL_EVENTS = {DeviceEvent.SUCCESS: "success", DeviceEvent.FAILURE: "failure", DeviceEvent.DISCARD: "discard"}
+# Operator buttons that end an episode, and the label each gives it (a reset abandons the attempt).
+LABEL_EVENTS = {DeviceEvent.SUCCESS: "success", DeviceEvent.FAILURE: "failure", DeviceEvent.DISCARD: "discard",
+                DeviceEvent.RESET: "discard"}
 
 
 class NoPolicy:
