@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class RuntimeConfig:
     velocity_scale: float = 1.0  # fraction of the spec's max joint velocity allowed per step
     realtime: bool = True
     rt_priority: int = 50
+    gil_switch_interval_s: float = 0.0005
     robot_id: str = "robot0"
 
 
@@ -141,6 +143,10 @@ class RobotRuntime:
         self.executor.drop_chunks()
         self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time()))
         self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"
+        # The loop shares the GIL with the fetcher thread; CPython hands the GIL over only every
+        # switch interval (5 ms by default), which would show up directly as loop jitter.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, self.cfg.gil_switch_interval_s))
         jitter = JitterStats(self.period)
         ticker = Ticker(self.period)
         try:
@@ -151,6 +157,7 @@ class RobotRuntime:
                     break
                 ticker.wait()
         finally:
+            sys.setswitchinterval(switch)
             if self.cfg.realtime:
                 drop_realtime()
         success = bool(getattr(getattr(self.driver, "outcome", None), "success", False))
