@@ -1,0 +1,150 @@
+"""The averaging trap, measured: flow matching vs L2 on the same backbone and the same demonstrations.
+
+For each training seed: collect scripted-expert demonstrations (detour's expert passes the pillar
+left or right 50/50), train a flow policy and an L2 policy with identical backbone and settings,
+evaluate each over many episodes; report success rates (mean and spread over seeds) and save a
+picture of sampled chunks at the fork and of rollout paths, top-down.
+
+    hgd-bench-multimodal                      # detour, 3 seeds x 100 episodes
+    hgd-bench-multimodal --task reach --demos 30 --heads flow
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from policy_server.model import ModelConfig
+from policy_server.networks import NetConfig
+from policy_server.policy import FlowPolicy
+from policy_server.sim_eval import collect_demos, episodes_to_dataset, evaluate
+from policy_server.train import TrainConfig, train
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] + " Trains on CPU in minutes; writes JSON and a PNG.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--task", default="detour", help="sim task (detour is the multimodal one)")
+    p.add_argument("--heads", nargs="+", default=["flow", "l2"], help="policy heads to compare")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (and demo sets)")
+    p.add_argument("--demos", type=int, default=100, help="expert demonstrations per seed")
+    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per policy")
+    p.add_argument("--steps", type=int, default=3000, help="training steps")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--horizon", type=int, default=16, help="chunk length H")
+    p.add_argument("--execute", type=int, default=8, help="actions executed from each chunk before replanning")
+    p.add_argument("--net", default="mlp", help="velocity network (see policy_server.networks.VELOCITY_NETS)")
+    p.add_argument("--relative-to", default="", help="learn joint targets relative to this obs key (e.g. joint_pos)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and the PNG")
+    p.add_argument("--ckpt-dir", default="runs/bench_multimodal", help="folder for the trained checkpoints")
+    return p.parse_args(argv)
+
+
+def fork_samples(policy: FlowPolicy, obs: dict[str, np.ndarray], n: int = 64) -> np.ndarray:
+    """End-effector paths (n, H, 3) of `n` sampled chunks at one observation (FK of joint targets)."""
+    import sim.arm as arm
+    from sim.kinematics import ArmKinematics
+    from sim.scene import load_model
+
+    kin = ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES)
+    chunks = policy.sample(obs, n, seed=0)
+    return np.array([[kin.site_pose(a[:7])[0] for a in c] for c in chunks])
+
+
+def plot(results: dict, path: Path, task: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heads = list(results)
+    fig, axes = plt.subplots(2, len(heads), figsize=(5.5 * len(heads), 9), squeeze=False)
+    for j, head in enumerate(heads):
+        r = results[head]
+        for row, (paths, title) in enumerate(((r["fork"], "64 sampled chunks at the start"), (r["paths"], "rollouts"))):
+            ax = axes[row, j]
+            obstacle = r.get("obstacle")
+            if obstacle is not None:
+                ax.add_patch(plt.Circle((obstacle[1], obstacle[0]), 0.04, color="purple", alpha=0.5))
+            for k, pth in enumerate(paths):
+                ok = r["ok"][k] if row == 1 else True
+                ax.plot(pth[:, 1], pth[:, 0], color="tab:green" if ok else "tab:red", alpha=0.35, lw=1)
+            if row == 0 and len(paths):
+                ax.plot(paths[0][0, 1], paths[0][0, 0], "ko", ms=4)
+            ax.set_title(f"{task} {head}: {title}" + (f" (success {r['success']:.2f})" if row == 1 else ""))
+            ax.set_xlabel("y (m)")
+            ax.set_ylabel("x (m)")
+            ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Run the benchmark; return the report it writes."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table: dict[str, list[float]] = {h: [] for h in args.heads}
+    failures: dict[str, list[dict]] = {h: [] for h in args.heads}
+    pictures: dict[str, dict] = {}
+    t_start = time.time()
+    for seed in args.seeds:
+        demos = collect_demos(args.task, args.demos, seed=1000 * seed)
+        modes = [d.attrs["mode"] for d in demos]
+        print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps, "
+              f"modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}")
+        ds = episodes_to_dataset(demos, args.horizon)
+        for head in args.heads:
+            cfg = TrainConfig(model=ModelConfig(head=head, net=NetConfig(velocity_net=args.net),
+                                                  relative_to=args.relative_to), steps=args.steps,
+                              batch_size=args.batch_size, seed=seed, val_every=max(args.steps // 4, 1),
+                              ckpt_every=args.steps, control_period=0.05)
+            res = train(ds, cfg, Path(args.ckpt_dir) / f"{args.task}_{head}_seed{seed}")
+            policy = FlowPolicy.load(res.checkpoint, device="cpu")
+            ev = evaluate(policy, args.task, args.episodes, seed=100_000 + 1000 * seed, execute_steps=args.execute)
+            table[head].append(ev.success_rate)
+            failures[head].append(ev.failures)
+            print(f"  {head:5s} seed {seed}: success {ev.success_rate:.2f} over {ev.episodes} episodes; "
+                  f"failures {ev.failures}; val loss {res.val_loss}")
+            if seed == args.seeds[0]:
+                import sim
+
+                env = sim.make_env(args.task)
+                obs0, _ = env.reset(seed=100_000)
+                pictures[head] = {
+                    "fork": fork_samples(policy, obs0), "paths": ev.ee_paths[:60], "ok": ev.successes[:60],
+                    "success": ev.success_rate, "obstacle": obs0.get("obstacle_pos"),
+                }
+    print(f"\n{args.task}: success over {len(args.seeds)} seeds x {args.episodes} episodes ({time.time() - t_start:.0f} s)")
+    print(f"{'head':6s} {'median':>7s} {'mean':>6s} {'min':>6s} {'max':>6s}  per seed")
+    summary = {}
+    for head, rates in table.items():
+        a = np.array(rates)
+        summary[head] = {"median": float(np.median(a)), "mean": float(a.mean()), "min": float(a.min()),
+                         "max": float(a.max()), "per_seed": rates, "failures": failures[head]}
+        print(f"{head:6s} {np.median(a):7.2f} {a.mean():6.2f} {a.min():6.2f} {a.max():6.2f}  {rates}")
+    png = out / f"multimodal_{args.task}.png"
+    plot(pictures, png, args.task)
+    report = {"task": args.task, "args": vars(args), "success": summary, "png": str(png)}
+    (out / f"multimodal_{args.task}.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {png} and {out / f'multimodal_{args.task}.json'}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""Observation layout and normalisation statistics.
+
+The policy server alone owns normalisation (ARCHITECTURE.md rule 2): clients send physical units,
+the policy maps them to roughly unit scale with statistics computed from its training data and
+stored inside the checkpoint, and maps actions back to physical units.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+STD_FLOOR = 1e-3
+"""Dimensions that never move in the data (e.g. a fixed target) get this std, not a divide by 0."""
+
+
+def is_image_shape(shape: tuple[int, ...]) -> bool:
+    """An (H, W, 3) array is a camera image; anything else is a low-dimensional vector."""
+    return len(shape) == 3 and shape[-1] == 3
+
+
+@dataclass(frozen=True)
+class ObsLayout:
+    """Which observation keys a policy reads, in which order, with which per-step shapes."""
+
+    lowdim_keys: tuple[str, ...]
+    image_keys: tuple[str, ...] = ()
+    shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.lowdim_keys + self.image_keys
+
+    @property
+    def lowdim_dim(self) -> int:
+        return int(sum(int(np.prod(self.shapes[k])) for k in self.lowdim_keys))
+
+    def to_dict(self) -> dict:
+        return {
+            "lowdim_keys": list(self.lowdim_keys),
+            "image_keys": list(self.image_keys),
+            "shapes": {k: list(v) for k, v in self.shapes.items()},
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping) -> "ObsLayout":
+        return ObsLayout(
+            tuple(d["lowdim_keys"]),
+            tuple(d["image_keys"]),
+            {k: tuple(int(x) for x in v) for k, v in d["shapes"].items()},
+        )
+
+    @staticmethod
+    def infer(
+        shapes: Mapping[str, tuple[int, ...]],
+        lowdim_keys: tuple[str, ...] | None = None,
+        use_images: bool = False,
+    ) -> "ObsLayout":
+        """Layout from per-step shapes; low-dim keys in `lowdim_keys` order (default: sorted)."""
+        lows = tuple(sorted(k for k, s in shapes.items() if not is_image_shape(tuple(s))))
+        imgs = tuple(sorted(k for k, s in shapes.items() if is_image_shape(tuple(s))))
+        if lowdim_keys is not None:
+            missing = [k for k in lowdim_keys if k not in shapes]
+            if missing:
+                raise KeyError(f"observation keys {missing} not in the data (has {sorted(shapes)})")
+            lows = tuple(lowdim_keys)
+        return ObsLayout(lows, imgs if use_images else (), {k: tuple(shapes[k]) for k in lows + (imgs if use_images else ())})
+
+    def mismatch(self, shapes: Mapping[str, tuple[int, ...]]) -> str | None:
+        """Why `shapes` (per-step, no batch axis) cannot feed this layout, or None if it can."""
+        missing = [k for k in self.keys if k not in shapes]
+        wrong = [
+            f"{k}: expected {tuple(self.shapes[k])}, got {tuple(shapes[k])}"
+            for k in self.keys
+            if k in shapes and tuple(shapes[k]) != tuple(self.shapes[k])
+        ]
+        if not missing and not wrong:
+            return None
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing}")
+        if wrong:
+            parts.append("wrong shapes [" + "; ".join(wrong) + "]")
+        return ", ".join(parts)
+
+
+def check_layout(layout: ObsLayout, shapes: Mapping[str, tuple[int, ...]], what: str) -> None:
+    """Raise ValueError naming the differing keys when `shapes` does not fit `layout`."""
+    why = layout.mismatch(shapes)
+    if why is not None:
+        extra = sorted(set(shapes) - set(layout.keys))
+        hint = f" (provided but unused: {extra})" if extra else ""
+        raise ValueError(f"{what}: observation layout differs from the checkpoint's: {why}{hint}")
+
+
+def flatten_lowdim(obs: Mapping[str, np.ndarray], layout: ObsLayout, batch_dims: int = 1) -> np.ndarray:
+    """Concatenate low-dim keys in layout order: each (*batch, *shape) -> (*batch, D)."""
+    parts = []
+    for k in layout.lowdim_keys:
+        a = np.asarray(obs[k], dtype=np.float32)
+        parts.append(a.reshape(*a.shape[:batch_dims], -1))
+    if not parts:
+        any_arr = np.asarray(next(iter(obs.values())))
+        return np.zeros((*any_arr.shape[:batch_dims], 0), np.float32)
+    return np.concatenate(parts, axis=-1)
+
+
+def action_reference(obs: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
+    """(B, n): the newest frame of `obs[key]` (B, [T_o,] n), the origin of relative actions."""
+    a = np.asarray(obs[key], np.float32)
+    return a.reshape(a.shape[0], -1, a.shape[-1])[:, -1, :n]
+
+
+def to_relative(actions: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Chunks (B, H, A) with their first k dims expressed relative to ref (B, k)."""
+    out = np.array(actions, np.float32, copy=True)
+    out[..., : ref.shape[-1]] -= ref[:, None, :]
+    return out
+
+
+def from_relative(actions: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Inverse of `to_relative`."""
+    out = np.array(actions, np.float32, copy=True)
+    out[..., : ref.shape[-1]] += ref[:, None, :]
+    return out
+
+
+@dataclass
+class Normalizer:
+    """Per-dimension affine maps: z = (x - mean) / std for observations and actions."""
+
+    obs_mean: np.ndarray
+    obs_std: np.ndarray
+    act_mean: np.ndarray
+    act_std: np.ndarray
+
+    @staticmethod
+    def fit(lowdim: np.ndarray, actions: np.ndarray, pad_mask: np.ndarray | None = None) -> "Normalizer":
+        """Statistics from flattened low-dim obs (N, D) and action chunks (N, H, A); padded steps ignored."""
+        a = actions.reshape(-1, actions.shape[-1]).astype(np.float64)
+        if pad_mask is not None:
+            a = a[~pad_mask.reshape(-1).astype(bool)]
+        o = lowdim.astype(np.float64)
+        return Normalizer(
+            o.mean(0).astype(np.float32) if len(o) else np.zeros(lowdim.shape[-1], np.float32),
+            np.maximum(o.std(0), STD_FLOOR).astype(np.float32) if len(o) else np.ones(lowdim.shape[-1], np.float32),
+            a.mean(0).astype(np.float32),
+            np.maximum(a.std(0), STD_FLOOR).astype(np.float32),
+        )
+
+    def norm_obs(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.obs_mean) / self.obs_std
+
+    def norm_act(self, a: np.ndarray) -> np.ndarray:
+        return (a - self.act_mean) / self.act_std
+
+    def denorm_act(self, z: np.ndarray) -> np.ndarray:
+        return z * self.act_std + self.act_mean
+
+    def to_dict(self) -> dict:
+        return {k: v.tolist() for k, v in self.__dict__.items()}
+
+    @staticmethod
+    def from_dict(d: Mapping) -> "Normalizer":
+        return Normalizer(**{k: np.asarray(d[k], np.float32) for k in ("obs_mean", "obs_std", "act_mean", "act_std")})
+
+    def digest(self) -> str:
+        """Short content hash of the statistics (sent to clients as PolicyInfo.normalization_hash)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,185 @@
+"""The policy any code can use: load a checkpoint, `predict(obs) -> (H, A)`, `sample(obs, n)`, and
+the batched `predict_chunks` of the `ChunkPolicy` protocol that the policy server calls.
+
+Physical units in and out; normalisation and the model stay inside.
+
+    policy = FlowPolicy.load("runs/x/round_2/checkpoints/last.pt")
+    chunk = policy.predict(obs)            # (H, A)
+    spread = policy.sample(obs, 32).std(0)  # (H, A): how unsure the policy is
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from common.types import PolicyInfo
+from policy_server.checkpoint import file_hash, load_checkpoint, model_config_from_dict
+from policy_server.model import ChunkModel
+from policy_server.normalization import Normalizer, ObsLayout, action_reference, check_layout
+
+
+def default_device() -> torch.device:
+    """cuda when there is one, else cpu."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class FlowPolicy:
+    """A trained chunk policy (flow or L2 head) ready for inference; satisfies `ChunkPolicy`."""
+
+    def __init__(
+        self,
+        model: ChunkModel,
+        normalizer: Normalizer,
+        layout: ObsLayout,
+        control_period: float = 0.05,
+        checkpoint_id: str = "untrained",
+        checkpoint_hash: str = "",
+        device: torch.device | str | None = None,
+        compile: bool = False,
+    ):
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model = model.to(self.device).eval()
+        self.cfg = model.cfg
+        self.normalizer = normalizer
+        self.layout = layout
+        self._act_mean = torch.as_tensor(normalizer.act_mean, device=self.device)
+        self._act_std = torch.as_tensor(normalizer.act_std, device=self.device)
+        self._obs_mean = torch.as_tensor(normalizer.obs_mean, device=self.device)
+        self._obs_std = torch.as_tensor(normalizer.obs_std, device=self.device)
+        self._velocity = self.model.velocity
+        if compile:
+            self.model.velocity = torch.compile(self.model.velocity, dynamic=False)
+        self.info = PolicyInfo(
+            chunk_length=self.cfg.horizon,
+            action_dim=self.cfg.action_dim,
+            control_period=float(control_period),
+            observation_shapes={k: tuple(v) for k, v in layout.shapes.items()},
+            checkpoint_id=checkpoint_id,
+            checkpoint_hash=checkpoint_hash,
+            normalization_hash=normalizer.digest(),
+        )
+
+    # ------------------------------------------------------------------ loading
+
+    @staticmethod
+    def load(
+        path: str | Path,
+        observation_shapes: Mapping[str, tuple[int, ...]] | None = None,
+        device: torch.device | str | None = None,
+        use_ema: bool = True,
+        compile: bool = False,
+    ) -> "FlowPolicy":
+        """Load a checkpoint; if `observation_shapes` is given, refuse a layout that differs."""
+        ck = load_checkpoint(path)
+        layout = ObsLayout.from_dict(ck["layout"])
+        if observation_shapes is not None:
+            check_layout(layout, observation_shapes, f"checkpoint '{path}'")
+        cfg = model_config_from_dict(ck["model_config"])
+        model = ChunkModel(cfg, layout.lowdim_dim, layout.image_keys)
+        model.load_state_dict(ck["ema_state_dict"] if use_ema else ck["state_dict"])
+        return FlowPolicy(
+            model,
+            Normalizer.from_dict(ck["normalizer"]),
+            layout,
+            control_period=float(ck.get("control_period", 0.05)),
+            checkpoint_id=str(ck.get("checkpoint_id", Path(path).stem)),
+            checkpoint_hash=file_hash(path),
+            device=device,
+            compile=compile,
+        )
+
+    # ------------------------------------------------------------------ inference
+
+    def _batch_size(self, observations: Mapping[str, Any]) -> int:
+        k = self.layout.keys[0] if self.layout.keys else next(iter(observations))
+        return int(np.asarray(observations[k]).shape[0])
+
+    def _encode(self, observations: Mapping[str, Any]) -> torch.Tensor:
+        """Check, normalise and encode a batch: keys (B, *shape) or with history (B, T_o, *shape)."""
+        shapes = {}
+        for k in self.layout.keys:
+            if k not in observations:
+                continue
+            s = tuple(np.shape(observations[k]))[1:]
+            if len(s) == len(self.layout.shapes[k]) + 1 and s[1:] == tuple(self.layout.shapes[k]):
+                s = s[1:]  # history axis present
+            shapes[k] = s
+        check_layout(self.layout, shapes, "observation")
+        b, to = self._batch_size(observations), self.cfg.obs_horizon
+        parts = []
+        for k in self.layout.lowdim_keys:
+            a = torch.as_tensor(np.asarray(observations[k], np.float32), device=self.device)
+            flat = int(np.prod(self.layout.shapes[k]))
+            a = a.reshape(b, -1, flat)
+            if a.shape[1] == 1 and to > 1:
+                a = a.expand(b, to, flat)  # single frame given: repeat it as the history
+            parts.append(a[:, -to:])
+        if parts:
+            low = torch.cat(parts, -1)
+            low = (low - self._obs_mean) / self._obs_std
+        else:
+            low = torch.zeros(b, to, 0, device=self.device)
+        images = {}
+        for k in self.layout.image_keys:
+            img = torch.as_tensor(np.asarray(observations[k]), device=self.device)
+            images[k] = img.reshape(b, -1, *self.layout.shapes[k])[:, -1]
+        return self.model.encode(low, images)
+
+    @torch.no_grad()
+    def predict_chunks(
+        self,
+        observations: Mapping[str, np.ndarray],
+        prefix: np.ndarray | None = None,
+        frozen_steps: np.ndarray | None = None,
+        noise: np.ndarray | None = None,
+        steps: int | None = None,
+    ) -> np.ndarray:
+        """(B, H, A) chunks in physical units; `prefix` (B, H, A, NaN = none) is inpainted (RTC).
+
+        `noise` (B, H, A) fixes the initial noise for reproducible outputs.
+        """
+        cond = self._encode(observations)
+        b, h, a = cond.shape[0], self.cfg.horizon, self.cfg.action_dim
+        ref = None
+        if self.cfg.relative_to:
+            k = self.layout.shapes[self.cfg.relative_to][-1]
+            ref = torch.as_tensor(action_reference(observations, self.cfg.relative_to, k), device=self.device)
+        if noise is None:
+            z = torch.randn(b, h, a, device=self.device)
+        else:
+            z = torch.as_tensor(np.asarray(noise, np.float32), device=self.device).reshape(b, h, a)
+        pre = fz = None
+        if prefix is not None:
+            p = torch.as_tensor(np.asarray(prefix, np.float32), device=self.device)
+            if p.shape != (b, h, a):
+                raise ValueError(f"prefix must be {(b, h, a)}, got {tuple(p.shape)}")
+            if ref is not None:
+                p = torch.cat([p[..., : ref.shape[-1]] - ref[:, None], p[..., ref.shape[-1]:]], -1)
+            pre = (p - self._act_mean) / self._act_std
+            fz = torch.as_tensor(np.zeros(b) if frozen_steps is None else np.asarray(frozen_steps), device=self.device)
+        out = self.model.sample(cond, z, steps, pre, fz) * self._act_std + self._act_mean
+        if ref is not None:
+            out = torch.cat([out[..., : ref.shape[-1]] + ref[:, None], out[..., ref.shape[-1]:]], -1)
+        return out.float().cpu().numpy()
+
+    def predict(self, observation: Mapping[str, np.ndarray], **kw: Any) -> np.ndarray:
+        """One chunk (H, A) for one observation (no batch axis)."""
+        batched = {k: np.asarray(v)[None] for k, v in observation.items()}
+        return self.predict_chunks(batched, **kw)[0]
+
+    def sample(self, observation: Mapping[str, np.ndarray], n: int, seed: int | None = None) -> np.ndarray:
+        """`n` independent chunks (n, H, A) for one observation: their spread shows the policy's doubt."""
+        batched = {k: np.repeat(np.asarray(v)[None], n, axis=0) for k, v in observation.items()}
+        noise = None
+        if seed is not None:
+            g = np.random.default_rng(seed)
+            noise = g.standard_normal((n, self.cfg.horizon, self.cfg.action_dim)).astype(np.float32)
+        return self.predict_chunks(batched, noise=noise)
+
+    def describe(self) -> dict[str, Any]:
+        return {"info": dataclasses.asdict(self.info), "model": dataclasses.asdict(self.cfg)}

@@ -1,0 +1,113 @@
+"""Behaviour cloning in the sim without the runtime: collect scripted-expert demonstrations, turn
+episodes into a chunk dataset, and evaluate a chunk policy over many episodes in lockstep batches
+(one batched policy call per replanning step for all running episodes).
+
+This is a measuring instrument for the policy alone; the HG-DAgger loop proper goes through the
+robot runtime, the policy server and the recorder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from common.types import ChunkPolicy
+from policy_server.episodes import RecordedEpisode, episodes_to_dataset
+
+__all__ = ["collect_demos", "episodes_to_dataset", "evaluate", "EvalResult"]
+
+
+def collect_demos(
+    task: str, n: int, seed: int = 0, only_success: bool = True, progress: bool = True
+) -> list[RecordedEpisode]:
+    """`n` scripted-expert episodes (successful ones only, unless told otherwise) with seeds seed, seed+1, ..."""
+    import sim
+
+    env, expert = sim.make_env(task), sim.make_expert(task)
+    out: list[RecordedEpisode] = []
+    s = seed
+    bar = tqdm(total=n, desc=f"demos {task}", disable=not progress)
+    while len(out) < n:
+        obs, _ = env.reset(seed=s)
+        expert.reset(seed=s)
+        frames, acts, info = [], [], {}
+        for _ in range(env.max_steps):
+            a = np.asarray(expert.act(obs), np.float32)
+            frames.append(obs)
+            acts.append(a)
+            obs, _, term, trunc, info = env.step(a)
+            if term or trunc:
+                break
+        ok = bool(info.get("is_success", False))
+        if ok or not only_success:
+            stacked = {k: np.stack([f[k] for f in frames]).astype(np.float32) for k in frames[0]}
+            attrs = {"kind": "demo", "success": ok, "failure": info.get("failure", ""), "seed": s,
+                     "mode": float(getattr(expert, "side", 0.0))}  # mode: the expert's choice (detour: side)
+            out.append(RecordedEpisode(f"sim:{task}", f"demo_{len(out)}", stacked, np.stack(acts), attrs=attrs))
+            bar.update(1)
+        s += 1
+        if s - seed > 5 * n + 20:
+            raise RuntimeError(f"the {task} expert failed too often ({len(out)} successes in {s - seed} episodes)")
+    bar.close()
+    env.close()
+    return out
+
+
+@dataclass
+class EvalResult:
+    success_rate: float
+    episodes: int
+    failures: dict[str, int] = field(default_factory=dict)
+    ee_paths: list[np.ndarray] = field(default_factory=list)  # (T, 3) per episode
+    successes: list[bool] = field(default_factory=list)
+
+
+def evaluate(
+    policy: ChunkPolicy,
+    task: str,
+    episodes: int,
+    seed: int = 10_000,
+    execute_steps: int = 8,
+    batch: int = 50,
+    progress: bool = True,
+) -> EvalResult:
+    """Run `episodes` policy episodes (seeds seed..), replanning every `execute_steps` steps."""
+    import sim
+
+    res = EvalResult(0.0, episodes)
+    bar = tqdm(total=episodes, desc=f"eval {task}", disable=not progress)
+    for start in range(0, episodes, batch):
+        seeds = list(range(seed + start, seed + min(start + batch, episodes)))
+        envs = [sim.make_env(task) for _ in seeds]
+        obs = [e.reset(seed=s)[0] for e, s in zip(envs, seeds)]
+        alive = np.ones(len(envs), bool)
+        paths = [[o["ee_pos"].copy()] for o in obs]
+        done_info: list[dict] = [{} for _ in envs]
+        plan = np.zeros((len(envs), policy.info.chunk_length, policy.info.action_dim))
+        k = 0
+        while alive.any():
+            if k % execute_steps == 0:
+                idx = np.flatnonzero(alive)
+                batch_obs = {key: np.stack([obs[i][key] for i in idx]) for key in obs[idx[0]]}
+                plan[idx] = policy.predict_chunks(batch_obs)
+            for i in np.flatnonzero(alive):
+                obs[i], _, term, trunc, info = envs[i].step(plan[i, k % execute_steps])
+                paths[i].append(obs[i]["ee_pos"].copy())
+                if term or trunc:
+                    alive[i] = False
+                    done_info[i] = info
+            k += 1
+        for e, info, p in zip(envs, done_info, paths):
+            ok = bool(info.get("is_success", False))
+            res.successes.append(ok)
+            res.ee_paths.append(np.array(p))
+            if not ok:
+                why = info.get("failure") or "timeout"
+                res.failures[why] = res.failures.get(why, 0) + 1
+            e.close()
+        bar.update(len(seeds))
+    bar.close()
+    res.success_rate = float(np.mean(res.successes))
+    return res

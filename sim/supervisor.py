@@ -1,0 +1,124 @@
+"""The simulated supervisor: a person at the takeover button, with the scripted expert's hands.
+
+It behaves like a person rather than an oracle: it notices that the arm is heading for failure only
+after the policy has disagreed with what it would do for several steps (or a task's risk check
+fires), takes over after a reaction delay, keeps control for a while, and hands back once the policy
+agrees with it again. It speaks to the runtime the way a hold-to-intervene (dead-man) device does:
+every step it says whether it wants control and what it would command.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+from common.types import Observation
+from sim import arm
+from sim.experts.base import Expert
+from sim.kinematics import ArmKinematics
+from sim.scene import load_model
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    """How the simulated person watches and intervenes (reported with every run)."""
+
+    divergence_ratio: float = 0.8  # |policy motion - expert motion| / |expert motion|: 0 agrees, 1 stalls, 2 reverses
+    motion_floor_m: float = 0.005  # expert motions shorter than this count as this long (no 0/0 when it pauses)
+    gripper_divergence: float = 0.5  # disagreement on open/closed
+    divergence_steps: int = 3  # consecutive disagreeing steps before the person decides to act
+    reaction_delay_s: float = 0.3  # from deciding to the takeover taking effect
+    min_control_s: float = 1.0  # once in control, keep it at least this long
+    agreement_steps: int = 4  # consecutive agreeing steps (after min_control_s) before handing back
+    max_control_s: float = 5.0  # hand back after this long regardless, to give the policy another try
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class SupervisorPhase(enum.Enum):
+    WATCHING = "watching"
+    REACTING = "reacting"
+    IN_CONTROL = "in_control"
+
+
+@dataclass(frozen=True)
+class SupervisorDecision:
+    wants_control: bool  # the dead-man trigger is held
+    command: np.ndarray  # what the supervisor's hands command (the expert's action)
+    phase: SupervisorPhase
+    divergence: float
+
+
+class SimulatedSupervisor:
+    def __init__(
+        self,
+        expert: Expert,
+        config: SupervisorConfig = SupervisorConfig(),
+        control_hz: float = 20.0,
+        risk_check: Callable[[Observation], bool] | None = None,
+    ):
+        self.expert = expert
+        self.config = config
+        self.control_hz = control_hz
+        self.risk_check = risk_check
+        self._kinematics = ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES)
+        self.reset()
+
+    def _steps(self, seconds: float) -> int:
+        return max(0, int(round(seconds * self.control_hz)))
+
+    def reset(self, seed: int | None = None) -> None:
+        self.expert.reset(seed)
+        self.phase = SupervisorPhase.WATCHING
+        self._disagreeing = 0
+        self._agreeing = 0
+        self._phase_steps = 0
+        self.takeovers = 0
+
+    def divergence(self, obs: Observation, policy_action: np.ndarray, expert_action: np.ndarray) -> float:
+        """How differently the two actions move the gripper centre, relative to the expert's own motion.
+
+        Comparing motions rather than targets is what lets a person notice a policy that stalls:
+        both one-step targets lie close to the arm, but only one of them goes anywhere.
+        """
+        if abs(policy_action[-1] - expert_action[-1]) > self.config.gripper_divergence:
+            return float("inf")
+        here = np.asarray(obs["ee_pos"], dtype=float)
+        policy_motion = self._kinematics.site_pose(policy_action[:-1])[0] - here
+        expert_motion = self._kinematics.site_pose(expert_action[:-1])[0] - here
+        scale = max(float(np.linalg.norm(expert_motion)), self.config.motion_floor_m)
+        return float(np.linalg.norm(policy_motion - expert_motion) / scale)
+
+    def step(self, obs: Observation, policy_action: np.ndarray | None) -> SupervisorDecision:
+        """Watch one step: the policy's proposal (None when it has none) against the expert's action."""
+        command = np.asarray(self.expert.act(obs), dtype=float)
+        gap = float("inf") if policy_action is None else self.divergence(obs, np.asarray(policy_action, float), command)
+        agrees = gap <= self.config.divergence_ratio
+        self._disagreeing = 0 if agrees else self._disagreeing + 1
+        self._agreeing = self._agreeing + 1 if agrees else 0
+        self._phase_steps += 1
+        cfg = self.config
+
+        if self.phase is SupervisorPhase.WATCHING:
+            risky = self.risk_check is not None and self.risk_check(obs)
+            if self._disagreeing >= cfg.divergence_steps or risky:
+                self._enter(SupervisorPhase.REACTING)
+        if self.phase is SupervisorPhase.REACTING and self._phase_steps >= self._steps(cfg.reaction_delay_s):
+            self._enter(SupervisorPhase.IN_CONTROL)
+            self.takeovers += 1
+        elif self.phase is SupervisorPhase.IN_CONTROL:
+            settled = self._phase_steps >= self._steps(cfg.min_control_s) and self._agreeing >= cfg.agreement_steps
+            if settled or self._phase_steps >= self._steps(cfg.max_control_s):
+                self._enter(SupervisorPhase.WATCHING)
+                self._disagreeing = 0
+
+        wants = self.phase is SupervisorPhase.IN_CONTROL
+        return SupervisorDecision(wants_control=wants, command=command, phase=self.phase, divergence=gap)
+
+    def _enter(self, phase: SupervisorPhase) -> None:
+        self.phase = phase
+        self._phase_steps = 0
