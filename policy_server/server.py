@@ -81,12 +81,14 @@ class PolicyServer:
 
     # ------------------------------------------------------------------ setup
     def _set_policy(self, policy: ChunkPolicy) -> None:
+        # Every ChunkPolicy accepts a prefix (one that cannot inpaint ignores it), so robots send
+        # one unless the policy says ``supports_prefix = False`` (then the bytes would be wasted).
         info = policy.info
         dtypes = getattr(policy, "observation_dtypes", None) or default_observation_dtypes(
             {k: tuple(v) for k, v in info.observation_shapes.items()})
         self.policy = policy
         self.handshake = wire.handshake_from_info(
-            info, dtypes, supports_prefix=bool(getattr(policy, "supports_prefix", False)), server=self.cfg.name)
+            info, dtypes, supports_prefix=bool(getattr(policy, "supports_prefix", True)), server=self.cfg.name)
 
     def _make_socket(self) -> zmq.Socket:
         sock = self.ctx.socket(zmq.ROUTER)
