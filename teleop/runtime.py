@@ -1,8 +1,9 @@
 """The robot runtime: a fixed-rate loop that executes policy chunks on a robot driver, safely.
 
 Each tick, in this order: observe; apply what the fetcher delivered (chunks, failures, link
-changes); ask the executor for this step's action (or a human override, if one is wired in); if
-there is none, hold and mark the step HOLD; ramp back in after a hold; pass the command through the
+changes); ask the executor for this step's action; let the human side (the takeover gate and its
+input: devices, or the sim's supervisor) decide who commands, if one is wired in; if nobody can,
+hold and mark the step HOLD; ramp back in after a hold; pass the command through the
 safety filter; send it; hand the step record to the bounded recording queue; post the next
 request if one is due; sleep to the next deadline. Nothing in a tick waits on the network, the
 policy or the disk.
@@ -16,7 +17,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
 
 log = logging.getLogger("hgd.runtime")
 
+_ENDING = {"success", "failure", "discard", "reset"}
 HumanOverride = Callable[[int, Observation], "np.ndarray | None"]
 
 
@@ -101,11 +103,17 @@ class RobotRuntime:
     """Drive ``driver`` with chunks from the policy server behind ``fetcher``."""
 
     def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher, config: RuntimeConfig | None = None,
-                 records: RecordQueue | None = None, human: HumanOverride | None = None) -> None:
+                 records: RecordQueue | None = None, human: HumanOverride | None = None,
+                 human_side: Any = None) -> None:
+        """``human``: a bare override hook (step, obs) -> action or None. ``human_side``: a
+        ``teleop.human_side.HumanSide`` (gate + input); its TAKEOVER drops queued policy actions,
+        its HANDBACK asks for a fresh chunk, and its episode events end the episode."""
         self.driver, self.fetcher = driver, fetcher
         self.cfg = config or RuntimeConfig()
         self.records = records
         self.human = human
+        self.human_side = human_side
+        self.episode_events: set[str] = set()
         spec = driver.spec
         self.period = 1.0 / self.cfg.control_hz if self.cfg.control_hz else spec.control_period
         self.limits = SafetyLimits.from_spec(spec, velocity_scale=self.cfg.velocity_scale)
@@ -134,13 +142,18 @@ class RobotRuntime:
         return hs
 
     def run_episode(self, max_steps: int, task: str = "", kind: str = "rollout",
-                    stop: Callable[[], bool] | None = None) -> RuntimeReport:
-        """Run up to ``max_steps`` ticks (or until the driver reports the episode done)."""
+                    stop: Callable[[], bool] | None = None, seed: int | None = None) -> RuntimeReport:
+        """Run up to ``max_steps`` ticks, until the driver reports the episode done, or until the
+        human side labels it (success, failure, discard, reset). Reset the driver before calling."""
         if self.executor is None:
             self.start()
         self.episode_id = uuid.uuid4().hex[:12]
         self.step = 0
+        self.last_sent = self.hold_from = None  # the driver may have been reset to a new pose
+        self.episode_events = set()
         self.executor.drop_chunks()
+        if self.human_side is not None:
+            self.human_side.reset(seed)
         self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time()))
         self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"
         # The loop shares the GIL with the fetcher thread; CPython hands the GIL over only every
@@ -153,7 +166,7 @@ class RobotRuntime:
             while self.step < max_steps and not (stop and stop()):
                 jitter.tick(time.monotonic())
                 done = self.tick()
-                if done:
+                if done or self.episode_events & _ENDING:
                     break
                 ticker.wait()
         finally:
@@ -161,7 +174,12 @@ class RobotRuntime:
             if self.cfg.realtime:
                 drop_realtime()
         success = bool(getattr(getattr(self.driver, "outcome", None), "success", False))
-        self._record(wire.EpisodeEnd(outcome="success" if success else "failure", success=success,
+        outcome = "success" if success else "failure"
+        for label, said in (("discard", "discard"), ("abort", "reset"), ("failure", "failure"), ("success", "success")):
+            if said in self.episode_events:  # the person's label wins over the task's check
+                outcome, success = label, label == "success"
+                break
+        self._record(wire.EpisodeEnd(outcome=outcome, success=success,
                                      num_steps=self.step, ended_at=time.time()))
         self.report.timing = jitter.summary() | {"overruns": ticker.overruns}
         self.report.stale_chunks = self.executor.stale_chunks
@@ -204,12 +222,23 @@ class RobotRuntime:
         self._apply_events()
         planned = self.executor.plan(self.step)
         human = self.human(self.step, obs) if self.human is not None else None
-        if human is not None:
+        intervention = human is not None
+        if self.human_side is not None:
+            out, reading = self.human_side.decide(obs, planned.action, self.last_sent)
+            for ev in out.events:
+                self.executor.drop_chunks()  # takeover: drop queued actions; handback: plan afresh
+                self._note(f"{ev.value}")
+            self.episode_events |= {e.value for e in reading.episode_events}
+            human = reading.intent.command
+            source, target, intervention = out.source, out.command, out.human_in_control
+        elif human is not None:
             source, target = Source.HUMAN, np.asarray(human, np.float64)
         elif planned.action is not None:
             source, target = Source.POLICY, planned.action
         else:
             source, target = Source.HOLD, None
+        if target is None:
+            source = Source.HOLD
 
         if source == Source.HOLD:
             if self.hold_from is None:
@@ -236,7 +265,7 @@ class RobotRuntime:
             step=self.step, observation=obs, action=sent,
             policy_action=planned.action if planned.action is not None else self.nan_action,
             human_action=human if human is not None else self.nan_action, source=int(source),
-            intervention=source == Source.HUMAN, timestamp=time.time(),
+            intervention=bool(intervention), timestamp=time.time(),
             chunk_id=planned.chunk_id if planned.action is not None else -1,
             chunk_index=planned.index if planned.action is not None else -1,
             checkpoint_id=self.checkpoint_id, reward=float(getattr(self.driver, "info", {}).get("reward", 0.0) or 0.0),
@@ -245,6 +274,8 @@ class RobotRuntime:
             self.on_step(self.step, source, sent)
         if self.policy_ok and self.executor.wants_request(self.step):
             prefix, frozen = self.executor.request(self.step)
+            if intervention:  # the human's commands, not the chunk, are what will run meanwhile
+                prefix, frozen = None, 0
             self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
         self.step += 1
         self.report.steps += 1
