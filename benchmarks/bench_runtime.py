@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delays", default="0,50,100,200")
     p.add_argument("--skip", choices=["jitter", "smoothness"], default=None)
     args = p.parse_args(argv)
-    out: dict = {"cpu_count": os.cpu_count()}
+    path = ROOT / "benchmarks" / "results" / "runtime.json"
+    out: dict = json.loads(path.read_text()) if path.exists() and args.skip else {}  # --skip keeps the other half
+    out["cpu_count"] = os.cpu_count()
     if args.skip != "jitter":
         out["jitter"] = {}
         print(f"\nloop period jitter, |period - nominal| in ms, {args.jitter_seconds:g} s per row, server on this machine")
@@ -129,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{delay:8g} {mode:9s}{s['pos_jump_boundary']:10.4f}{s['pos_jump_inside']:9.4f}"
                       f"{s['vel_jump_boundary']:10.3f}{s['vel_jump_inside']:9.3f}{s['boundaries']:7d}"
                       f"{s['delay_steps_p50']:8.1f}{s['hold_steps']:6d}")
-    path = ROOT / "benchmarks" / "results" / "runtime.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
     print(f"\nwrote {path}")

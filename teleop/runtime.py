@@ -132,6 +132,8 @@ class RobotRuntime:
 
     # ------------------------------------------------------------------ episodes
     def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake:
+        if self.cfg.realtime and self.fetcher.rt_priority is None:
+            self.fetcher.rt_priority = max(1, self.cfg.rt_priority - 1)
         hs = self.fetcher.start(connect_timeout_s)
         if hs.action_dim != self.A:
             raise ValueError(f"server's policy has action_dim {hs.action_dim}, this robot takes {self.A}")
