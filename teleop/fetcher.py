@@ -105,6 +105,15 @@ class ChunkFetcher:
             except queue.Empty:
                 return out
 
+    def wait_events(self, timeout_s: float) -> list[Event]:
+        """Block until at least one event arrives (or ``timeout_s``), then drain. Lockstep sim runs
+        only: a real-time loop never calls this."""
+        try:
+            first = self._events.get(timeout=timeout_s)
+        except queue.Empty:
+            return []
+        return [first, *self.events()]
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)

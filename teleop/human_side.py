@@ -98,6 +98,25 @@ class ScriptedInput:
         return HumanReading(HumanIntent(deadman_held=decision.wants_control, command=decision.command), input_time=now)
 
 
+class FunctionInput:
+    """A person simulated by a function ``(step, obs) -> command | None``: holds the dead-man
+    trigger whenever it returns a command (scripts and tests)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.step = 0
+
+    def reset(self, seed: int | None = None) -> None:
+        self.step = 0
+
+    def read(self, obs, policy_action, gate_wants_human):
+        command = self.fn(self.step, obs)
+        self.step += 1
+        held = command is not None
+        return HumanReading(HumanIntent(deadman_held=held, command=None if command is None else np.asarray(command, float)),
+                            input_time=time.time())
+
+
 class HumanSide:
     """The gate plus its input: one call per tick from the runtime."""
 

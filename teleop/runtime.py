@@ -1,9 +1,8 @@
 """The robot runtime: a fixed-rate loop that executes policy chunks on a robot driver, safely.
 
 Each tick, in this order: observe; apply what the fetcher delivered (chunks, failures, link
-changes); ask the executor for this step's action; let the human side (the takeover gate and its
-input: devices, or the sim's supervisor) decide who commands, if one is wired in; if nobody can,
-hold and mark the step HOLD; ramp back in after a hold; pass the command through the
+changes); ask the executor for this step's action (or a human override, if one is wired in); if
+there is none, hold and mark the step HOLD; ramp back in after a hold; pass the command through the
 safety filter; send it; hand the step record to the bounded recording queue; post the next
 request if one is due; sleep to the next deadline. Nothing in a tick waits on the network, the
 policy or the disk.
@@ -17,22 +16,24 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from common import wire
-from common.types import Observation, RobotDriver, Source
+from common.types import RobotDriver, Source
 from teleop import chunking
 from teleop.executor import ChunkExecutor, ExecConfig
 from teleop.fetcher import ChunkEvent, ChunkFetcher, FailedEvent, LinkEvent
+from teleop.gate import GateEvent
+from teleop.human_side import HumanSide
+from teleop.intent import DeviceEvent
 from teleop.safety import SafetyLimits, Verdict, filter_command
 from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
 
 log = logging.getLogger("hgd.runtime")
 
-_ENDING = {"success", "failure", "discard", "reset"}
-HumanOverride = Callable[[int, Observation], "np.ndarray | None"]
+LABEL_EVENTS = {DeviceEvent.SUCCESS: "success", DeviceEvent.FAILURE: "failure", DeviceEvent.DISCARD: "discard"}
 
 
 class RecordQueue:
@@ -78,6 +79,8 @@ class RuntimeConfig:
     rt_priority: int = 50
     gil_switch_interval_s: float = 0.0005
     robot_id: str = "robot0"
+    lockstep: bool = False  # sim only: no real-time pacing; every request is answered before the next tick
+    lockstep_timeout_s: float = 10.0
 
 
 @dataclass
@@ -97,23 +100,19 @@ class RuntimeReport:
     events: list[tuple[int, str]] = field(default_factory=list)  # (step, what happened)
     latency_ms: list[float] = field(default_factory=list)
     delays_steps: list[int] = field(default_factory=list)
+    takeovers: int = 0
+    label: str = ""  # success | failure | discard, from the operator or the task
 
 
 class RobotRuntime:
     """Drive ``driver`` with chunks from the policy server behind ``fetcher``."""
 
     def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher, config: RuntimeConfig | None = None,
-                 records: RecordQueue | None = None, human: HumanOverride | None = None,
-                 human_side: Any = None) -> None:
-        """``human``: a bare override hook (step, obs) -> action or None. ``human_side``: a
-        ``teleop.human_side.HumanSide`` (gate + input); its TAKEOVER drops queued policy actions,
-        its HANDBACK asks for a fresh chunk, and its episode events end the episode."""
+                 records: RecordQueue | None = None, human: HumanSide | None = None) -> None:
         self.driver, self.fetcher = driver, fetcher
         self.cfg = config or RuntimeConfig()
         self.records = records
         self.human = human
-        self.human_side = human_side
-        self.episode_events: set[str] = set()
         spec = driver.spec
         self.period = 1.0 / self.cfg.control_hz if self.cfg.control_hz else spec.control_period
         self.limits = SafetyLimits.from_spec(spec, velocity_scale=self.cfg.velocity_scale)
@@ -129,6 +128,9 @@ class RobotRuntime:
         self.checkpoint_id = ""
         self.executor: ChunkExecutor | None = None
         self.on_step: Callable[[int, Source, np.ndarray], None] | None = None  # for tests/benchmarks
+        self._pending_events: list = []  # lockstep: replies already awaited, applied next tick
+        self._ignore_chunks_before = -1  # after a handback, only chunks from the current state count
+        self._labels: set[DeviceEvent] = set()
 
     # ------------------------------------------------------------------ episodes
     def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake:
@@ -144,19 +146,25 @@ class RobotRuntime:
         return hs
 
     def run_episode(self, max_steps: int, task: str = "", kind: str = "rollout",
-                    stop: Callable[[], bool] | None = None, seed: int | None = None) -> RuntimeReport:
+                    stop: Callable[[], bool] | None = None, seed: int | None = None,
+                    env_args: str = "{}", operator: str = "") -> RuntimeReport:
         """Run up to ``max_steps`` ticks, until the driver reports the episode done, or until the
-        human side labels it (success, failure, discard, reset). Reset the driver before calling."""
+        operator labels it (success, failure, discard)."""
         if self.executor is None:
             self.start()
         self.episode_id = uuid.uuid4().hex[:12]
         self.step = 0
-        self.last_sent = self.hold_from = None  # the driver may have been reset to a new pose
-        self.episode_events = set()
+        self.report = RuntimeReport()
+        self.last_sent = None
+        self.hold_from = None
+        self._labels = set()
+        self._pending_events = []
+        self._ignore_chunks_before = -1
         self.executor.drop_chunks()
-        if self.human_side is not None:
-            self.human_side.reset(seed)
-        self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time()))
+        if self.human is not None:
+            self.human.reset(seed)
+        self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time(),
+                                       env_args=env_args, operator=operator))
         self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"
         # The loop shares the GIL with the fetcher thread; CPython hands the GIL over only every
         # switch interval (5 ms by default), which would show up directly as loop jitter.
@@ -168,21 +176,19 @@ class RobotRuntime:
             while self.step < max_steps and not (stop and stop()):
                 jitter.tick(time.monotonic())
                 done = self.tick()
-                if done or self.episode_events & _ENDING:
+                if done or self._labels & LABEL_EVENTS.keys():
                     break
-                ticker.wait()
+                if not self.cfg.lockstep:
+                    ticker.wait()
         finally:
             sys.setswitchinterval(switch)
             if self.cfg.realtime:
                 drop_realtime()
+        labelled = [LABEL_EVENTS[e] for e in LABEL_EVENTS if e in self._labels]
         success = bool(getattr(getattr(self.driver, "outcome", None), "success", False))
-        outcome = "success" if success else "failure"
-        for label, said in (("discard", "discard"), ("abort", "reset"), ("failure", "failure"), ("success", "success")):
-            if said in self.episode_events:  # the person's label wins over the task's check
-                outcome, success = label, label == "success"
-                break
-        self._record(wire.EpisodeEnd(outcome=outcome, success=success,
-                                     num_steps=self.step, ended_at=time.time()))
+        label = labelled[0] if labelled else ("success" if success else "failure")
+        self.report.label = label
+        self._record(wire.EpisodeEnd(outcome=label, success=label == "success", num_steps=self.step, ended_at=time.time()))
         self.report.timing = jitter.summary() | {"overruns": ticker.overruns}
         self.report.stale_chunks = self.executor.stale_chunks
         self.report.record_drops = self.records.dropped if self.records else 0
@@ -197,8 +203,11 @@ class RobotRuntime:
         log.info("step %d: %s", self.step, what)
 
     def _apply_events(self) -> None:
-        for ev in self.fetcher.events():
+        events, self._pending_events = self._pending_events + self.fetcher.events(), []
+        for ev in events:
             if isinstance(ev, ChunkEvent):
+                if ev.obs_step < self._ignore_chunks_before:
+                    continue  # planned before the handback, from a state the human has since left
                 r = ev.reply
                 if self.executor.on_chunk(np.asarray(r.actions), ev.obs_step, self.step, r.chunk_id):
                     self.checkpoint_id = r.checkpoint_id
@@ -223,24 +232,24 @@ class RobotRuntime:
                                      self.limits.lower, self.limits.upper)
         self._apply_events()
         planned = self.executor.plan(self.step)
-        human = self.human(self.step, obs) if self.human is not None else None
-        intervention = human is not None
-        if self.human_side is not None:
-            out, reading = self.human_side.decide(obs, planned.action, self.last_sent)
-            for ev in out.events:
-                self.executor.drop_chunks()  # takeover: drop queued actions; handback: plan afresh
-                self._note(f"{ev.value}")
-            self.episode_events |= {e.value for e in reading.episode_events}
-            human = reading.intent.command
-            source, target, intervention = out.source, out.command, out.human_in_control
-        elif human is not None:
-            source, target = Source.HUMAN, np.asarray(human, np.float64)
+        human, human_in_control = None, False
+        if self.human is not None:
+            decision, reading = self.human.decide(obs, planned.action, self.last_sent)
+            human, human_in_control = reading.intent.command, decision.human_in_control
+            self._labels |= reading.episode_events
+            if GateEvent.TAKEOVER in decision.events:
+                self.executor.drop_chunks()  # the policy's queued actions go at once
+                self.report.takeovers += 1
+                self._note("TAKEOVER")
+            if GateEvent.HANDBACK in decision.events:
+                self.executor.drop_chunks()  # a fresh chunk from the current state
+                self._ignore_chunks_before = self.step
+                self._note("HANDBACK")
+            source, target = decision.source, decision.command
         elif planned.action is not None:
             source, target = Source.POLICY, planned.action
         else:
             source, target = Source.HOLD, None
-        if target is None:
-            source = Source.HOLD
 
         if source == Source.HOLD:
             if self.hold_from is None:
@@ -266,8 +275,8 @@ class RobotRuntime:
         self._record(wire.StepRecord(
             step=self.step, observation=obs, action=sent,
             policy_action=planned.action if planned.action is not None else self.nan_action,
-            human_action=human if human is not None else self.nan_action, source=int(source),
-            intervention=bool(intervention), timestamp=time.time(),
+            human_action=np.asarray(human, np.float64) if human is not None else self.nan_action, source=int(source),
+            intervention=human_in_control, timestamp=time.time(),
             chunk_id=planned.chunk_id if planned.action is not None else -1,
             chunk_index=planned.index if planned.action is not None else -1,
             checkpoint_id=self.checkpoint_id, reward=float(getattr(self.driver, "info", {}).get("reward", 0.0) or 0.0),
@@ -276,9 +285,11 @@ class RobotRuntime:
             self.on_step(self.step, source, sent)
         if self.policy_ok and self.executor.wants_request(self.step):
             prefix, frozen = self.executor.request(self.step)
-            if intervention:  # the human's commands, not the chunk, are what will run meanwhile
+            if human_in_control:  # the human's commands, not the chunk, are what will run meanwhile
                 prefix, frozen = None, 0
             self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
+            if self.cfg.lockstep:
+                self._pending_events += self.fetcher.wait_events(self.cfg.lockstep_timeout_s)
         self.step += 1
         self.report.steps += 1
         return done

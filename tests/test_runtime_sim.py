@@ -18,6 +18,8 @@ from policy_server.client import ClientConfig
 from sim.driver import SimArmDriver
 from teleop.executor import ExecConfig, Mode
 from teleop.fetcher import ChunkFetcher
+from teleop.gate import GateConfig, TakeoverGate, TakeoverMode
+from teleop.human_side import FunctionInput, HumanSide
 from teleop.runtime import RecordQueue, RobotRuntime, RuntimeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +108,7 @@ def test_nan_and_out_of_range_human_or_policy_actions_never_reach_the_driver(tmp
     bad = [np.full(8, np.nan), np.full(8, 1e6), np.array([np.inf] * 7 + [0.5]), np.full(8, -1e6)]
     human = lambda step, obs: bad[step % 4] if 10 <= step < 30 else None  # noqa: E731
     rt, _ = _runtime(ep, task="reach")
-    rt.human = human
+    rt.human = HumanSide(TakeoverGate(GateConfig(mode=TakeoverMode.DEADMAN, ramp_steps=1)), FunctionInput(human))
     sent_log = []
     orig = rt.driver.command
     rt.driver.command = lambda a: (sent_log.append(np.array(a)), orig(a))[1]  # observe what reaches it
