@@ -77,6 +77,8 @@ class PolicyServer:
         self._seq = wire.Sequencer()
         self.stats = {"requests": 0, "batches": 0, "errors": 0, "reloads": 0, "reload_failures": 0}
         self.sock = self._make_socket()
+        self._poller = zmq.Poller()  # kept: socket.poll() would build a new one on every call
+        self._poller.register(self.sock, zmq.POLLIN)
         self.bound_endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     # ------------------------------------------------------------------ setup
@@ -138,7 +140,7 @@ class PolicyServer:
             while not self._stop.is_set():
                 self._maybe_swap_policy()
                 self._maybe_watch()
-                if not self.sock.poll(self.cfg.poll_ms):
+                if not self._poller.poll(self.cfg.poll_ms):
                     continue
                 batch = self._drain()
                 if batch:
