@@ -43,6 +43,7 @@ class ServerConfig:
     curve_secret_file: str | None = None  # server's secret certificate (zmq.auth format)
     curve_clients_dir: str | None = None  # public certificates of the clients allowed in
     limits: wire.Limits = field(default_factory=wire.Limits)
+    inject_delay_ms: float = 0.0  # fault drills and benchmarks: every forward pass takes this much longer
     name: str = "hgd-policy-server"
 
 
@@ -214,6 +215,8 @@ class PolicyServer:
         t0 = time.monotonic()
         try:
             chunks = np.asarray(self.policy.predict_chunks(obs, prefix=prefix, frozen_steps=frozen))
+            if self.cfg.inject_delay_ms > 0:
+                time.sleep(self.cfg.inject_delay_ms / 1e3)
             if chunks.shape != (len(batch), H, A) or not np.isfinite(chunks).all():
                 raise ValueError(f"policy returned {chunks.shape} (finite: {np.isfinite(chunks).all()}), "
                                  f"expected finite {(len(batch), H, A)}")

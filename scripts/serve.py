@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="reload the checkpoint when its file changes")
     p.add_argument("--device", default="auto", help="torch device for checkpoints: auto (cuda if present), cpu, cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model's velocity network (pays on GPU)")
+    p.add_argument("--inject-delay-ms", type=float, default=0.0,
+                   help="make every forward pass this much slower (fault drills, chunking benchmarks)")
     p.add_argument("--toy-delay-ms", type=float, default=0.0, help="toy policy: injected inference delay")
     p.add_argument("--toy-noise", type=float, default=0.0, help="toy policy: per-call random offset (rad)")
     p.add_argument("--toy-image", default=None, help="toy policy: also expect a front_rgb image of HEIGHTxWIDTH")
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     policy, loader = make_policy(args)
     cfg = ServerConfig(endpoint=args.endpoint, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
+                       inject_delay_ms=args.inject_delay_ms,
                        watch_path=args.checkpoint if args.watch else None,
                        curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)
     try:
