@@ -1,0 +1,125 @@
+"""kill -9 of a real recorder process fed over a real ZeroMQ socket: every finished episode intact,
+the interrupted one recoverable up to about its last flush; the in-process queue writer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from common import wire
+from policy_server.episodes import read_file
+from recorder.synthetic import episode_messages
+from recorder.thread_writer import QueueWriter
+from teleop.runtime import RecordQueue
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = os.environ | {"PYTHONPATH": str(REPO)}
+
+
+def start_recorder(out: Path, endpoint: str, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "scripts.record", "--endpoint", endpoint, "--out", str(out),
+                             "--flush", "0.5", *extra], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(pred, timeout: float = 20.0) -> None:
+    t_end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > t_end:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_recorder_process_loses_at_most_about_a_second(tmp_path):
+    out = tmp_path / "run" / "round_1" / "data"
+    endpoint = f"ipc://{tmp_path}/rec.sock"
+    proc = start_recorder(out, endpoint)
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(endpoint)
+    try:
+        for i in range(3):
+            for m in episode_messages(25, cameras=("front",), episode_id=f"e{i}", seed=i):
+                wire.send(push, m)
+        wait_for(lambda: len(list(out.glob("ep_*.hdf5"))) == 3)
+        # the 4th episode streams at 50 Hz for ~2 s, then the recorder dies mid-episode
+        sent_t = []
+        for m in episode_messages(100, cameras=("front",), episode_id="e3", end=False, t0=time.time()):
+            wire.send(push, m)
+            if isinstance(m, wire.StepRecord):
+                sent_t.append(m.timestamp)
+                time.sleep(0.02)
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        push.close()
+        if proc.poll() is None:
+            proc.kill()
+    for i in range(3):  # finished episodes are intact
+        (ep,) = read_file(out / f"ep_{i:04d}.hdf5")
+        assert len(ep.actions) == 25 and ep.attrs["label"] == "success"
+    assert (out / "ep_0003.hdf5.partial").exists()
+    r = subprocess.run([sys.executable, "-m", "scripts.recover", str(tmp_path / "run")], cwd=REPO, env=ENV,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "recovered" in r.stdout and "ep_0003.hdf5" in r.stdout
+    (ep,) = read_file(out / "ep_0003.hdf5")
+    assert ep.attrs["label"] == "aborted" and bool(ep.attrs["recovered"]) and not bool(ep.attrs["success"])
+    lost_s = sent_t[-1] - ep.timestamps[-1]
+    assert 0 <= lost_s <= 1.2, lost_s
+    assert not list(out.glob("*.partial"))
+
+
+def test_recover_quarantines_a_file_that_is_not_hdf5_and_leaves_finished_files_alone(tmp_path):
+    d = tmp_path / "round_0" / "data"
+    d.mkdir(parents=True)
+    (d / "ep_0000.hdf5.partial").write_bytes(b"not an hdf5 file at all")
+    from recorder.recover import recover_run
+    (r,) = recover_run(tmp_path)
+    assert r.action == "quarantined" and (d / "ep_0000.hdf5.corrupt").exists()
+    assert recover_run(tmp_path) == []
+
+
+def test_a_partial_still_being_written_is_readable_and_not_touched_by_recover(tmp_path):
+    from recorder.recover import recover_run
+    from recorder.session import RecordingSession
+
+    s = RecordingSession(tmp_path / "round_0" / "data", flush_interval=0.0)
+    msgs = list(episode_messages(10, end=False))
+    for m in msgs:
+        s.handle(m)
+    (r,) = recover_run(tmp_path)
+    assert r.action == "skipped-locked"
+    import h5py
+    with h5py.File(s.writer.path, "r", swmr=True) as f:  # a live reader sees the flushed steps
+        assert f["data/demo_0/actions"].shape == (10, 8)
+    s.close()
+
+
+def test_queue_writer_drains_the_runtime_queue_without_blocking_the_producer(tmp_path):
+    q = RecordQueue(maxsize=64)
+    w = QueueWriter(q, tmp_path / "round_0" / "data")
+    worst = 0.0
+    for i in range(3):
+        for m in episode_messages(40, cameras=("front",), episode_id=f"q{i}", seed=i):
+            t0 = time.perf_counter()
+            q.put(m)
+            worst = max(worst, time.perf_counter() - t0)
+            time.sleep(0.002)
+    w.close()
+    assert worst < 0.01  # put never waits on the disk
+    assert w.stats.steps_written + q.dropped == 120 and w.stats.episodes_finished == 3 and not w.error
+    assert q.dropped == 0
+    eps = [read_file(p)[0] for p in sorted((tmp_path / "round_0" / "data").glob("ep_*.hdf5"))]
+    assert [len(e.actions) for e in eps] == [40, 40, 40]
+    assert np.all(eps[0].source[5:9] == 1)
