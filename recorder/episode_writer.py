@@ -12,8 +12,12 @@ Why it is built this way:
   first step (when the observation shapes are known) and the final attributes (num_samples, label,
   success...) are written after a clean close, by reopening the file without SWMR, before the atomic
   rename from ``ep_<n>.hdf5.partial`` to ``ep_<n>.hdf5``.
-- Images (uint8, H x W x C) get one chunk per frame so reading frame t touches only frame t; the
-  compression (lzf by default) was chosen by measurement (see benchmarks/bench_recorder.py).
+- Images (uint8, H x W x C) get one chunk per frame so reading frame t touches only frame t. They
+  are stored uncompressed by default, chosen by measurement (benchmarks/bench_recorder.py): frames
+  with camera sensor noise do not shrink under lzf (1.84 MB -> 1.84 MB per step for two 480x640
+  cameras) yet lzf cost ~15 ms of CPU per frame on this 2-core machine, more than the 20 ms budget
+  of a 50 Hz step for two cameras; gzip saved 15% at twice lzf's cost. ``image_compression="lzf"``
+  is there for clean, compressible images. Low-dim data uses lzf (cheap, and it shrinks).
 """
 
 from __future__ import annotations
@@ -106,11 +110,12 @@ class EpisodeWriter:
 
     def __init__(self, final_path: Path, meta: EpisodeMeta, compression: str | None = "lzf",
                  flush_interval: float = 0.5, fsync: bool = True,
-                 min_free_bytes: int = MIN_FREE_BYTES) -> None:
+                 min_free_bytes: int = MIN_FREE_BYTES, image_compression: str | None = None) -> None:
         self.final_path = Path(final_path)
         self.path = self.final_path.with_name(self.final_path.name + layout.PARTIAL_SUFFIX)
         self.meta = meta
         self.compression = None if compression in (None, "none") else compression
+        self.image_compression = None if image_compression in (None, "none") else image_compression
         self.flush_interval = flush_interval
         self.fsync = fsync
         self.min_free_bytes = min_free_bytes
@@ -150,21 +155,26 @@ class EpisodeWriter:
     def _create(self, rec: wire.StepRecord) -> None:
         """Create every dataset from the first step's shapes, then switch SWMR on."""
         comp = {"compression": self.compression} if self.compression else {}
+        img_comp = {"compression": self.image_compression} if self.image_compression else {}
         act = np.asarray(rec.action)
         if act.ndim != 1:
             raise RecordError(f"action has shape {act.shape}, expected (A,)")
         self._action_dim = act.shape[0]
         a_dt = act.dtype if act.dtype.kind == "f" else np.dtype("f8")
 
-        def col(name: str, shape: tuple[int, ...], dtype, chunk_rows: int = layout.LOWDIM_CHUNK_ROWS) -> None:
+        def col(name: str, shape: tuple[int, ...], dtype, chunk_rows: int = layout.LOWDIM_CHUNK_ROWS,
+                filt: dict = comp) -> None:
             self._cols[name] = _Column(self.g.create_dataset(
                 name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                chunks=(chunk_rows, *shape) if shape else (chunk_rows,), **comp))
+                chunks=(chunk_rows, *shape) if shape else (chunk_rows,), **filt))
 
         for key, value in rec.observation.items():
             a = np.asarray(value)
             self._obs_spec[key] = (a.shape, a.dtype)
-            col(f"obs/{key}", a.shape, a.dtype, 1 if is_image(a) else layout.LOWDIM_CHUNK_ROWS)
+            if is_image(a):
+                col(f"obs/{key}", a.shape, a.dtype, 1, img_comp)
+            else:
+                col(f"obs/{key}", a.shape, a.dtype)
         for name in ("actions", "policy_actions", "human_actions"):
             col(name, (self._action_dim,), a_dt)
         col("source", (), np.uint8)

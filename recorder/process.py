@@ -26,9 +26,10 @@ log = logging.getLogger("hgd.recorder")
 
 def serve(endpoint: str, folder: Path, *, round_index: int | None = None, compression: str | None = "lzf",
           flush_interval: float = 0.5, status_every: float = 10.0, hwm: int = 10_000,
-          max_seconds: float | None = None, ready_file: Path | None = None) -> dict:
+          max_seconds: float | None = None, ready_file: Path | None = None,
+          image_compression: str | None = None) -> dict:
     """Record from ``endpoint`` into ``folder`` until stopped; returns the final stats."""
-    session = RecordingSession(folder, round_index, compression, flush_interval)
+    session = RecordingSession(folder, round_index, compression, flush_interval, image_compression=image_compression)
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.PULL)
     sock.setsockopt(zmq.RCVHWM, hwm)

@@ -105,14 +105,17 @@ class RecordingSession:
     """Consumes EpisodeStart / StepRecord / EpisodeEnd messages and writes ``ep_<n>.hdf5`` files."""
 
     def __init__(self, folder: Path, round_index: int | None = None, compression: str | None = "lzf",
-                 flush_interval: float = 0.5, fsync: bool = True, min_free_bytes: int | None = None) -> None:
+                 flush_interval: float = 0.5, fsync: bool = True, min_free_bytes: int | None = None,
+                 image_compression: str | None = None) -> None:
         self.folder = check_writable(folder)
         r = layout.round_of(self.folder / "x")
         self.round = round_index if round_index is not None else (r if r is not None else 0)
         self.compression = compression
         self.flush_interval = flush_interval
         self.fsync = fsync
-        self.writer_kw = {} if min_free_bytes is None else {"min_free_bytes": min_free_bytes}
+        self.writer_kw: dict = {"image_compression": image_compression}
+        if min_free_bytes is not None:
+            self.writer_kw["min_free_bytes"] = min_free_bytes
         self.lock = FolderLock(self.folder)
         self.stats = RecorderStats()
         self.writer: EpisodeWriter | None = None

@@ -123,3 +123,39 @@ def test_queue_writer_drains_the_runtime_queue_without_blocking_the_producer(tmp
     eps = [read_file(p)[0] for p in sorted((tmp_path / "round_0" / "data").glob("ep_*.hdf5"))]
     assert [len(e.actions) for e in eps] == [40, 40, 40]
     assert np.all(eps[0].source[5:9] == 1)
+
+
+@pytest.mark.slow
+def test_runtime_record_forwarder_feeds_hgd_record_end_to_end(tmp_path):
+    from teleop.record_sink import RecordForwarder
+
+    out = tmp_path / "round_0" / "data"
+    endpoint = f"ipc://{tmp_path}/fwd.sock"
+    proc = start_recorder(out, endpoint, "--seconds", "6")
+    q = RecordQueue(maxsize=256)
+    fwd = RecordForwarder(q, endpoint)
+    for i in range(2):
+        for m in episode_messages(30, cameras=("front",), episode_id=f"f{i}", seed=i):
+            q.put(m)
+            time.sleep(0.005)
+    fwd.close()
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    import json
+    stats = json.loads(stdout[stdout.index("{"):])
+    assert stats["steps_written"] == 60 and stats["episodes_finished"] == 2 and stats["step_gaps"] == 0
+    assert q.dropped == 0 and fwd.dropped == 0
+    assert [len(read_file(p)[0].actions) for p in sorted(out.glob("ep_*.hdf5"))] == [30, 30]
+
+
+def test_hgd_record_refuses_a_folder_another_recorder_holds(tmp_path):
+    from recorder.session import RecordingSession
+
+    s = RecordingSession(tmp_path / "d")
+    try:
+        r = subprocess.run([sys.executable, "-m", "scripts.record", "--out", str(tmp_path / "d"),
+                            "--endpoint", f"ipc://{tmp_path}/x.sock", "--seconds", "1"], cwd=REPO, env=ENV,
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        s.close()
+    assert r.returncode == 2 and "already being recorded into" in r.stderr and "Traceback" not in r.stderr
