@@ -142,6 +142,9 @@ def sustained(seconds: float, baseline_s: float, work: Path, frames) -> dict:
                         "not_written": rec["steps"] - written},
             "episodes": len(files), "bytes_per_step": size / max(written, 1), "mb_per_s": size / seconds / 1e6,
             "recorder_cpu_percent": 100 * cpu / wall, "jitter_with": rec, "jitter_without": base,
+            "flushes": stats["flushes"], "flush_ms_mean": 1e3 * stats["flush_seconds"] / max(stats["flushes"], 1),
+            "flush_ms_max": 1e3 * stats["flush_max_s"],
+            "flush_interval_s": seconds / max(stats["flushes"], 1),
             "recorder_error": stats["error"]}
 
 
@@ -318,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     f"{s['dropped']['gaps_seen_by_recorder']}"],
                 ["bytes per step", f"{s['bytes_per_step'] / 1e6:.2f} MB ({s['mb_per_s']:.0f} MB/s)"],
                 ["recorder CPU", f"{s['recorder_cpu_percent']:.0f} % of one core"],
+                ["flushes: count, mean interval, mean / max time",
+                 f"{s['flushes']}, {s['flush_interval_s']:.2f} s, {s['flush_ms_mean']:.0f} / {s['flush_ms_max']:.0f} ms"],
                 ["loop jitter p50/p99/max, recording", f"{jw['jitter_p50_ms']:.2f} / {jw['jitter_p99_ms']:.2f} / "
                                                       f"{jw['jitter_max_ms']:.2f} ms"],
                 ["loop jitter p50/p99/max, not recording", f"{jo['jitter_p50_ms']:.2f} / {jo['jitter_p99_ms']:.2f} / "

@@ -124,6 +124,7 @@ class EpisodeWriter:
         self.flushed_steps = 0
         self.flush_count = 0
         self.flush_seconds = 0.0
+        self.flush_max_s = 0.0
         self._cols: dict[str, _Column] = {}
         self._obs_spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
         self._action_dim = 0
@@ -254,6 +255,7 @@ class EpisodeWriter:
             self.flush_count += 1
         self._last_flush = time.monotonic()
         self.flush_seconds += self._last_flush - t0
+        self.flush_max_s = max(self.flush_max_s, self._last_flush - t0)
 
     def _check_space(self, raw_bytes: int) -> None:
         """Raise DiskFull unless ``raw_bytes`` (uncompressed, an upper bound) fit with the reserve."""

@@ -78,7 +78,7 @@ def replay_sim(ep: RecordedEpisode, env_args: dict, camera: str = "front",
     seed = env_args.get("seed")
     fps = recorded_fps(ep)
     kw = {}
-    hz = round(fps)
+    hz = int(env_args.get("control_hz") or round(fps))
     if hz in (20, 50, 100, 200):
         kw["control_hz"] = hz
     env = make_env(task, **kw)

@@ -39,7 +39,8 @@ class RecorderStats:
     step_gaps: int = 0  # steps missing from the runtime's numbering (dropped upstream)
     bad_messages: int = 0
     flushes: int = 0
-    flush_seconds: float = 0.0
+    flush_seconds: float = 0.0  # of finished episodes
+    flush_max_s: float = 0.0
     error: str = ""
 
     def as_dict(self) -> dict:
@@ -184,12 +185,10 @@ class RecordingSession:
             self.stats.steps_without_episode += 1
             return
         gap = 0 if self._last_step is None else max(0, msg.step - self._last_step - 1)
-        before = self.writer.flush_count
         self.writer.append(msg)
         self._last_step = msg.step
         self.stats.step_gaps += gap
         self.stats.steps_written += 1
-        self.stats.flushes += self.writer.flush_count - before
 
     def _end(self, outcome: str, success: bool) -> None:
         if self.writer is None:
@@ -201,7 +200,8 @@ class RecordingSession:
             w.abandon()
             raise
         self.stats.flush_seconds += w.flush_seconds
-        self.stats.flushes += 1
+        self.stats.flushes += w.flush_count
+        self.stats.flush_max_s = max(self.stats.flush_max_s, w.flush_max_s)
         self.stats.episodes_finished += 1
         self.finished.append(path)
         log.info("episode %s: %d steps, %s", path.name, w.flushed_steps, layout.LABELS.get(outcome, outcome))
@@ -210,8 +210,7 @@ class RecordingSession:
         """Call often (idle or not): flushes the open episode on its timer."""
         if self.writer is not None and not self.failed:
             try:
-                if self.writer.maybe_flush():
-                    self.stats.flushes += 1
+                self.writer.maybe_flush()
             except (OSError, RuntimeError) as e:  # RecordError (DiskFull) and h5py write failures
                 self._fail(e)
 
