@@ -19,7 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
-from policy_server.episodes import RecordedEpisode, load_episodes, read_file  # the one import of the reader
+from policy_server.episodes import RecordedEpisode, episodes_to_dataset, load_episodes, read_file  # the reader
 from recorder import layout
 
 
@@ -131,6 +131,18 @@ class RunIndex:
     def load(self, episodes: list[EpisodeInfo], obs_keys: Iterable[str] | None = None) -> list[RecordedEpisode]:
         """Full episodes (observations included) for training, via the project's reader."""
         return load_episodes([e.path for e in episodes], obs_keys)
+
+    def training_set(self, up_to: int, horizon: int, weighting: str = "hg-dagger",
+                     obs_keys: Iterable[str] | None = None, **filters):
+        """The aggregated training set of round ``up_to`` (rounds 0..up_to, narrowed by ``filters`` as
+        in ``select``): per-step samples (obs, action chunk padded at episode ends, sample weight from
+        the named preset of ``policy_server.weighting``)."""
+        from policy_server.weighting import make_weighting
+
+        eps = self.select(up_to=up_to, **filters)
+        if not eps:
+            raise ValueError(f"no episodes in rounds 0..{up_to} of '{self.root}' match {filters or 'anything'}")
+        return episodes_to_dataset(self.load(eps, obs_keys), horizon, make_weighting(weighting))
 
 
 def episode_files(root: Path) -> list[tuple[int, Path]]:

@@ -60,6 +60,17 @@ def test_run_index_selects_by_round_kind_label_and_interventions(tmp_path):
     assert len(eps) == 2 and eps[0].obs["joint_pos"].shape == (15, 7)
 
 
+def test_training_set_of_a_round_aggregates_earlier_rounds_with_preset_weights(tmp_path):
+    run = open_run(make_run(tmp_path / "run"))
+    ds = run.training_set(up_to=1, horizon=4, weighting="hg-dagger", obs_keys=["joint_pos"])
+    n_steps = sum(e.num_samples for e in run.select(up_to=1))
+    assert ds.actions.shape == (n_steps, 4, 8) and ds.pad_mask[:, -1].sum() == 6 * 3  # last 3 steps of 6 episodes
+    human = sum(e.human_steps for e in run.select(up_to=1))
+    assert ds.weights.sum() == human  # hg-dagger: demos and human-controlled rollout steps only
+    with pytest.raises(ValueError, match="no episodes"):
+        run.training_set(up_to=0, horizon=4, kind="rollout")
+
+
 def test_unreadable_files_are_named_and_skipped_and_partials_listed(tmp_path):
     root = make_run(tmp_path / "run")
     d = root / "round_2" / "data"
