@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from recorder import layout
+from recorder.h5flags import clear_open_flags
 from recorder.session import FolderLock
 
 
@@ -36,11 +37,19 @@ def find_partials(run: Path) -> list[Path]:
 
 
 def _open_any(path: Path) -> h5py.File:
-    """Open a partial: SWMR read first (a killed SWMR writer), plain read as a fallback."""
+    """Open a partial: SWMR read first (a killed SWMR writer), plain read as a fallback; a file
+    killed while open for plain writing (the short window in which the writer sets the final
+    attributes) has its superblock's open-for-write flags cleared first, as h5clear would."""
     try:
         return h5py.File(path, "r", libver="latest", swmr=True, locking=False)
     except OSError:
+        pass
+    try:
         return h5py.File(path, "r", locking=False)
+    except OSError as e:
+        if "already open for write" not in str(e) or not clear_open_flags(path):
+            raise
+    return h5py.File(path, "r", locking=False)
 
 
 def _copy_attrs(src, dst) -> None:

@@ -159,3 +159,40 @@ def test_hgd_record_refuses_a_folder_another_recorder_holds(tmp_path):
     finally:
         s.close()
     assert r.returncode == 2 and "already being recorded into" in r.stderr and "Traceback" not in r.stderr
+
+
+KILLED_WHILE_FINALISING = r"""
+import os, sys, h5py
+from pathlib import Path
+from recorder.episode_writer import EpisodeMeta, EpisodeWriter
+from recorder.synthetic import episode_messages
+from common import wire
+w = EpisodeWriter(Path(sys.argv[1]), EpisodeMeta(task="reach"))
+for m in episode_messages(40):
+    if isinstance(m, wire.StepRecord):
+        w.append(m)
+w.flush(); w.f.close()
+f = h5py.File(w.path, "r+", libver="latest")   # the window in finish(): final attributes being set
+f["data/demo_0"].attrs["label"] = "success"
+f["data/demo_0"].attrs["num_samples"] = 40
+f.flush()
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_kill_while_the_final_attributes_are_written_is_recovered_with_its_label(tmp_path):
+    from recorder.h5flags import superblock_checksum_ok
+    from recorder.recover import recover_run
+
+    final = tmp_path / "round_0" / "data" / "ep_0000.hdf5"
+    final.parent.mkdir(parents=True)
+    r = subprocess.run([sys.executable, "-c", KILLED_WHILE_FINALISING, str(final)], cwd=REPO, env=ENV, timeout=60)
+    assert r.returncode == -9
+    partial = final.with_name(final.name + ".partial")
+    import h5py
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(partial, "r")
+    (rec,) = recover_run(tmp_path)
+    assert rec.action == "recovered" and rec.steps == 40
+    (ep,) = read_file(final)
+    assert ep.attrs["label"] == "success" and len(ep.actions) == 40 and superblock_checksum_ok(final)
