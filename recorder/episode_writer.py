@@ -71,6 +71,7 @@ class EpisodeMeta:
     started_at: float = 0.0
     round: int = 0
     episode_id: str = ""
+    start_missing: bool = False  # opened from a step: the EpisodeStart never arrived
 
     @classmethod
     def from_start(cls, msg: wire.EpisodeStart, round_index: int) -> "EpisodeMeta":
@@ -150,7 +151,7 @@ class EpisodeWriter:
         m = self.meta
         return {"num_samples": n, "success": success, "label": label, "kind": m.kind, "operator": m.operator,
                 "checkpoint": m.checkpoint, "started_at": float(m.started_at), "task": m.task,
-                "episode_id": m.episode_id, "round": m.round}
+                "episode_id": m.episode_id, "round": m.round, "start_missing": m.start_missing}
 
     # ------------------------------------------------------------------ datasets
     def _create(self, rec: wire.StepRecord) -> None:

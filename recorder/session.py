@@ -10,6 +10,7 @@ episode being written stays as a ``.partial`` file readable up to its last flush
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import logging
@@ -36,6 +37,7 @@ class RecorderStats:
     steps_written: int = 0
     records_refused: int = 0  # after a fatal error, or malformed steps
     steps_without_episode: int = 0
+    implicit_starts: int = 0  # episodes opened from a step because their EpisodeStart was lost
     step_gaps: int = 0  # steps missing from the runtime's numbering (dropped upstream)
     bad_messages: int = 0
     flushes: int = 0
@@ -122,6 +124,8 @@ class RecordingSession:
         self.writer: EpisodeWriter | None = None
         self.finished: list[Path] = []
         self._last_step: int | None = None
+        self._last_meta: EpisodeMeta | None = None
+        self._ended_ids: set[str] = set()
 
     @property
     def failed(self) -> bool:
@@ -138,7 +142,7 @@ class RecordingSession:
             elif isinstance(msg, wire.EpisodeStart):
                 self._start(msg)
             elif isinstance(msg, wire.EpisodeEnd):
-                self._end(msg.outcome, msg.success)
+                self._end(msg.outcome, msg.success, msg.header.episode_id)
             else:
                 self.stats.bad_messages += 1
         except RecordError as e:
@@ -173,27 +177,44 @@ class RecordingSession:
             self.writer = None
 
     def _start(self, msg: wire.EpisodeStart) -> None:
+        self._open(EpisodeMeta.from_start(msg, self.round))
+
+    def _open(self, meta: EpisodeMeta) -> None:
         if self.writer is not None:  # the runtime never sent the end: keep what we have
             self._end("abort", False)
         idx = layout.next_episode_index(self.folder)
-        self.writer = EpisodeWriter(self.folder / layout.episode_name(idx), EpisodeMeta.from_start(msg, self.round),
+        self.writer = EpisodeWriter(self.folder / layout.episode_name(idx), meta,
                                     self.compression, self.flush_interval, self.fsync, **self.writer_kw)
+        self._last_meta = meta
         self._last_step = None
 
     def _step(self, msg: wire.StepRecord) -> None:
+        eid = msg.header.episode_id
+        if self.writer is not None and eid and self.writer.meta.episode_id and eid != self.writer.meta.episode_id:
+            self._end("abort", False)  # a new episode whose start was lost: close the old one
         if self.writer is None:
-            self.stats.steps_without_episode += 1
-            return
+            if self._last_meta is None or not eid or eid in self._ended_ids:
+                self.stats.steps_without_episode += 1
+                return
+            # The EpisodeStart was dropped upstream (drop-new queue): open the episode from the last
+            # known start's facts rather than lose it; the file says so (attr start_missing).
+            self.stats.implicit_starts += 1
+            self._open(dataclasses.replace(self._last_meta, episode_id=eid, started_at=msg.timestamp,
+                                           start_missing=True))
         gap = 0 if self._last_step is None else max(0, msg.step - self._last_step - 1)
         self.writer.append(msg)
         self._last_step = msg.step
         self.stats.step_gaps += gap
         self.stats.steps_written += 1
 
-    def _end(self, outcome: str, success: bool) -> None:
+    def _end(self, outcome: str, success: bool, episode_id: str = "") -> None:
         if self.writer is None:
             return
+        if episode_id and self.writer.meta.episode_id and episode_id != self.writer.meta.episode_id:
+            self.stats.bad_messages += 1  # the end of an episode that is not the one open
+            return
         w, self.writer = self.writer, None
+        self._ended_ids.add(w.meta.episode_id)
         try:
             path = w.finish(outcome, success)
         except Exception:

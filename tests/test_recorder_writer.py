@@ -98,6 +98,26 @@ def test_malformed_steps_and_stray_records_are_refused_and_counted(tmp_path):
     assert len(ep.actions) == 4
 
 
+def test_an_episode_whose_start_was_dropped_is_opened_from_its_steps_not_lost(tmp_path):
+    folder = tmp_path / "round_0" / "data"
+    first = list(episode_messages(8, episode_id="a", end=False))
+    second = list(episode_messages(6, episode_id="b", task="reach", seed=1))[1:]  # EpisodeStart lost
+    s = record(folder, first, second)
+    s.close()
+    assert s.stats.implicit_starts == 1 and s.stats.steps_written == 14
+    a, b = read_file(folder / "ep_0000.hdf5")[0], read_file(folder / "ep_0001.hdf5")[0]
+    assert a.attrs["label"] == "aborted" and len(a.actions) == 8
+    assert b.attrs["label"] == "success" and bool(b.attrs["start_missing"]) and b.attrs["episode_id"] == "b"
+    assert len(b.actions) == 6
+
+
+def test_lookup3_matches_the_published_test_vectors():
+    from recorder.h5flags import lookup3
+    assert lookup3(b"") == 0xDEADBEEF
+    assert lookup3(b"Four score and seven years ago") == 0x17770551
+    assert lookup3(b"Four score and seven years ago", 1) == 0xCD628161
+
+
 def test_two_recorders_on_one_folder_fail_clearly_and_the_lock_dies_with_its_process(tmp_path):
     folder = tmp_path / "d"
     s = RecordingSession(folder)
