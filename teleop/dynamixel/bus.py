@@ -11,6 +11,7 @@ control period), and its reads wait in ``select`` for up to 1 ms instead of spin
 from __future__ import annotations
 
 import errno
+import termios
 import logging
 from dataclasses import dataclass
 
@@ -22,6 +23,10 @@ from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.config import BusConfig
 
 log = logging.getLogger("hgd.dynamixel")
+
+
+# What a vanished port raises from inside pyserial (termios.error is not an OSError).
+PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
 class BusError(RuntimeError):
@@ -148,7 +153,7 @@ class DynamixelBus:
         for attempt in range(retries + 1):
             try:
                 out = fn(self.port, *args)
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            except PORT_ERRORS as exc:
                 self.close()
                 raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
             comm = out[-2]  # (value, comm, error) or (comm, error)
@@ -187,7 +192,7 @@ class DynamixelBus:
             self.stats["reads"] += 1
             try:
                 comm = self._reader.txRxPacket()
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            except PORT_ERRORS as exc:
                 self.close()
                 raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
             if comm == COMM_SUCCESS:
@@ -201,7 +206,7 @@ class DynamixelBus:
                 self.stats["read_retries"] += 1
             try:
                 self.port.clearPort()  # a late reply must not be taken for the next one
-            except (serial.SerialException, OSError) as exc:
+            except PORT_ERRORS as exc:
                 self.close()
                 raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
         self.stats["read_failures"] += 1
@@ -214,7 +219,7 @@ class DynamixelBus:
             self._writer.addParam(i, list(int(t).to_bytes(4, "little", signed=True)))
         try:
             comm = self._writer.txPacket()
-        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+        except PORT_ERRORS as exc:
             self.close()
             raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
         self.stats["writes"] += 1

@@ -112,7 +112,7 @@ class ServoChain:
         self.servos = {s.id: s for s in servos}
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
-        self.stats = {"packets": 0, "dropped": 0, "corrupted": 0, "replies": 0}
+        self.stats = {"packets": 0, "dropped": 0, "corrupted": 0, "replies": 0, "collisions": 0}
         self.lock = threading.Lock()
 
     def _alive(self, servo_id: int) -> EmulatedServo | None:
@@ -261,7 +261,12 @@ class PtyBus:
                 if self.baudrate:
                     wait += len(reply) * 10 / self.baudrate + self.return_delay_s
                 if wait > 0:
-                    time.sleep(wait)
+                    # Half-duplex bus: if the host gives up and talks again before this reply is
+                    # out, the reply is lost (a collision), never delivered late as a stale answer.
+                    ready, _, _ = select.select([self.master], [], [], wait)
+                    if ready:
+                        self.chain.stats["collisions"] += 1
+                        break
                 try:
                     os.write(self.master, reply)
                 except OSError:
