@@ -201,3 +201,16 @@ def test_leader_reads_raw_angles_with_torque_off_and_calibrates():
 def test_leader_config_must_leave_torque_off(emulator):
     with pytest.raises(ValueError, match="torque_on_connect"):
         DynamixelLeader(arm_config(emulator.port, torque=True))
+
+
+def test_follower_with_cameras_observes_images_and_states_their_shapes(emulator):
+    from teleop.cameras import CameraConfig, CameraSet
+
+    cams = CameraSet([CameraConfig("wrist", "pattern", height=24, width=32, fps=60)])
+    drv = DynamixelFollower(arm_config(emulator.port), cameras=cams)
+    try:
+        assert drv.spec.cameras == ("wrist",) and drv.spec.observation_shapes["wrist_rgb"] == (24, 32, 3)
+        obs = drv.observe()
+        assert obs["wrist_rgb"].shape == (24, 32, 3) and obs["wrist_rgb"].dtype == np.uint8
+    finally:
+        drv.close()
