@@ -214,3 +214,16 @@ def test_follower_with_cameras_observes_images_and_states_their_shapes(emulator)
         assert obs["wrist_rgb"].shape == (24, 32, 3) and obs["wrist_rgb"].dtype == np.uint8
     finally:
         drv.close()
+
+
+def test_leader_gripper_spring_current_is_the_only_torque_on_a_leader(emulator):
+    cfg = arm_config(emulator.port, torque=False)
+    cfg.leader_gripper_current = 40
+    leader = DynamixelLeader(cfg)
+    try:
+        grip = emulator.chain.servos[N + 1]
+        assert grip.get(ct.TORQUE_ENABLE) == 1 and grip.get(ct.OPERATING_MODE) == ct.MODE_CURRENT
+        assert grip.get(ct.GOAL_CURRENT) == 40
+        assert all(emulator.chain.servos[i].get(ct.TORQUE_ENABLE) == 0 for i in range(1, N + 1))
+    finally:
+        leader.close()

@@ -3,8 +3,13 @@
 Addresses and sizes are from the ROBOTIS e-Manual's control-table pages of the X-series servos
 (e.g. emanual.robotis.com/docs/en/dxl/x/xl330-m288/ and .../xm430-w350/, "Control Table of
 EEPROM Area" and "... RAM Area"); they are the same on every X-series model used here. Model
-numbers are from each model's page ("Model Number" row, and the e-Manual's model list).
-Resolution: X-series position is 0..4095 per revolution (0.088 deg/tick, "Present Position" row).
+numbers are from each model's page ("Model Number" row). Checked in this project against the
+e-Manual sources (github.com/ROBOTIS-GIT/emanual, docs/en/dxl/x/xl330-m288.md and xc330-m288.md):
+every address and size below, 1200 for XL330-M288, 1240 for XC330-M288, current unit 1 mA on the
+x330s, and "EEPROM Area can only be written when Torque Enable(64) is cleared". The other model
+numbers are from their e-Manual pages as commonly cited; ``identify`` names any mismatch at connect.
+Resolution: X-series position is 0..4095 per revolution ("Resolution 4096 [pulse/rev]").
+The dynamixel_sdk package carries no control table; it agrees on the protocol facts (protocol.py).
 """
 
 from __future__ import annotations
