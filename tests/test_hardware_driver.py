@@ -227,3 +227,18 @@ def test_leader_gripper_spring_current_is_the_only_torque_on_a_leader(emulator):
         assert all(emulator.chain.servos[i].get(ct.TORQUE_ENABLE) == 0 for i in range(1, N + 1))
     finally:
         leader.close()
+
+
+def test_position_mode_writes_the_joint_limits_into_the_servos(emulator):
+    cfg = arm_config(emulator.port)
+    cfg.operating_mode = "position"
+    cfg.joints[0].sign = -1.0
+    drv = DynamixelFollower(cfg)
+    try:
+        s1, s2 = emulator.chain.servos[1], emulator.chain.servos[2]
+        span = round(2.0 * 4096 / (2 * np.pi))
+        assert s2.get(ct.OPERATING_MODE) == ct.MODE_POSITION
+        assert (s2.get(ct.MIN_POSITION_LIMIT), s2.get(ct.MAX_POSITION_LIMIT)) == (2048 - span, 2048 + span)
+        assert (s1.get(ct.MIN_POSITION_LIMIT), s1.get(ct.MAX_POSITION_LIMIT)) == (2048 - span, 2048 + span)  # sign flips ends
+    finally:
+        drv.close()

@@ -81,6 +81,8 @@ class DynamixelArm:
             self.bus.write(i, ct.TORQUE_ENABLE, 0)
             mode = cfg.gripper.operating_mode if is_gripper else cfg.operating_mode
             self.bus.write(i, ct.OPERATING_MODE, ct.OPERATING_MODES[mode])
+            if not is_gripper and mode == "position":  # the servo enforces these only in position mode
+                self._write_position_limits(i)
             if is_gripper and cfg.gripper.current_limit is not None:
                 self.bus.write(i, ct.GOAL_CURRENT, cfg.gripper.current_limit)
             if cfg.profile_velocity:
@@ -92,6 +94,15 @@ class DynamixelArm:
                 self.bus.write(i, ct.OPERATING_MODE, ct.MODE_CURRENT)
                 self.bus.write(i, ct.GOAL_CURRENT, cfg.leader_gripper_current)
                 self.bus.write(i, ct.TORQUE_ENABLE, 1)
+
+    def _write_position_limits(self, servo_id: int) -> None:
+        """The joint's lower/upper (rad) as the servo's Min/Max Position Limit (ticks, 0..resolution-1)."""
+        k = [j.id for j in self.config.joints].index(servo_id)
+        joint, jmap = self.config.joints[k], self.maps[k]
+        ends = rad_to_ticks(np.array([joint.lower, joint.upper]), [jmap, jmap])
+        lo, hi = (int(np.clip(t, 0, jmap.resolution - 1)) for t in (ends.min(), ends.max()))
+        self.bus.write(servo_id, ct.MIN_POSITION_LIMIT, lo)
+        self.bus.write(servo_id, ct.MAX_POSITION_LIMIT, hi)
 
     # ------------------------------------------------------------ reading
     def poll(self) -> bool:
