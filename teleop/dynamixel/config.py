@@ -70,6 +70,7 @@ class ArmConfig:
     operating_mode: str = "extended_position"  # arm joints; "position" wraps at one turn
     profile_velocity: int = 0  # 0 = as fast as possible: the runtime's own rate limit shapes motion
     torque_on_connect: bool = True  # follower: True. Leader: False (moved by hand)
+    torque_off_on_close: bool = True  # a follower then sags under gravity: park it before closing
     leader_gripper_current: int | None = None  # leader only: a light current that springs the trigger open
 
     def __post_init__(self) -> None:

@@ -58,6 +58,7 @@ class EmulatedServo:
         self.position = float(position)
         self.velocity = 0.0  # ticks/s
         self.hand: Callable[[float], float] | None = None  # torque off: where a hand puts the horn (ticks)
+        self.registered: tuple[int, bytes] | None = None  # a Reg Write waiting for Action
         self._put(ct.GOAL_POSITION, position)
         self._t = time.monotonic()
 
@@ -156,14 +157,24 @@ class ServoChain:
             err, data = s.read(from_le(params[0:2]), from_le(params[2:4]))
             return self._reply(p.servo_id, err, data)
         if ins in (Instruction.WRITE, Instruction.REG_WRITE):
-            s = self._alive(p.servo_id) if p.servo_id != BROADCAST_ID else None
-            if p.servo_id == BROADCAST_ID:
-                for s2 in self.servos.values():
-                    s2.write(from_le(params[0:2]), params[2:])
+            targets = list(self.servos.values()) if p.servo_id == BROADCAST_ID else [self._alive(p.servo_id)]
+            err = 0
+            for s in (t for t in targets if t is not None):
+                if ins == Instruction.WRITE:
+                    err = s.write(from_le(params[0:2]), params[2:])
+                else:  # held until ACTION (e-Manual: Reg Write / Action)
+                    s.registered = (from_le(params[0:2]), bytes(params[2:]))
+            if p.servo_id == BROADCAST_ID or targets[0] is None:
                 return b""
-            if s is None:
+            return self._reply(p.servo_id, err)
+        if ins == Instruction.ACTION:
+            targets = list(self.servos.values()) if p.servo_id == BROADCAST_ID else [self._alive(p.servo_id)]
+            for s in (t for t in targets if t is not None and t.registered is not None):
+                s.write(*s.registered)
+                s.registered = None
+            if p.servo_id == BROADCAST_ID or targets[0] is None:
                 return b""
-            return self._reply(p.servo_id, s.write(from_le(params[0:2]), params[2:]))
+            return self._reply(p.servo_id)
         if ins == Instruction.SYNC_READ:
             address, length = from_le(params[0:2]), from_le(params[2:4])
             out = b""

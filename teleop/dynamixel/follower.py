@@ -180,7 +180,7 @@ class DynamixelArm:
 
     def close(self) -> None:
         try:
-            if self.bus.port is not None:
+            if self.bus.port is not None and self.config.torque_off_on_close:
                 for i in self.bus.ids:
                     self.bus.write(i, ct.TORQUE_ENABLE, 0)
         except (BusError, BusLost):
