@@ -91,3 +91,26 @@ def test_calibration_refuses_a_trigger_that_did_not_move_and_a_missing_port(tmp_
     out = subprocess.run([sys.executable, "-m", "scripts.calibrate_leader", "--leader", "configs/koch_leader.json",
                           "--port", str(tmp_path / "ttyNone")], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+@pytest.mark.slow
+def test_puppet_runs_the_runtime_on_an_emulated_follower_from_an_emulated_leader(tmp_path):
+    follower_link = tmp_path / "ttyFollower"
+    follower = subprocess.Popen([sys.executable, "-m", "scripts.dxl_emulator", "--config", "configs/koch_follower.json",
+                                 "--link", str(follower_link)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    leader, leader_link = start_emulator(tmp_path, "--hand-motion", "sine")
+    try:
+        follower.stdout.readline()
+        assert follower.stdout.readline().startswith("PORT ")
+        report = tmp_path / "puppet.json"
+        out = subprocess.run([sys.executable, "-m", "scripts.puppet", "--follower", "configs/koch_follower.json",
+                              "--follower-port", str(follower_link), "--leader", "configs/koch_leader.json",
+                              "--leader-port", str(leader_link), "--seconds", "2", "--report", str(report)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        r = json.loads(report.read_text())
+        assert r["steps"] == 100 and r["human_steps"] == 100 and r["follower_bus"]["faults"] == 0
+        assert r["timing"]["rate_hz"] > 40
+    finally:
+        stop(follower)
+        stop(leader)
