@@ -42,7 +42,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--execute", type=int, default=8, help="actions executed from each chunk before replanning")
     p.add_argument("--net", default="mlp", help="velocity network (see policy_server.networks.VELOCITY_NETS)")
     p.add_argument("--relative-to", default="", help="learn joint targets relative to this obs key (e.g. joint_pos)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--obs-keys", nargs="+", help="low-dim observation keys (default: all the task provides)")
+    p.add_argument("--action-noise", type=float, default=0.03,
+                   help="DART noise (rad) on executed expert joint targets while demos are recorded; 0 = clean demos")
+    p.add_argument("--no-inpaint", action="store_true",
+                   help="replan without passing the previous chunk's rest as the real-time-chunking prefix")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per job")
+    p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and the PNG")
     p.add_argument("--ckpt-dir", default="runs/bench_multimodal", help="folder for the trained checkpoints")
     return p.parse_args(argv)
@@ -57,6 +63,23 @@ def fork_samples(policy: FlowPolicy, obs: dict[str, np.ndarray], n: int = 64) ->
     kin = ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES)
     chunks = policy.sample(obs, n, seed=0)
     return np.array([[kin.site_pose(a[:7])[0] for a in c] for c in chunks])
+
+
+def fork_lateral(policy: FlowPolicy, task: str, starts: int = 20, n: int = 16, seed: int = 100_000) -> dict[str, float]:
+    """How sampled chunks leave the start of `starts` episodes: the lateral (x) displacement of the
+    chunk's end from the start. An averaging policy goes straight (|dx| ~ 0) toward the obstacle;
+    a multimodal one commits left or right."""
+    import sim
+
+    env = sim.make_env(task)
+    dx = []
+    for s in range(starts):
+        obs, _ = env.reset(seed=seed + s)
+        paths = fork_samples(policy, obs, n)
+        dx.append(paths[:, -1, 0] - obs["ee_pos"][0])
+    d = np.concatenate(dx)
+    return {"mean_abs_dx_m": float(np.abs(d).mean()), "committed_fraction": float((np.abs(d) > 0.03).mean()),
+            "left_fraction": float((d < -0.03).mean()), "right_fraction": float((d > 0.03).mean())}
 
 
 def plot(results: dict, path: Path, task: str) -> None:
@@ -88,51 +111,67 @@ def plot(results: dict, path: Path, task: str) -> None:
     plt.close(fig)
 
 
+def run_seed(args: argparse.Namespace, seed: int) -> dict:
+    """Demos, training and evaluation of every head for one seed (runs in its own process with --jobs)."""
+    torch.set_num_threads(args.threads)
+    demos = collect_demos(args.task, args.demos, seed=1000 * seed, action_noise=args.action_noise,
+                          progress=args.jobs == 1)
+    modes = [d.attrs["mode"] for d in demos]
+    print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps, "
+          f"modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}", flush=True)
+    ds = episodes_to_dataset(demos, args.horizon)
+    out: dict = {"seed": seed, "rates": {}, "failures": {}, "pictures": {}}
+    for head in args.heads:
+        cfg = TrainConfig(lowdim_keys=args.obs_keys, steps=args.steps, batch_size=args.batch_size, seed=seed,
+                          model=ModelConfig(head=head, net=NetConfig(velocity_net=args.net), relative_to=args.relative_to),
+                          val_every=max(args.steps // 4, 1), ckpt_every=args.steps, control_period=0.05)
+        res = train(ds, cfg, Path(args.ckpt_dir) / f"{args.task}_{head}_seed{seed}", progress=args.jobs == 1)
+        policy = FlowPolicy.load(res.checkpoint, device="cpu")
+        ev = evaluate(policy, args.task, args.episodes, seed=100_000 + 1000 * seed, execute_steps=args.execute,
+                      inpaint=not args.no_inpaint, progress=args.jobs == 1)
+        out["rates"][head], out["failures"][head] = ev.success_rate, ev.failures
+        out.setdefault("fork", {})[head] = fork_lateral(policy, args.task) if "obstacle_pos" in ds.obs else {}
+        print(f"  {head:5s} seed {seed}: success {ev.success_rate:.2f} over {ev.episodes} episodes; "
+              f"failures {ev.failures}; val loss {res.val_loss}; fork {out['fork'][head]}", flush=True)
+        if seed == args.seeds[0]:
+            import sim
+
+            obs0, _ = sim.make_env(args.task).reset(seed=100_000 + 1000 * seed)
+            out["pictures"][head] = {
+                "fork": fork_samples(policy, obs0), "paths": ev.ee_paths[:60], "ok": ev.successes[:60],
+                "success": ev.success_rate, "obstacle": obs0.get("obstacle_pos"),
+            }
+    return out
+
+
 def run(argv: list[str] | None = None) -> dict:
     """Run the benchmark; return the report it writes."""
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table: dict[str, list[float]] = {h: [] for h in args.heads}
-    failures: dict[str, list[dict]] = {h: [] for h in args.heads}
-    pictures: dict[str, dict] = {}
     t_start = time.time()
-    for seed in args.seeds:
-        demos = collect_demos(args.task, args.demos, seed=1000 * seed)
-        modes = [d.attrs["mode"] for d in demos]
-        print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps, "
-              f"modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}")
-        ds = episodes_to_dataset(demos, args.horizon)
-        for head in args.heads:
-            cfg = TrainConfig(model=ModelConfig(head=head, net=NetConfig(velocity_net=args.net),
-                                                  relative_to=args.relative_to), steps=args.steps,
-                              batch_size=args.batch_size, seed=seed, val_every=max(args.steps // 4, 1),
-                              ckpt_every=args.steps, control_period=0.05)
-            res = train(ds, cfg, Path(args.ckpt_dir) / f"{args.task}_{head}_seed{seed}")
-            policy = FlowPolicy.load(res.checkpoint, device="cpu")
-            ev = evaluate(policy, args.task, args.episodes, seed=100_000 + 1000 * seed, execute_steps=args.execute)
-            table[head].append(ev.success_rate)
-            failures[head].append(ev.failures)
-            print(f"  {head:5s} seed {seed}: success {ev.success_rate:.2f} over {ev.episodes} episodes; "
-                  f"failures {ev.failures}; val loss {res.val_loss}")
-            if seed == args.seeds[0]:
-                import sim
+    if args.jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-                env = sim.make_env(args.task)
-                obs0, _ = env.reset(seed=100_000)
-                pictures[head] = {
-                    "fork": fork_samples(policy, obs0), "paths": ev.ee_paths[:60], "ok": ev.successes[:60],
-                    "success": ev.success_rate, "obstacle": obs0.get("obstacle_pos"),
-                }
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            per_seed = list(pool.map(run_seed, [args] * len(args.seeds), args.seeds))
+    else:
+        per_seed = [run_seed(args, s) for s in args.seeds]
+    table = {h: [r["rates"][h] for r in per_seed] for h in args.heads}
+    failures = {h: [r["failures"][h] for r in per_seed] for h in args.heads}
+    forks = {h: [r["fork"][h] for r in per_seed] for h in args.heads}
+    pictures = per_seed[0]["pictures"]
     print(f"\n{args.task}: success over {len(args.seeds)} seeds x {args.episodes} episodes ({time.time() - t_start:.0f} s)")
     print(f"{'head':6s} {'median':>7s} {'mean':>6s} {'min':>6s} {'max':>6s}  per seed")
     summary = {}
     for head, rates in table.items():
         a = np.array(rates)
         summary[head] = {"median": float(np.median(a)), "mean": float(a.mean()), "min": float(a.min()),
-                         "max": float(a.max()), "per_seed": rates, "failures": failures[head]}
-        print(f"{head:6s} {np.median(a):7.2f} {a.mean():6.2f} {a.min():6.2f} {a.max():6.2f}  {rates}")
+                         "max": float(a.max()), "per_seed": rates, "failures": failures[head], "fork": forks[head]}
+        committed = [f.get("committed_fraction", float("nan")) for f in forks[head]]
+        print(f"{head:6s} {np.median(a):7.2f} {a.mean():6.2f} {a.min():6.2f} {a.max():6.2f}  {rates}  "
+              f"start chunks committed to a side: {np.round(committed, 2).tolist()}")
     png = out / f"multimodal_{args.task}.png"
     plot(pictures, png, args.task)
     report = {"task": args.task, "args": vars(args), "success": summary, "png": str(png)}

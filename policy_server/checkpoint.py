@@ -79,3 +79,10 @@ def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
     net = NetConfig(**{k: v for k, v in d.get("net", {}).items() if k in net_fields})
     top = {f.name for f in dataclasses.fields(ModelConfig)} - {"net"}
     return ModelConfig(net=net, **{k: v for k, v in d.items() if k in top})
+
+
+def load_policy(path: str | Path, device: str = "auto", observation_shapes: dict | None = None, compile: bool = False):
+    """The serving entry point: a `FlowPolicy` (a ChunkPolicy) from a checkpoint file; device 'auto' = cuda if any."""
+    from policy_server.policy import FlowPolicy  # late import: policy.py imports this module
+
+    return FlowPolicy.load(path, observation_shapes, device=None if device == "auto" else device, compile=compile)

@@ -43,6 +43,7 @@ class ServerConfig:
     curve_secret_file: str | None = None  # server's secret certificate (zmq.auth format)
     curve_clients_dir: str | None = None  # public certificates of the clients allowed in
     limits: wire.Limits = field(default_factory=wire.Limits)
+    inject_delay_ms: float = 0.0  # fault drills and benchmarks: every forward pass takes this much longer
     name: str = "hgd-policy-server"
 
 
@@ -77,16 +78,20 @@ class PolicyServer:
         self._seq = wire.Sequencer()
         self.stats = {"requests": 0, "batches": 0, "errors": 0, "reloads": 0, "reload_failures": 0}
         self.sock = self._make_socket()
+        self._poller = zmq.Poller()  # kept: socket.poll() would build a new one on every call
+        self._poller.register(self.sock, zmq.POLLIN)
         self.bound_endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     # ------------------------------------------------------------------ setup
     def _set_policy(self, policy: ChunkPolicy) -> None:
+        # Every ChunkPolicy accepts a prefix (one that cannot inpaint ignores it), so robots send
+        # one unless the policy says ``supports_prefix = False`` (then the bytes would be wasted).
         info = policy.info
         dtypes = getattr(policy, "observation_dtypes", None) or default_observation_dtypes(
             {k: tuple(v) for k, v in info.observation_shapes.items()})
         self.policy = policy
         self.handshake = wire.handshake_from_info(
-            info, dtypes, supports_prefix=bool(getattr(policy, "supports_prefix", False)), server=self.cfg.name)
+            info, dtypes, supports_prefix=bool(getattr(policy, "supports_prefix", True)), server=self.cfg.name)
 
     def _make_socket(self) -> zmq.Socket:
         sock = self.ctx.socket(zmq.ROUTER)
@@ -136,7 +141,7 @@ class PolicyServer:
             while not self._stop.is_set():
                 self._maybe_swap_policy()
                 self._maybe_watch()
-                if not self.sock.poll(self.cfg.poll_ms):
+                if not self._poller.poll(self.cfg.poll_ms):
                     continue
                 batch = self._drain()
                 if batch:
@@ -210,6 +215,8 @@ class PolicyServer:
         t0 = time.monotonic()
         try:
             chunks = np.asarray(self.policy.predict_chunks(obs, prefix=prefix, frozen_steps=frozen))
+            if self.cfg.inject_delay_ms > 0:
+                time.sleep(self.cfg.inject_delay_ms / 1e3)
             if chunks.shape != (len(batch), H, A) or not np.isfinite(chunks).all():
                 raise ValueError(f"policy returned {chunks.shape} (finite: {np.isfinite(chunks).all()}), "
                                  f"expected finite {(len(batch), H, A)}")

@@ -20,12 +20,18 @@ __all__ = ["collect_demos", "episodes_to_dataset", "evaluate", "EvalResult"]
 
 
 def collect_demos(
-    task: str, n: int, seed: int = 0, only_success: bool = True, progress: bool = True
+    task: str, n: int, seed: int = 0, only_success: bool = True, progress: bool = True, action_noise: float = 0.0
 ) -> list[RecordedEpisode]:
-    """`n` scripted-expert episodes (successful ones only, unless told otherwise) with seeds seed, seed+1, ..."""
+    """`n` scripted-expert episodes (successful ones only, unless told otherwise) with seeds seed, seed+1, ...
+
+    action_noise > 0: DART-style noise injection (Laskey et al., CoRL 2017, arXiv 1703.09327): the
+    arm executes the expert's joint targets plus N(0, action_noise^2) rad, while the clean expert
+    action is recorded as the label, so the data show how to recover from small deviations.
+    """
     import sim
 
     env, expert = sim.make_env(task), sim.make_expert(task)
+    noise_rng = np.random.default_rng(seed + 7)
     out: list[RecordedEpisode] = []
     s = seed
     bar = tqdm(total=n, desc=f"demos {task}", disable=not progress)
@@ -37,7 +43,10 @@ def collect_demos(
             a = np.asarray(expert.act(obs), np.float32)
             frames.append(obs)
             acts.append(a)
-            obs, _, term, trunc, info = env.step(a)
+            executed = a.copy()
+            if action_noise > 0:
+                executed[:-1] += noise_rng.normal(0.0, action_noise, size=len(a) - 1)
+            obs, _, term, trunc, info = env.step(executed)
             if term or trunc:
                 break
         ok = bool(info.get("is_success", False))
@@ -72,8 +81,13 @@ def evaluate(
     execute_steps: int = 8,
     batch: int = 50,
     progress: bool = True,
+    inpaint: bool = False,
 ) -> EvalResult:
-    """Run `episodes` policy episodes (seeds seed..), replanning every `execute_steps` steps."""
+    """Run `episodes` policy episodes (seeds seed..), replanning every `execute_steps` steps.
+
+    inpaint: pass the unexecuted rest of the previous chunk as the real-time-chunking prefix
+    (frozen_steps = 0: inference here is instantaneous), so consecutive chunks keep one mode.
+    """
     import sim
 
     res = EvalResult(0.0, episodes)
@@ -91,7 +105,13 @@ def evaluate(
             if k % execute_steps == 0:
                 idx = np.flatnonzero(alive)
                 batch_obs = {key: np.stack([obs[i][key] for i in idx]) for key in obs[idx[0]]}
-                plan[idx] = policy.predict_chunks(batch_obs)
+                prefix = frozen = None
+                if inpaint and k > 0:
+                    h = plan.shape[1]
+                    prefix = np.full((len(idx), h, plan.shape[2]), np.nan, np.float32)
+                    prefix[:, : h - execute_steps] = plan[idx, execute_steps:]
+                    frozen = np.zeros(len(idx), np.int64)
+                plan[idx] = policy.predict_chunks(batch_obs, prefix=prefix, frozen_steps=frozen)
             for i in np.flatnonzero(alive):
                 obs[i], _, term, trunc, info = envs[i].step(plan[i, k % execute_steps])
                 paths[i].append(obs[i]["ee_pos"].copy())

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
     p.add_argument("--cameras", default="", help="comma-separated sim cameras to observe, e.g. front,wrist")
     p.add_argument("--image-size", default="128x128", help="camera size HEIGHTxWIDTH (default: 128x128)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
     p.add_argument("--request-timeout", type=float, default=1.0, help="seconds before a request counts as lost (default: 1)")
     p.add_argument("--record-to", default=None, help="PUSH every step to this recorder endpoint (e.g. ipc:///tmp/hgd-rec)")
     p.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO for the loop thread")
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"cannot listen for devices on {args.intent_endpoint}: {e}")
     rt = RobotRuntime(driver, fetcher, cfg, records if forwarder else None, human=human)
     try:
-        hs = rt.start(connect_timeout_s=10)
+        hs = rt.start(connect_timeout_s=args.connect_timeout)
     except ServerUnavailable as e:
         return fail(str(e))
     except ValueError as e:

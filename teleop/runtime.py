@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class RuntimeConfig:
     velocity_scale: float = 1.0  # fraction of the spec's max joint velocity allowed per step
     realtime: bool = True
     rt_priority: int = 50
+    gil_switch_interval_s: float = 0.0005
     robot_id: str = "robot0"
     lockstep: bool = False  # sim only: no real-time pacing; every request is answered before the next tick
     lockstep_timeout_s: float = 10.0
@@ -163,6 +165,8 @@ class RobotRuntime:
         if self.fetcher is None:
             self.executor = NoPolicy()
             return None
+        if self.cfg.realtime and self.fetcher.rt_priority is None:
+            self.fetcher.rt_priority = max(1, self.cfg.rt_priority - 1)
         hs = self.fetcher.start(connect_timeout_s)
         if hs.action_dim != self.A:
             raise ValueError(f"server's policy has action_dim {hs.action_dim}, this robot takes {self.A}")
@@ -193,6 +197,10 @@ class RobotRuntime:
         self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time(),
                                        env_args=env_args, operator=operator))
         self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"
+        # The loop shares the GIL with the fetcher thread; CPython hands the GIL over only every
+        # switch interval (5 ms by default), which would show up directly as loop jitter.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, self.cfg.gil_switch_interval_s))
         jitter = self._jitter = JitterStats(self.period)
         self._episode_started = time.monotonic()
         self.task = task
@@ -206,6 +214,7 @@ class RobotRuntime:
                 if not self.cfg.lockstep:
                     ticker.wait()
         finally:
+            sys.setswitchinterval(switch)
             if self.cfg.realtime:
                 drop_realtime()
         labelled = [LABEL_EVENTS[e] for e in LABEL_EVENTS if e in self._labels]
@@ -313,6 +322,8 @@ class RobotRuntime:
             self.on_step(self.step, source, sent)
         if self.fetcher is not None and self.policy_ok and self.executor.wants_request(self.step):
             prefix, frozen = self.executor.request(self.step)
+            if human_in_control:  # the human's commands, not the chunk, are what will run meanwhile
+                prefix, frozen = None, 0
             self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
             if self.cfg.lockstep:
                 self._pending_events += self.fetcher.wait_events(self.cfg.lockstep_timeout_s)

@@ -151,3 +151,31 @@ def test_observation_history_is_used(tmp_path):
     test = rng.uniform(-1, 1, (64, 2, 1)).astype(np.float32)
     pred = p.predict_chunks({"x": test})[:, 0, 0]
     assert np.abs(pred - (test[:, 1, 0] - test[:, 0, 0])).mean() < 0.1
+
+
+@pytest.mark.slow
+def test_compiled_sampler_matches_eager(bimodal_runs):
+    ck = bimodal_runs["flow"].checkpoint
+    eager, comp = FlowPolicy.load(ck, device="cpu"), FlowPolicy.load(ck, device="cpu", compile=True)
+    obs = {"x": np.linspace(-1, 1, 3, dtype=np.float32)[:, None]}
+    noise = np.random.default_rng(0).standard_normal((3, 4, 2)).astype(np.float32)
+    np.testing.assert_allclose(comp.predict_chunks(obs, noise=noise), eager.predict_chunks(obs, noise=noise), atol=1e-4)
+
+
+def test_images_go_through_the_cnn_and_decide_the_action(tmp_path):
+    # The only cue is which half of a 16x16 image is bright: the policy must read the image.
+    rng = np.random.default_rng(0)
+    n = 600
+    right = rng.random(n) < 0.5
+    imgs = np.zeros((n, 16, 16, 3), np.uint8)
+    imgs[right, :, 8:] = 255
+    imgs[~right, :, :8] = 255
+    acts = np.where(right, 1.0, -1.0)[:, None, None].repeat(2, 1).astype(np.float32)
+    ds = ChunkDataset({"front_rgb": imgs, "joint_pos": np.zeros((n, 2), np.float32)}, acts, episode=np.arange(n) // 10)
+    cfg = tiny_cfg(head="l2", steps=150, use_images=True)
+    cfg.model.net.image_channels = 8
+    r = train(ds, cfg, tmp_path, progress=False)
+    p = FlowPolicy.load(r.checkpoint, device="cpu")
+    assert p.info.observation_shapes == {"joint_pos": (2,), "front_rgb": (16, 16, 3)}
+    out = p.predict_chunks({"front_rgb": imgs[:40], "joint_pos": np.zeros((40, 2), np.float32)})
+    assert (np.sign(out[:, 0, 0]) == np.where(right[:40], 1, -1)).mean() > 0.95

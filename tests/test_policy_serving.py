@@ -1,0 +1,40 @@
+"""A trained checkpoint served by the real policy server over loopback ZeroMQ (hgd-serve's loader)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from policy_server import synthetic
+from policy_server.checkpoint import load_policy
+from policy_server.client import ClientConfig, PolicyClient
+from policy_server.model import ModelConfig
+from policy_server.networks import NetConfig
+from policy_server.server import PolicyServer, ServerConfig
+from policy_server.train import TrainConfig, train
+
+torch.set_num_threads(1)
+
+
+def test_checkpoint_serves_chunks_with_its_metadata(tmp_path):
+    cfg = TrainConfig(model=ModelConfig(net=NetConfig(hidden=32, depth=1, cond_dim=16, obs_hidden=32, time_dim=16)),
+                      steps=20, batch_size=32, val_every=10, ckpt_every=10)
+    ck = train(synthetic.bimodal(200, horizon=4), cfg, tmp_path, progress=False).checkpoint
+    policy = load_policy(ck, device="cpu")
+    server = PolicyServer(policy, ServerConfig(endpoint="tcp://127.0.0.1:*"), loader=lambda p: load_policy(p, "cpu"))
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        c = PolicyClient(ClientConfig(endpoint=server.bound_endpoint, request_timeout_s=5))
+        c.connect(5)
+        hs = c.handshake
+        assert (hs.chunk_length, hs.action_dim) == (4, 2) and hs.supports_prefix
+        assert hs.checkpoint_hash == policy.info.checkpoint_hash and hs.observation_shapes == {"x": [1]}
+        r = c.predict({"x": np.array([0.2])})
+        assert np.asarray(r.actions).shape == (4, 2) and np.all(np.isfinite(r.actions))
+        c.close()
+    finally:
+        server.stop()
+        t.join(5)
