@@ -159,6 +159,7 @@ class RobotRuntime:
         self._episode_started = time.monotonic()
         self._jitter = JitterStats(self.period)
         self.task = ""
+        self._driver_ok = True
 
     # ------------------------------------------------------------------ episodes
     def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake | None:
@@ -304,6 +305,8 @@ class RobotRuntime:
         elif verdict:
             self.report.clipped += 1
         sent = np.asarray(self.driver.command(safe), np.float64)
+        if not self._driver_healthy():
+            source = Source.HOLD  # the driver could not command the arm (a bus fault): it holds
         self.last_sent = sent
         self._last_obs, self._last_source, self._human_in_control = obs, source, human_in_control
         counts = {Source.POLICY: "policy_steps", Source.HUMAN: "human_steps", Source.HOLD: "hold_steps"}
@@ -331,11 +334,22 @@ class RobotRuntime:
         self.report.steps += 1
         return done
 
+    def _driver_healthy(self) -> bool:
+        """Real drivers report bus faults in ``health``; note each fault and recovery once."""
+        health = getattr(self.driver, "health", None)
+        ok = health is None or bool(getattr(health, "ok", True))
+        if ok != self._driver_ok:
+            self._note("driver recovered" if ok else f"HOLD: driver fault: {getattr(health, 'fault', '')}")
+            self._driver_ok = ok
+        return ok
+
     def console_status(self, hints: list[str] | None = None) -> ConsoleStatus:
         """A snapshot for the operator console, read from its own thread (at most a tick old)."""
         source = self._last_source
         if source != Source.HOLD:
             reason = ""
+        elif not self._driver_ok:
+            reason = "robot fault"
         elif not self.policy_ok and not self._human_in_control:
             reason = "policy stale"
         elif self._human_in_control:
@@ -348,6 +362,8 @@ class RobotRuntime:
         warnings = list(reading.warnings) if reading is not None else []
         if not self.policy_ok:
             warnings.append("policy server unreachable: the arm holds until it is back")
+        if not self._driver_ok:
+            warnings.append(f"robot fault: {getattr(getattr(self.driver, 'health', None), 'fault', '')} (the arm holds)")
         return ConsoleStatus(
             source=source, hold_reason=reason, task=self.task, episode=self.episode_id,
             episode_time_s=time.monotonic() - self._episode_started,

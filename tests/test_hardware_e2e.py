@@ -66,3 +66,33 @@ def test_runtime_drives_the_follower_to_track_a_moving_leader_arm():
     assert all(s.source == Source.HUMAN for s in settled)
     timing = report.timing
     assert timing, "the runtime reports its loop timing"
+
+
+@pytest.mark.slow
+def test_steps_the_bus_cannot_command_are_recorded_as_hold_and_control_resumes_after_recovery():
+    chain = chain_for(config("-", True, "XL330-M288"), tau_s=0.03)
+    with PtyBus(chain) as bus:
+        follower = DynamixelFollower(config(bus.port, True, "XL330-M288"))
+        here = np.append(follower.observe()["joint_pos"], 0.5)
+
+        def person(step, obs):
+            if step == 40:
+                chain.faults.vanished.add(3)  # servo 3 unplugged
+            if step == 90:
+                chain.faults.vanished.discard(3)  # and plugged back in
+            return here
+
+        human = HumanSide(TakeoverGate(GateConfig(mode=TakeoverMode.DEADMAN, start_in_human=True)), FunctionInput(person))
+        records = RecordQueue(4096)
+        runtime = RobotRuntime(follower, None, RuntimeConfig(realtime=False, control_hz=HZ), records, human=human)
+        try:
+            runtime.start()
+            report = runtime.run_episode(150, task="bus_fault", kind="demo")
+        finally:
+            follower.close()
+    sources = [m.source for m in records.drain() if isinstance(m, wire.StepRecord)]
+    assert all(s == Source.HUMAN for s in sources[:40])
+    assert Source.HOLD in sources[45:90]  # faulted: held, and recorded as such
+    assert all(s == Source.HUMAN for s in sources[120:])  # recovered
+    assert any("driver fault" in what for _, what in report.events)
+    assert any("driver recovered" in what for _, what in report.events)
