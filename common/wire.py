@@ -84,6 +84,7 @@ class ChunkReply(Message):
     inference_ms: float = 0.0
     total_ms: float = 0.0
     batch_size: int = 1
+    doubt: float = -1.0  # spread of several sampled chunks for this observation (rad); -1: not measured
 
 
 @dataclass(kw_only=True)

@@ -44,6 +44,7 @@ class ServerConfig:
     curve_clients_dir: str | None = None  # public certificates of the clients allowed in
     limits: wire.Limits = field(default_factory=wire.Limits)
     inject_delay_ms: float = 0.0  # fault drills and benchmarks: every forward pass takes this much longer
+    doubt_samples: int = 0  # >= 2: also sample this many chunks per request and reply with their spread
     name: str = "hgd-policy-server"
 
 
@@ -226,6 +227,7 @@ class PolicyServer:
                 self._reply(p.envelope, wire.ErrorReply(code=wire.ErrorCode.INTERNAL.value,
                                                         message=f"policy failed: {e}", request_id=p.req.request_id), p.req)
             return
+        doubts = self._doubts(obs, chunks) if self.cfg.doubt_samples >= 2 else [-1.0] * len(batch)
         t1 = time.monotonic()
         chunks = chunks.astype(hs.action_dtype, copy=False)
         self.stats["batches"] += 1
@@ -235,8 +237,22 @@ class PolicyServer:
             reply = wire.ChunkReply(
                 request_id=p.req.request_id, actions=chunks[i], checkpoint_id=hs.checkpoint_id,
                 chunk_id=self._chunk_id, queue_ms=(t0 - p.recv_t) * 1e3, inference_ms=(t1 - t0) * 1e3,
-                total_ms=(time.monotonic() - p.recv_t) * 1e3, batch_size=len(batch))
+                total_ms=(time.monotonic() - p.recv_t) * 1e3, batch_size=len(batch), doubt=doubts[i])
             self._reply(p.envelope, reply, p.req)
+
+    def _doubts(self, obs: dict[str, np.ndarray], chunks: np.ndarray) -> list[float]:
+        """The policy's doubt per request: the spread of ``doubt_samples`` chunks for the same
+        observation (the served one plus fresh samples, all in one extra forward pass)."""
+        from teleop.doubt import chunk_spread
+
+        extra = self.cfg.doubt_samples - 1
+        tiled = {k: np.repeat(v, extra, axis=0) for k, v in obs.items()}
+        try:
+            more = np.asarray(self.policy.predict_chunks(tiled)).reshape(len(chunks), extra, *chunks.shape[1:])
+        except Exception:  # a doubt we cannot measure must never cost the robot its chunk
+            log.exception("doubt sampling failed")
+            return [-1.0] * len(chunks)
+        return [chunk_spread(np.concatenate([chunks[i : i + 1], more[i]])) for i in range(len(chunks))]
 
     # ------------------------------------------------------------------ hot reload
     def _maybe_watch(self) -> None:

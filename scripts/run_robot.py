@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intent-endpoint", default="tcp://127.0.0.1:5561", help="where devices send intent (default: tcp://127.0.0.1:5561)")
     p.add_argument("--ramp-steps", type=int, default=5, help="handover ramp length in control steps (default: 5)")
     p.add_argument("--console", action="store_true", help="open the operator console window")
+    p.add_argument("--doubt-threshold", type=float, default=0.05,
+                   help="chunk spread (rad) at which the console's doubt gauge alarms; the server must run with "
+                   "--doubt-samples (default: 0.05)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     records = RecordQueue()
     forwarder = RecordForwarder(records, args.record_to) if args.record_to else None
     cfg = RuntimeConfig(execution=ExecConfig(mode=Mode(args.mode), execute_steps=args.execute_steps,
-                                             ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime)
+                                             ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime,
+                        doubt_threshold=args.doubt_threshold)
     human = merger = None
     if args.takeover == "devices":
         from teleop.gate import TakeoverMode

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-window-ms", type=float, default=0.0,
                    help="after a request arrives, wait this long for others to batch with it (default: 0)")
     p.add_argument("--watch", action="store_true", help="reload the checkpoint when its file changes")
+    p.add_argument("--doubt-samples", type=int, default=0,
+                   help="also sample N chunks per request and send their spread, the console's doubt gauge "
+                   "(costs one extra batched forward pass; 0 = off, default)")
     p.add_argument("--device", default="auto", help="torch device for checkpoints: auto (cuda if present), cpu, cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model's velocity network (pays on GPU)")
     p.add_argument("--inject-delay-ms", type=float, default=0.0,
@@ -117,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     from policy_server.server import PolicyServer, ServerConfig
 
     policy, loader = make_policy(args)
+    if args.doubt_samples == 1 or args.doubt_samples < 0:
+        return fail("--doubt-samples needs at least 2 samples (or 0 for off)")
     cfg = ServerConfig(endpoint=args.endpoint, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
+                       doubt_samples=args.doubt_samples,
                        inject_delay_ms=args.inject_delay_ms,
                        watch_path=args.checkpoint if args.watch else None,
                        curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)

@@ -97,6 +97,7 @@ class RuntimeConfig:
     rt_priority: int = 50
     gil_switch_interval_s: float = 0.0005
     robot_id: str = "robot0"
+    doubt_threshold: float = 0.05  # rad of chunk spread at which the console's doubt gauge alarms
     lockstep: bool = False  # sim only: no real-time pacing; every request is answered before the next tick
     lockstep_timeout_s: float = 10.0
 
@@ -160,6 +161,7 @@ class RobotRuntime:
         self._jitter = JitterStats(self.period)
         self.task = ""
         self._driver_ok = True
+        self._doubt: float | None = None
 
     # ------------------------------------------------------------------ episodes
     def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake | None:
@@ -248,6 +250,7 @@ class RobotRuntime:
                 if self.executor.on_chunk(np.asarray(r.actions), ev.obs_step, self.step, r.chunk_id):
                     self.checkpoint_id = r.checkpoint_id
                 self.report.latency_ms.append(ev.latency_s * 1e3)
+                self._doubt = r.doubt if r.doubt >= 0 else None
                 self.report.delays_steps.append(self.step - ev.obs_step)
             elif isinstance(ev, FailedEvent):
                 self.executor.request_failed()
@@ -371,7 +374,7 @@ class RobotRuntime:
             interventions=self.report.takeovers,
             jitter_ms=(float(np.percentile(dev, 50)), float(np.percentile(dev, 99))),
             server_latency_ms=self.report.latency_ms[-1] if self.report.latency_ms else None,
-            warnings=warnings, hints=hints or [],
+            doubt=self._doubt, doubt_threshold=self.cfg.doubt_threshold, warnings=warnings, hints=hints or [],
             cameras={k[: -len("_rgb")]: v for k, v in self._last_obs.items() if k.endswith("_rgb")})
 
     def _record(self, msg: wire.Message) -> None:

@@ -212,3 +212,18 @@ def test_gen_keys_cli_writes_keys_a_curve_server_and_robot_can_use(tmp_path):
                     curve_client_secret_file=str(tmp_path / "robot.key_secret"))
         assert c.predict(OBS).actions.shape == (16, 8)
         c.close()
+
+
+def test_doubt_is_the_spread_of_sampled_chunks_small_for_a_sure_policy_large_for_an_unsure_one():
+    with serving(ToyPolicy(ToyConfig(noise=0.0)), doubt_samples=4) as s:  # the toy drifts ~1 mrad per call
+        c = _client(s)
+        assert 0.0 <= c.predict(OBS).doubt < 0.005
+        c.close()
+    with serving(ToyPolicy(ToyConfig(noise=0.2)), doubt_samples=4) as s:
+        c = _client(s)
+        assert c.predict(OBS).doubt > 0.05
+        c.close()
+    with serving(ToyPolicy(ToyConfig(noise=0.2))) as s:  # off by default: no extra inference
+        c = _client(s)
+        assert c.predict(OBS).doubt == -1.0
+        c.close()
