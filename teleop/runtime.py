@@ -359,7 +359,7 @@ class RobotRuntime:
             reason = "waiting for the operator's input"
         else:
             reason = "waiting for the policy"
-        recent = self._jitter._starts[-200:]
+        recent = self._jitter.recent(200)
         dev = np.abs(np.diff(recent) - self.period) * 1e3 if len(recent) > 2 else np.zeros(1)
         reading = self.human.last_reading if self.human is not None else None
         warnings = list(reading.warnings) if reading is not None else []
