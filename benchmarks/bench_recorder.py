@@ -302,8 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             res["kill"] = k = kill_trials(work, frames, args.trials)
             lost = k["seconds_lost_of_current"]
             print(f"\nkill -9 of hgd-record at a random moment, {k['trials']} trials: finished files intact "
-                  f"{k['finished_intact']}/{k['finished_files']}; episodes ended <~0.1 s before the kill and "
-                  f"recovered from .partial: {k['ended_but_not_finalised_at_kill']}")
+                  f"{k['finished_intact']}/{k['finished_files']}; episodes whose EpisodeEnd was sent but not yet "
+                  f"finalised at the kill (recovered from .partial): {k['ended_but_not_finalised_at_kill']}")
             if lost:
                 print(f"seconds lost of the current episode: median {lost['median']:.2f} (p10 {lost['p10']:.2f}, "
                       f"p90 {lost['p90']:.2f}, max {lost['max']:.2f}, n={lost['n']})")
