@@ -76,10 +76,13 @@ def start_recorder(out: Path, endpoint: str, image_compression: str = "none") ->
 
 
 # --------------------------------------------------------------------------- sustained
-def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0) -> dict:
-    """The 50 Hz loop; with ``records`` (a RecordQueue) it records, else it only ticks."""
+def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0, realtime: bool = True) -> dict:
+    """The 50 Hz loop; with ``records`` (a RecordQueue) it records, else it only ticks. Like the
+    runtime, the loop's thread asks for SCHED_FIFO (``realtime``)."""
     from common import wire
-    from teleop.timing import JitterStats, Ticker
+    from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
+
+    sched = try_realtime() if realtime else "normal scheduler"
 
     rng = np.random.default_rng(0)
     period = 1.0 / HZ
@@ -108,15 +111,17 @@ def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0)
         else:
             step_record(t % per_ep, frames, rng, "x")  # same work building the record, not sent
         ticker.wait()
-    return jitter.summary() | {"overruns": ticker.overruns, "steps": n, "episodes": ep,
+    if realtime:
+        drop_realtime()
+    return jitter.summary() | {"overruns": ticker.overruns, "steps": n, "episodes": ep, "scheduler": sched,
                                "put_ms": spread(put_ms) if put_ms else None}
 
 
-def sustained(seconds: float, baseline_s: float, work: Path, frames) -> dict:
+def sustained(seconds: float, baseline_s: float, work: Path, frames, realtime: bool = True) -> dict:
     from teleop.record_sink import RecordForwarder
     from teleop.runtime import RecordQueue
 
-    base = producer_loop(baseline_s, frames)
+    base = producer_loop(baseline_s, frames, realtime=realtime)
     out = work / "sustained" / "round_0" / "data"
     endpoint = f"ipc://{work}/sustained.sock"
     proc = start_recorder(out, endpoint)
@@ -124,7 +129,7 @@ def sustained(seconds: float, baseline_s: float, work: Path, frames) -> dict:
     cpu0, w0 = cpu_seconds(proc.pid), time.monotonic()
     q = RecordQueue(maxsize=2048)
     fwd = RecordForwarder(q, endpoint)
-    rec = producer_loop(seconds, frames, q)
+    rec = producer_loop(seconds, frames, q, realtime=realtime)
     fwd.close()
     deadline = time.monotonic() + 60
     while list(out.glob("*.partial")) and time.monotonic() < deadline:
@@ -279,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-seconds", type=float, default=60.0, help="loop without recording (default 60)")
     p.add_argument("--trials", type=int, default=20, help="kill -9 trials (default 20)")
     p.add_argument("--index-episodes", type=int, default=200)
+    p.add_argument("--no-realtime", action="store_true", help="run the producer loop without SCHED_FIFO "
+                   "(the runtime asks for it by default)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "recorder.json")
     p.add_argument("--skip", action="append", default=[], choices=("sustained", "compression", "index", "kill"))
     args = p.parse_args(argv)
@@ -311,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seconds of steps sent but not on disk after hgd-recover (all episodes): median {la['median']:.2f} "
                   f"(p10 {la['p10']:.2f}, p90 {la['p90']:.2f}, max {la['max']:.2f})")
         if "sustained" not in args.skip:
-            res["sustained"] = s = sustained(args.seconds, min(args.baseline_seconds, args.seconds), work, frames)
+            res["sustained"] = s = sustained(args.seconds, min(args.baseline_seconds, args.seconds), work, frames,
+                                                  realtime=not args.no_realtime)
             jw, jo = s["jitter_with"], s["jitter_without"]
             print(f"\nsustained recording, {s['seconds']:.0f} s at 50 Hz, two 480x640 cameras + low-dim "
                   f"(producer loop -> RecordQueue -> PUSH -> hgd-record process)")
@@ -327,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       f"{jw['jitter_max_ms']:.2f} ms"],
                 ["loop jitter p50/p99/max, not recording", f"{jo['jitter_p50_ms']:.2f} / {jo['jitter_p99_ms']:.2f} / "
                                                           f"{jo['jitter_max_ms']:.2f} ms"],
+                ["producer loop scheduler", jw["scheduler"]],
                 ["RecordQueue.put p50/p90", f"{jw['put_ms']['median']:.3f} / {jw['put_ms']['p90']:.3f} ms"],
                 ["recorder error", s["recorder_error"] or "none"]])
     finally:
