@@ -68,9 +68,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_recorder(out: Path, endpoint: str, image_compression: str = "none") -> subprocess.Popen:
+def start_recorder(out: Path, endpoint: str, image_compression: str = "none", nice: int = 0) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "scripts.record", "--endpoint", endpoint, "--out", str(out),
                              "--image-compression", image_compression, "--status-every", "1e9"], cwd=REPO,
+                            preexec_fn=(lambda: os.nice(nice)) if nice else None,
                             env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -117,14 +118,14 @@ def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0,
                                "put_ms": spread(put_ms) if put_ms else None}
 
 
-def sustained(seconds: float, baseline_s: float, work: Path, frames, realtime: bool = True) -> dict:
+def sustained(seconds: float, baseline_s: float, work: Path, frames, realtime: bool = True, nice: int = 0) -> dict:
     from teleop.record_sink import RecordForwarder
     from teleop.runtime import RecordQueue
 
     base = producer_loop(baseline_s, frames, realtime=realtime)
     out = work / "sustained" / "round_0" / "data"
     endpoint = f"ipc://{work}/sustained.sock"
-    proc = start_recorder(out, endpoint)
+    proc = start_recorder(out, endpoint, nice=nice)
     time.sleep(1.5)
     cpu0, w0 = cpu_seconds(proc.pid), time.monotonic()
     q = RecordQueue(maxsize=2048)
@@ -284,12 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-seconds", type=float, default=60.0, help="loop without recording (default 60)")
     p.add_argument("--trials", type=int, default=20, help="kill -9 trials (default 20)")
     p.add_argument("--index-episodes", type=int, default=200)
+    p.add_argument("--work", type=Path, default=Path("/tmp"), help="where the recorded files go (default /tmp; "
+                   "/dev/shm takes the disk out of the measurement)")
+    p.add_argument("--recorder-nice", type=int, default=0, help="run hgd-record under `nice -n N` (sustained)")
     p.add_argument("--no-realtime", action="store_true", help="run the producer loop without SCHED_FIFO "
                    "(the runtime asks for it by default)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "recorder.json")
     p.add_argument("--skip", action="append", default=[], choices=("sustained", "compression", "index", "kill"))
     args = p.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="hgd-bench-rec-", dir="/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="hgd-bench-rec-", dir=args.work))
     frames = noisy_frames(32)
     res: dict = {"machine": {"cpus": os.cpu_count()}, "args": {k: str(v) for k, v in vars(args).items()}}
     try:
@@ -319,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(p10 {la['p10']:.2f}, p90 {la['p90']:.2f}, max {la['max']:.2f})")
         if "sustained" not in args.skip:
             res["sustained"] = s = sustained(args.seconds, min(args.baseline_seconds, args.seconds), work, frames,
-                                                  realtime=not args.no_realtime)
+                                                  realtime=not args.no_realtime, nice=args.recorder_nice)
             jw, jo = s["jitter_with"], s["jitter_without"]
             print(f"\nsustained recording, {s['seconds']:.0f} s at 50 Hz, two 480x640 cameras + low-dim "
                   f"(producer loop -> RecordQueue -> PUSH -> hgd-record process)")
