@@ -68,18 +68,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_recorder(out: Path, endpoint: str, image_compression: str = "none") -> subprocess.Popen:
+def start_recorder(out: Path, endpoint: str, image_compression: str = "none", nice: int = 0) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "scripts.record", "--endpoint", endpoint, "--out", str(out),
                              "--image-compression", image_compression, "--status-every", "1e9"], cwd=REPO,
+                            preexec_fn=(lambda: os.nice(nice)) if nice else None,
                             env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
 # --------------------------------------------------------------------------- sustained
-def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0) -> dict:
-    """The 50 Hz loop; with ``records`` (a RecordQueue) it records, else it only ticks."""
+def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0, realtime: bool = True) -> dict:
+    """The 50 Hz loop; with ``records`` (a RecordQueue) it records, else it only ticks. Like the
+    runtime, the loop's thread asks for SCHED_FIFO (``realtime``)."""
     from common import wire
-    from teleop.timing import JitterStats, Ticker
+    from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
+
+    sched = try_realtime() if realtime else "normal scheduler"
 
     rng = np.random.default_rng(0)
     period = 1.0 / HZ
@@ -108,23 +112,25 @@ def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0)
         else:
             step_record(t % per_ep, frames, rng, "x")  # same work building the record, not sent
         ticker.wait()
-    return jitter.summary() | {"overruns": ticker.overruns, "steps": n, "episodes": ep,
+    if realtime:
+        drop_realtime()
+    return jitter.summary() | {"overruns": ticker.overruns, "steps": n, "episodes": ep, "scheduler": sched,
                                "put_ms": spread(put_ms) if put_ms else None}
 
 
-def sustained(seconds: float, baseline_s: float, work: Path, frames) -> dict:
+def sustained(seconds: float, baseline_s: float, work: Path, frames, realtime: bool = True, nice: int = 0) -> dict:
     from teleop.record_sink import RecordForwarder
     from teleop.runtime import RecordQueue
 
-    base = producer_loop(baseline_s, frames)
+    base = producer_loop(baseline_s, frames, realtime=realtime)
     out = work / "sustained" / "round_0" / "data"
     endpoint = f"ipc://{work}/sustained.sock"
-    proc = start_recorder(out, endpoint)
+    proc = start_recorder(out, endpoint, nice=nice)
     time.sleep(1.5)
     cpu0, w0 = cpu_seconds(proc.pid), time.monotonic()
     q = RecordQueue(maxsize=2048)
     fwd = RecordForwarder(q, endpoint)
-    rec = producer_loop(seconds, frames, q)
+    rec = producer_loop(seconds, frames, q, realtime=realtime)
     fwd.close()
     deadline = time.monotonic() + 60
     while list(out.glob("*.partial")) and time.monotonic() < deadline:
@@ -279,10 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-seconds", type=float, default=60.0, help="loop without recording (default 60)")
     p.add_argument("--trials", type=int, default=20, help="kill -9 trials (default 20)")
     p.add_argument("--index-episodes", type=int, default=200)
+    p.add_argument("--work", type=Path, default=Path("/tmp"), help="where the recorded files go (default /tmp; "
+                   "/dev/shm takes the disk out of the measurement)")
+    p.add_argument("--recorder-nice", type=int, default=0, help="run hgd-record under `nice -n N` (sustained)")
+    p.add_argument("--no-realtime", action="store_true", help="run the producer loop without SCHED_FIFO "
+                   "(the runtime asks for it by default)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "recorder.json")
     p.add_argument("--skip", action="append", default=[], choices=("sustained", "compression", "index", "kill"))
     args = p.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="hgd-bench-rec-", dir="/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="hgd-bench-rec-", dir=args.work))
     frames = noisy_frames(32)
     res: dict = {"machine": {"cpus": os.cpu_count()}, "args": {k: str(v) for k, v in vars(args).items()}}
     try:
@@ -302,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             res["kill"] = k = kill_trials(work, frames, args.trials)
             lost = k["seconds_lost_of_current"]
             print(f"\nkill -9 of hgd-record at a random moment, {k['trials']} trials: finished files intact "
-                  f"{k['finished_intact']}/{k['finished_files']}; episodes ended <~0.1 s before the kill and "
-                  f"recovered from .partial: {k['ended_but_not_finalised_at_kill']}")
+                  f"{k['finished_intact']}/{k['finished_files']}; episodes whose EpisodeEnd was sent but not yet "
+                  f"finalised at the kill (recovered from .partial): {k['ended_but_not_finalised_at_kill']}")
             if lost:
                 print(f"seconds lost of the current episode: median {lost['median']:.2f} (p10 {lost['p10']:.2f}, "
                       f"p90 {lost['p90']:.2f}, max {lost['max']:.2f}, n={lost['n']})")
@@ -311,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seconds of steps sent but not on disk after hgd-recover (all episodes): median {la['median']:.2f} "
                   f"(p10 {la['p10']:.2f}, p90 {la['p90']:.2f}, max {la['max']:.2f})")
         if "sustained" not in args.skip:
-            res["sustained"] = s = sustained(args.seconds, min(args.baseline_seconds, args.seconds), work, frames)
+            res["sustained"] = s = sustained(args.seconds, min(args.baseline_seconds, args.seconds), work, frames,
+                                                  realtime=not args.no_realtime, nice=args.recorder_nice)
             jw, jo = s["jitter_with"], s["jitter_without"]
             print(f"\nsustained recording, {s['seconds']:.0f} s at 50 Hz, two 480x640 cameras + low-dim "
                   f"(producer loop -> RecordQueue -> PUSH -> hgd-record process)")
@@ -327,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       f"{jw['jitter_max_ms']:.2f} ms"],
                 ["loop jitter p50/p99/max, not recording", f"{jo['jitter_p50_ms']:.2f} / {jo['jitter_p99_ms']:.2f} / "
                                                           f"{jo['jitter_max_ms']:.2f} ms"],
+                ["producer loop scheduler", jw["scheduler"]],
                 ["RecordQueue.put p50/p90", f"{jw['put_ms']['median']:.3f} / {jw['put_ms']['p90']:.3f} ms"],
                 ["recorder error", s["recorder_error"] or "none"]])
     finally:

@@ -131,7 +131,7 @@ def test_runtime_record_forwarder_feeds_hgd_record_end_to_end(tmp_path):
 
     out = tmp_path / "round_0" / "data"
     endpoint = f"ipc://{tmp_path}/fwd.sock"
-    proc = start_recorder(out, endpoint, "--seconds", "6")
+    proc = start_recorder(out, endpoint, "--seconds", "30")
     q = RecordQueue(maxsize=256)
     fwd = RecordForwarder(q, endpoint)
     for i in range(2):
@@ -139,6 +139,8 @@ def test_runtime_record_forwarder_feeds_hgd_record_end_to_end(tmp_path):
             q.put(m)
             time.sleep(0.005)
     fwd.close()
+    wait_for(lambda: len(list(out.glob("ep_*.hdf5"))) == 2)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop that prints the stats
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     import json
