@@ -87,7 +87,10 @@ def test_a_servo_unplugged_by_signal_is_named_and_its_return_recovers_the_arm(tm
         assert "gone" in proc.stdout.readline()
         for _ in range(4):
             driver.observe()
-        assert not driver.health.ok and driver.health.fault == "servo 4 (j4) not answering"
+        # The unplugged servo is named first; on a loaded machine the servos read after it in the
+        # same sync read may time out too and be named after it.
+        assert not driver.health.ok and driver.health.fault.startswith("servo 4 (j4)")
+        assert driver.health.fault.endswith("not answering") and "servo 3 " not in driver.health.fault
         os.kill(proc.pid, signal.SIGUSR1)
         assert "back" in proc.stdout.readline()
         driver.observe()
