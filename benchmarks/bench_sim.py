@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timing repeats (default 7)")
     parser.add_argument("--tasks", default="reach,pick_place,detour,pick_place_two")
     parser.add_argument("--json", default="benchmarks/results/sim.json", help="where to write the results")
+    parser.add_argument("--sections", default="speed,render,experts", help="which parts to run (comma-separated)")
     args = parser.parse_args(argv)
 
     import sim
@@ -132,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                                  "python": platform.python_version()}, "speed": {}, "render": {}, "experts": {}}
 
+    sections = set(args.sections.split(","))
     print("== Simulation speed (state only) ==")
     rows = []
-    for task in tasks:
+    for task in (tasks if "speed" in sections else []):
         env = sim.make_env(task)
         expert = sim.make_expert(task, control_hz=env.control_hz)
         physics = spread(physics_steps_per_second(env, args.repeats, 5000))
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== Rendering (front camera, EGL) ==")
     env = sim.make_env("pick_place")
     rows = []
-    for size in [(128, 128), (480, 640)]:
+    for size in ([(128, 128), (480, 640)] if "render" in sections else []):
         for camera in ("front", "wrist"):
             fps = spread(render_fps(env, camera, size, frames=30, repeats=args.repeats))
             results["render"][f"{camera}_{size[0]}x{size[1]}"] = fps
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n== Expert success over {args.episodes} seeded episodes ==")
     rows = []
+    if "experts" not in sections:
+        tasks = []
     total = len(tasks) * 2 * args.episodes
     with tqdm(total=total, desc="expert episodes", file=sys.stderr) as progress:
         for task in tasks:

@@ -76,6 +76,8 @@ class PolicyClient:
         self.mon = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         s.connect(self.cfg.endpoint)
         self.sock = s
+        self._poller = zmq.Poller()  # kept: socket.poll() would build a new one on every call
+        self._poller.register(s, zmq.POLLIN)
 
     def reset(self) -> None:
         """Drop the socket and everything queued on it, then reconnect (lazy-pirate style)."""
@@ -120,7 +122,7 @@ class PolicyClient:
 
     def recv(self, timeout_s: float) -> wire.Message | None:
         """The next message from the server, or None after ``timeout_s``."""
-        if not self.sock.poll(max(0, int(timeout_s * 1000))):
+        if not self._poller.poll(max(0, int(timeout_s * 1000))):
             return None
         return wire.decode(self.sock.recv_multipart(copy=False), self.cfg.limits)
 

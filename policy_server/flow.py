@@ -41,9 +41,11 @@ def sample_time(
 ) -> torch.Tensor:
     """Training flow times in [0, cutoff], denser near t = 0 (noise): t = cutoff * (1 - u),
     u ~ Beta(alpha, beta), as in pi0 (there written in the reversed variable)."""
-    # Beta via two Gammas so a torch.Generator makes it reproducible.
-    ga = torch._standard_gamma(torch.full((batch,), alpha, dtype=torch.float64), generator=generator)
-    gb = torch._standard_gamma(torch.full((batch,), beta, dtype=torch.float64), generator=generator)
+    # Beta via two Gammas so a torch.Generator makes it reproducible. The draws live on the
+    # generator's device (a CUDA generator cannot fill a CPU tensor).
+    where = generator.device if generator is not None else torch.device("cpu")
+    ga = torch._standard_gamma(torch.full((batch,), alpha, dtype=torch.float64, device=where), generator=generator)
+    gb = torch._standard_gamma(torch.full((batch,), beta, dtype=torch.float64, device=where), generator=generator)
     u = ga / (ga + gb)
     return (cutoff * (1.0 - u)).to(device=device, dtype=torch.float32)
 

@@ -43,6 +43,8 @@ class ServerConfig:
     curve_secret_file: str | None = None  # server's secret certificate (zmq.auth format)
     curve_clients_dir: str | None = None  # public certificates of the clients allowed in
     limits: wire.Limits = field(default_factory=wire.Limits)
+    inject_delay_ms: float = 0.0  # fault drills and benchmarks: every forward pass takes this much longer
+    doubt_samples: int = 0  # >= 2: also sample this many chunks per request and reply with their spread
     name: str = "hgd-policy-server"
 
 
@@ -77,16 +79,20 @@ class PolicyServer:
         self._seq = wire.Sequencer()
         self.stats = {"requests": 0, "batches": 0, "errors": 0, "reloads": 0, "reload_failures": 0}
         self.sock = self._make_socket()
+        self._poller = zmq.Poller()  # kept: socket.poll() would build a new one on every call
+        self._poller.register(self.sock, zmq.POLLIN)
         self.bound_endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     # ------------------------------------------------------------------ setup
     def _set_policy(self, policy: ChunkPolicy) -> None:
+        # Every ChunkPolicy accepts a prefix (one that cannot inpaint ignores it), so robots send
+        # one unless the policy says ``supports_prefix = False`` (then the bytes would be wasted).
         info = policy.info
         dtypes = getattr(policy, "observation_dtypes", None) or default_observation_dtypes(
             {k: tuple(v) for k, v in info.observation_shapes.items()})
         self.policy = policy
         self.handshake = wire.handshake_from_info(
-            info, dtypes, supports_prefix=bool(getattr(policy, "supports_prefix", False)), server=self.cfg.name)
+            info, dtypes, supports_prefix=bool(getattr(policy, "supports_prefix", True)), server=self.cfg.name)
 
     def _make_socket(self) -> zmq.Socket:
         sock = self.ctx.socket(zmq.ROUTER)
@@ -136,7 +142,7 @@ class PolicyServer:
             while not self._stop.is_set():
                 self._maybe_swap_policy()
                 self._maybe_watch()
-                if not self.sock.poll(self.cfg.poll_ms):
+                if not self._poller.poll(self.cfg.poll_ms):
                     continue
                 batch = self._drain()
                 if batch:
@@ -210,6 +216,8 @@ class PolicyServer:
         t0 = time.monotonic()
         try:
             chunks = np.asarray(self.policy.predict_chunks(obs, prefix=prefix, frozen_steps=frozen))
+            if self.cfg.inject_delay_ms > 0:
+                time.sleep(self.cfg.inject_delay_ms / 1e3)
             if chunks.shape != (len(batch), H, A) or not np.isfinite(chunks).all():
                 raise ValueError(f"policy returned {chunks.shape} (finite: {np.isfinite(chunks).all()}), "
                                  f"expected finite {(len(batch), H, A)}")
@@ -219,6 +227,7 @@ class PolicyServer:
                 self._reply(p.envelope, wire.ErrorReply(code=wire.ErrorCode.INTERNAL.value,
                                                         message=f"policy failed: {e}", request_id=p.req.request_id), p.req)
             return
+        doubts = self._doubts(obs, chunks) if self.cfg.doubt_samples >= 2 else [-1.0] * len(batch)
         t1 = time.monotonic()
         chunks = chunks.astype(hs.action_dtype, copy=False)
         self.stats["batches"] += 1
@@ -228,8 +237,22 @@ class PolicyServer:
             reply = wire.ChunkReply(
                 request_id=p.req.request_id, actions=chunks[i], checkpoint_id=hs.checkpoint_id,
                 chunk_id=self._chunk_id, queue_ms=(t0 - p.recv_t) * 1e3, inference_ms=(t1 - t0) * 1e3,
-                total_ms=(time.monotonic() - p.recv_t) * 1e3, batch_size=len(batch))
+                total_ms=(time.monotonic() - p.recv_t) * 1e3, batch_size=len(batch), doubt=doubts[i])
             self._reply(p.envelope, reply, p.req)
+
+    def _doubts(self, obs: dict[str, np.ndarray], chunks: np.ndarray) -> list[float]:
+        """The policy's doubt per request: the spread of ``doubt_samples`` chunks for the same
+        observation (the served one plus fresh samples, all in one extra forward pass)."""
+        from teleop.doubt import chunk_spread
+
+        extra = self.cfg.doubt_samples - 1
+        tiled = {k: np.repeat(v, extra, axis=0) for k, v in obs.items()}
+        try:
+            more = np.asarray(self.policy.predict_chunks(tiled)).reshape(len(chunks), extra, *chunks.shape[1:])
+        except Exception:  # a doubt we cannot measure must never cost the robot its chunk
+            log.exception("doubt sampling failed")
+            return [-1.0] * len(chunks)
+        return [chunk_spread(np.concatenate([chunks[i : i + 1], more[i]])) for i in range(len(chunks))]
 
     # ------------------------------------------------------------------ hot reload
     def _maybe_watch(self) -> None:

@@ -45,12 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
     p.add_argument("--cameras", default="", help="comma-separated sim cameras to observe, e.g. front,wrist")
     p.add_argument("--image-size", default="128x128", help="camera size HEIGHTxWIDTH (default: 128x128)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
     p.add_argument("--request-timeout", type=float, default=1.0, help="seconds before a request counts as lost (default: 1)")
     p.add_argument("--record-to", default=None, help="PUSH every step to this recorder endpoint (e.g. ipc:///tmp/hgd-rec)")
     p.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO for the loop thread")
     p.add_argument("--curve-server", default=None, help="the server's public certificate (enables CURVE)")
     p.add_argument("--curve-secret", default=None, help="this robot's secret certificate")
     p.add_argument("--report", default=None, help="write the run report (timing, holds, events) as JSON here")
+    p.add_argument("--takeover", choices=["none", "devices"], default="none",
+                   help="'devices': listen for hgd-device processes (keyboard, gamepad, pedal) that can take over")
+    p.add_argument("--takeover-mode", choices=["toggle", "deadman"], default="toggle",
+                   help="toggle: press to take over and again to hand back; deadman: intervene while held (default: toggle)")
+    p.add_argument("--intent-endpoint", default="tcp://127.0.0.1:5561", help="where devices send intent (default: tcp://127.0.0.1:5561)")
+    p.add_argument("--ramp-steps", type=int, default=5, help="handover ramp length in control steps (default: 5)")
+    p.add_argument("--console", action="store_true", help="open the operator console window")
+    p.add_argument("--doubt-threshold", type=float, default=0.05,
+                   help="chunk spread (rad) at which the console's doubt gauge alarms; the server must run with "
+                   "--doubt-samples (default: 0.05)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -84,32 +95,55 @@ def main(argv: list[str] | None = None) -> int:
     records = RecordQueue()
     forwarder = RecordForwarder(records, args.record_to) if args.record_to else None
     cfg = RuntimeConfig(execution=ExecConfig(mode=Mode(args.mode), execute_steps=args.execute_steps,
-                                             ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime)
-    rt = RobotRuntime(driver, fetcher, cfg, records if forwarder else None)
+                                             ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime,
+                        doubt_threshold=args.doubt_threshold)
+    human = merger = None
+    if args.takeover == "devices":
+        from teleop.gate import TakeoverMode
+        from teleop.session import HumanOptions, device_human_side
+
+        try:
+            human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, ramp_steps=args.ramp_steps,
+                                                           mode=TakeoverMode(args.takeover_mode)), driver.spec.control_period)
+        except Exception as e:  # address in use, malformed endpoint
+            return fail(f"cannot listen for devices on {args.intent_endpoint}: {e}")
+    rt = RobotRuntime(driver, fetcher, cfg, records if forwarder else None, human=human)
     try:
-        hs = rt.start(connect_timeout_s=10)
+        hs = rt.start(connect_timeout_s=args.connect_timeout)
     except ServerUnavailable as e:
         return fail(str(e))
     except ValueError as e:
         return fail(str(e))
-    print(f"hgd-run: {hs.checkpoint_id} from {args.server} (H={hs.chunk_length}), mode {args.mode}, {args.hz:g} Hz")
+    print(f"hgd-run: {hs.checkpoint_id} from {args.server} (H={hs.chunk_length}), mode {args.mode}, {args.hz:g} Hz"
+          + (f", takeover by devices on {args.intent_endpoint} ({args.takeover_mode})" if human else ""))
+    console = None
+    if args.console:
+        from teleop.session import ConsoleThread
+
+        console = ConsoleThread(rt)
     results = []
     try:
         for i in range(args.episodes):
             driver.reset(args.seed + i)
             rt.report = type(rt.report)()
-            rep = rt.run_episode(args.max_steps, task=args.task)
+            rep = rt.run_episode(args.max_steps, task=args.task, seed=args.seed + i,
+                                 env_args=json.dumps({"type": "hgd_sim", "task": args.task, "seed": args.seed + i}))
             t = rep.timing
             lat = np.median(rep.latency_ms) if rep.latency_ms else float("nan")
             print(f"episode {i}: success={driver.outcome.success} steps={rep.steps} policy={rep.policy_steps} "
                   f"hold={rep.hold_steps} clipped={rep.clipped} rejected={rep.rejected} latency_p50={lat:.1f} ms "
                   f"jitter p50/p99/max={t.get('jitter_p50_ms', 0):.3f}/{t.get('jitter_p99_ms', 0):.3f}/"
-                  f"{t.get('jitter_max_ms', 0):.3f} ms [{rep.scheduler}]")
+                  f"{t.get('jitter_max_ms', 0):.3f} ms [{rep.scheduler}]"
+                  + (f" takeovers={rep.takeovers} human={rep.human_steps}" if human else ""))
             results.append(asdict(rep) | {"success": bool(driver.outcome.success)})
     except KeyboardInterrupt:
         print("interrupted")
     finally:
+        if console:
+            console.stop()
         rt.close()
+        if merger:
+            merger.close()
         if forwarder:
             forwarder.close()
             print(f"records: {forwarder.sent} sent, {forwarder.dropped + records.dropped} dropped")

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--policy", default=None,
                      help="a built-in policy: 'expert:TASK' (scripted expert, kinematic rollout) or 'toy' (deterministic "
                      "stand-in for tests and benchmarks)")
-    src.add_argument("--checkpoint", default=None, help="a trained checkpoint file (loaded by policy_server.checkpoint)")
+    src.add_argument("--checkpoint", default=None, help="a trained checkpoint file (hgd-train's .pt)")
     p.add_argument("--endpoint", default="tcp://127.0.0.1:5555",
                    help="where to listen: tcp://HOST:PORT or ipc:///path (default: tcp://127.0.0.1:5555, loopback only)")
     p.add_argument("--chunk-length", type=int, default=16, help="H for built-in policies (default: 16)")
@@ -38,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-window-ms", type=float, default=0.0,
                    help="after a request arrives, wait this long for others to batch with it (default: 0)")
     p.add_argument("--watch", action="store_true", help="reload the checkpoint when its file changes")
-    p.add_argument("--device", default="auto", help="torch device for checkpoints: auto, cpu, cuda (default: auto)")
+    p.add_argument("--doubt-samples", type=int, default=0,
+                   help="also sample N chunks per request and send their spread, the console's doubt gauge "
+                   "(costs one extra batched forward pass; 0 = off, default)")
+    p.add_argument("--device", default="auto", help="torch device for checkpoints: auto (cuda if present), cpu, cuda")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model's velocity network (pays on GPU)")
+    p.add_argument("--inject-delay-ms", type=float, default=0.0,
+                   help="make every forward pass this much slower (fault drills, chunking benchmarks)")
     p.add_argument("--toy-delay-ms", type=float, default=0.0, help="toy policy: injected inference delay")
     p.add_argument("--toy-noise", type=float, default=0.0, help="toy policy: per-call random offset (rad)")
     p.add_argument("--toy-image", default=None, help="toy policy: also expect a front_rgb image of HEIGHTxWIDTH")
@@ -54,12 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
 def make_policy(args: argparse.Namespace):
     """The policy named on the command line (and a loader for reloads, when it has files)."""
     if args.checkpoint:
+        from policy_server.policy import FlowPolicy
+
+        device = None if args.device == "auto" else args.device
+        loader = lambda path: FlowPolicy.load(path, device=device, compile=args.compile)  # noqa: E731
         try:
-            from policy_server import checkpoint as ck  # written with the model (policy helper)
-        except ImportError:
-            raise SystemExit(fail("this build has no policy_server.checkpoint module yet; serve --policy expert:TASK"))
-        loader = lambda path: ck.load_policy(path, device=args.device)  # noqa: E731
-        return loader(args.checkpoint), loader
+            return loader(args.checkpoint), loader
+        except FileNotFoundError:
+            raise SystemExit(fail(f"--checkpoint {args.checkpoint}: no such file"))
+        except ValueError as e:  # CheckpointError and layout refusals say what is wrong
+            raise SystemExit(fail(f"--checkpoint {args.checkpoint}: {e}"))
     name = args.policy or "expert:pick_place"
     if name == "toy":
         from policy_server.toy_policy import ToyConfig, ToyPolicy
@@ -110,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     from policy_server.server import PolicyServer, ServerConfig
 
     policy, loader = make_policy(args)
+    if args.doubt_samples == 1 or args.doubt_samples < 0:
+        return fail("--doubt-samples needs at least 2 samples (or 0 for off)")
     cfg = ServerConfig(endpoint=args.endpoint, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
+                       doubt_samples=args.doubt_samples,
+                       inject_delay_ms=args.inject_delay_ms,
                        watch_path=args.checkpoint if args.watch else None,
                        curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)
     try:

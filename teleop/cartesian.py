@@ -54,7 +54,6 @@ class CartesianMapper:
         self.target_pos: np.ndarray | None = None
         self.target_yaw = 0.0
         self.gripper = 0.0
-        self._ik = IKParams(max_joint_step=0.2)
 
     def start_from(self, joint_pos: np.ndarray, gripper: float) -> None:
         """Restart the target at the arm's current pose (called on takeover)."""
@@ -79,5 +78,7 @@ class CartesianMapper:
         self.target_yaw += float(np.clip(twist.yaw, -1.0, 1.0)) * cfg.max_yaw_rate * cfg.speed_scale * dt
         if twist.gripper is not None:
             self.gripper = float(np.clip(twist.gripper, 0.0, 1.0))
-        q_next = self.kinematics.step_towards(q, self.target_pos, yaw_down_quat(self.target_yaw), arm.HOME_QPOS, self._ik)
+        # Never ask a joint for more than 90% of its rated velocity over this tick.
+        ik = IKParams(max_joint_step=0.9 * float(np.min(arm.MAX_JOINT_VELOCITY)) * dt)
+        q_next = self.kinematics.step_towards(q, self.target_pos, yaw_down_quat(self.target_yaw), arm.HOME_QPOS, ik)
         return np.append(q_next, self.gripper)

@@ -22,6 +22,7 @@ import zmq
 
 from common import wire
 from policy_server.client import ClientConfig, PolicyClient, ServerError, ServerUnavailable
+from teleop.timing import try_realtime
 
 log = logging.getLogger("hgd.fetcher")
 _ids = itertools.count()
@@ -52,8 +53,13 @@ Event = ChunkEvent | FailedEvent | LinkEvent
 class ChunkFetcher:
     """Owns a PolicyClient in its own thread. ``submit`` and ``events`` never block."""
 
-    def __init__(self, client_cfg: ClientConfig, ctx: zmq.Context | None = None, events_size: int = 16) -> None:
+    def __init__(self, client_cfg: ClientConfig, ctx: zmq.Context | None = None, events_size: int = 16,
+                 rt_priority: int | None = None) -> None:
+        """``rt_priority``: run this thread under SCHED_FIFO too (when permitted). It shares the GIL
+        with the control loop; at normal priority it can be preempted while holding the GIL,
+        stalling a real-time loop behind it (priority inversion)."""
         self.cfg = client_cfg
+        self.rt_priority = rt_priority
         self.ctx = ctx or zmq.Context.instance()
         self._slot: tuple[int, dict, np.ndarray | None, int, str] | None = None
         self._slot_lock = threading.Lock()
@@ -130,9 +136,13 @@ class ChunkFetcher:
                     pass
 
     def _run(self) -> None:
+        if self.rt_priority is not None:
+            try_realtime(self.rt_priority)
         c = self.client
         in_flight: tuple[int, int, float] | None = None  # (request id, obs step, sent at)
-        link = c.link_up
+        usable = True  # connected, and the handshake on this connection matched
+        why_down = f"lost the link to {self.cfg.endpoint}"
+        next_try = 0.0
         while not self._stop.is_set():
             poller = zmq.Poller()
             poller.register(self._bell_rx, zmq.POLLIN)
@@ -141,30 +151,29 @@ class ChunkFetcher:
             timeout = 100 if in_flight is None else max(1, int((in_flight[2] + self.cfg.request_timeout_s - time.monotonic()) * 1000))
             ready = dict(poller.poll(min(timeout, 100)))
             if c.mon in ready:
-                up = c.poll_link()
-                if up != link:
-                    link = up
-                    if not up:
-                        self._emit(LinkEvent(False, f"lost the link to {self.cfg.endpoint}"))
-                        if in_flight is not None:
-                            self._emit(FailedEvent(in_flight[1], "server link lost"))
-                            in_flight = None
-                    else:
-                        link = self._rehandshake()
-                        if link:
-                            self._emit(LinkEvent(True, "policy server is back"))
+                c.poll_link()
+            if usable and not c.link_up:
+                usable = False
+                self._emit(LinkEvent(False, why_down))
+                if in_flight is not None:
+                    self._emit(FailedEvent(in_flight[1], "server link lost"))
+                    in_flight = None
+            elif not usable and c.link_up and time.monotonic() >= next_try:
+                next_try = time.monotonic() + 1.0  # a server that answers the link but not the hello: retry each second
+                if self._rehandshake():
+                    usable, why_down = True, f"lost the link to {self.cfg.endpoint}"
+                    self._emit(LinkEvent(True, "policy server is back"))
             if c.sock in ready:
                 in_flight = self._read_reply(in_flight)
             if in_flight is not None and time.monotonic() - in_flight[2] > self.cfg.request_timeout_s:
                 self._emit(FailedEvent(in_flight[1], f"no reply within {self.cfg.request_timeout_s:.2f} s"))
                 in_flight = None
-                c.reset()
-                link = False
-                self._emit(LinkEvent(False, "request timed out; reconnecting"))
+                c.reset()  # drop the stale request with the socket; the link comes back by itself
+                why_down = f"no reply within {self.cfg.request_timeout_s:.2f} s; reconnecting"
             if self._bell_rx in ready:
                 while self._bell_rx.poll(0):
                     self._bell_rx.recv()
-            if in_flight is None and link:
+            if in_flight is None and usable:
                 in_flight = self._send_pending()
 
     def _rehandshake(self) -> bool:

@@ -44,7 +44,7 @@ class GateEvent(str, enum.Enum):
 @dataclass(frozen=True)
 class GateConfig:
     mode: TakeoverMode = TakeoverMode.TOGGLE
-    ramp_steps: int = 5  # length of every handover ramp, in control steps
+    ramp_steps: int = 5  # shortest handover ramp, in control steps (longer when the gap is large)
     start_in_human: bool = False  # demonstration collection: the human drives from the first step
 
 
@@ -67,6 +67,18 @@ class GateOutput:
     human_in_control: bool = False  # for the recorder's `intervention` flag
 
 
+RAMP_HEADROOM = 2.0  # smoothstep peaks at 1.5x its mean speed, and the target may itself be moving
+
+
+def ramp_length(start: np.ndarray, target: np.ndarray, max_step: np.ndarray | None, minimum: int) -> int:
+    """Steps for a handover ramp from ``start`` to ``target`` that keeps every joint under its per-step
+    limit with headroom, so the safety filter never has to clip a handover."""
+    if max_step is None:
+        return minimum
+    needed = RAMP_HEADROOM * np.max(np.abs(np.asarray(target, float) - start) / np.asarray(max_step, float))
+    return max(minimum, int(np.ceil(needed)))
+
+
 def ramp(start: np.ndarray, target: np.ndarray, step: int, total: int) -> np.ndarray:
     """Command ``step`` of ``total`` (1-based) on a smooth path from ``start`` to ``target``.
 
@@ -82,14 +94,25 @@ def ramp(start: np.ndarray, target: np.ndarray, step: int, total: int) -> np.nda
 class TakeoverGate:
     def __init__(self, config: GateConfig = GateConfig()):
         self.config = config
+        self.max_step: np.ndarray | None = None
         self.reset()
+
+    def bound_ramps(self, max_step: np.ndarray) -> None:
+        """Let ramps lengthen so no joint moves faster than ``max_step`` per step (the runtime's limits)."""
+        self.max_step = np.asarray(max_step, dtype=float)
 
     def reset(self) -> None:
         """New episode: back to the starting controller, no ramp in progress."""
         self.phase = GatePhase.HUMAN if self.config.start_in_human else GatePhase.POLICY
         self._ramp_from: np.ndarray | None = None
         self._ramp_step = 0
+        self._ramp_total = self.config.ramp_steps
         self.takeovers = 0
+
+    @property
+    def ramping(self) -> bool:
+        """A handover ramp is under way (its last step already reports the new phase)."""
+        return self.phase in (GatePhase.TO_HUMAN, GatePhase.TO_POLICY) and self._ramp_step > 0
 
     @property
     def human_wants(self) -> bool:
@@ -128,9 +151,10 @@ class TakeoverGate:
     def _ramp_towards(self, target, last_sent, source: Source, done: GatePhase, events) -> GateOutput:
         if self._ramp_from is None:
             self._ramp_from = np.array(last_sent, dtype=float)
+            self._ramp_total = ramp_length(self._ramp_from, target, self.max_step, self.config.ramp_steps)
         self._ramp_step += 1
-        command = ramp(self._ramp_from, target, self._ramp_step, self.config.ramp_steps)
-        if self._ramp_step >= self.config.ramp_steps:
+        command = ramp(self._ramp_from, target, self._ramp_step, self._ramp_total)
+        if self._ramp_step >= self._ramp_total:
             self.phase = done
         return self._out(command, source, events)
 

@@ -49,7 +49,10 @@ class DeviceInput:
         self._was_human = False
 
     def reset(self, seed: int | None = None) -> None:
+        """New episode: presses made between episodes (a label button held through the reset) are
+        dropped, so they cannot end or toggle the new episode before it has begun."""
         self._was_human = False
+        self.merger.poll()
 
     def read(self, obs, policy_action, gate_wants_human):
         merged = self.merger.poll()

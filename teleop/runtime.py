@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ from typing import Callable
 import numpy as np
 
 from common import wire
-from common.types import RobotDriver, Source
+from common.types import Observation, RobotDriver, Source
 from teleop import chunking
-from teleop.executor import ChunkExecutor, ExecConfig
+from teleop.console import ConsoleStatus
+from teleop.executor import ChunkExecutor, ExecConfig, Planned
 from teleop.fetcher import ChunkEvent, ChunkFetcher, FailedEvent, LinkEvent
 from teleop.gate import GateEvent
 from teleop.human_side import HumanSide
@@ -32,7 +34,24 @@ from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
 
 log = logging.getLogger("hgd.runtime")
 
-LABEL_EVENTS = {DeviceEvent.SUCCESS: "success", DeviceEvent.FAILURE: "failure", DeviceEvent.DISCARD: "discard"}
+# Operator buttons that end an episode, and the label each gives it (a reset abandons the attempt).
+LABEL_EVENTS = {DeviceEvent.SUCCESS: "success", DeviceEvent.FAILURE: "failure", DeviceEvent.DISCARD: "discard",
+                DeviceEvent.RESET: "discard"}
+
+
+class NoPolicy:
+    """Stands in for the chunk executor when no policy server is attached (teleop-only collection)."""
+
+    stale_chunks = 0
+
+    def plan(self, step: int) -> Planned:
+        return Planned(None)
+
+    def wants_request(self, step: int) -> bool:
+        return False
+
+    def drop_chunks(self) -> None:
+        pass
 
 
 class RecordQueue:
@@ -76,7 +95,9 @@ class RuntimeConfig:
     velocity_scale: float = 1.0  # fraction of the spec's max joint velocity allowed per step
     realtime: bool = True
     rt_priority: int = 50
+    gil_switch_interval_s: float = 0.0005
     robot_id: str = "robot0"
+    doubt_threshold: float = 0.05  # rad of chunk spread at which the console's doubt gauge alarms
     lockstep: bool = False  # sim only: no real-time pacing; every request is answered before the next tick
     lockstep_timeout_s: float = 10.0
 
@@ -103,9 +124,10 @@ class RuntimeReport:
 
 
 class RobotRuntime:
-    """Drive ``driver`` with chunks from the policy server behind ``fetcher``."""
+    """Drive ``driver`` with chunks from the policy server behind ``fetcher`` (None: no policy at all,
+    the human side drives — demonstration collection)."""
 
-    def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher, config: RuntimeConfig | None = None,
+    def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher | None, config: RuntimeConfig | None = None,
                  records: RecordQueue | None = None, human: HumanSide | None = None) -> None:
         self.driver, self.fetcher = driver, fetcher
         self.cfg = config or RuntimeConfig()
@@ -117,6 +139,9 @@ class RobotRuntime:
         self.A = spec.action_dim
         self.nan_action = np.full(self.A, np.nan)
         self.report = RuntimeReport()
+        if human is not None:
+            human.gate.bound_ramps(self.limits.max_step)
+        self.last_verdict = Verdict.OK
         self.step = 0
         self.last_sent: np.ndarray | None = None
         self.hold_from: np.ndarray | None = None  # where the last hold left the arm
@@ -129,9 +154,22 @@ class RobotRuntime:
         self._pending_events: list = []  # lockstep: replies already awaited, applied next tick
         self._ignore_chunks_before = -1  # after a handback, only chunks from the current state count
         self._labels: set[DeviceEvent] = set()
+        self._last_obs: Observation = {}
+        self._last_source = Source.HOLD
+        self._human_in_control = False
+        self._episode_started = time.monotonic()
+        self._jitter = JitterStats(self.period)
+        self.task = ""
+        self._driver_ok = True
+        self._doubt: float | None = None
 
     # ------------------------------------------------------------------ episodes
-    def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake:
+    def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake | None:
+        if self.fetcher is None:
+            self.executor = NoPolicy()
+            return None
+        if self.cfg.realtime and self.fetcher.rt_priority is None:
+            self.fetcher.rt_priority = max(1, self.cfg.rt_priority - 1)
         hs = self.fetcher.start(connect_timeout_s)
         if hs.action_dim != self.A:
             raise ValueError(f"server's policy has action_dim {hs.action_dim}, this robot takes {self.A}")
@@ -162,7 +200,13 @@ class RobotRuntime:
         self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time(),
                                        env_args=env_args, operator=operator))
         self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"
-        jitter = JitterStats(self.period)
+        # The loop shares the GIL with the fetcher thread; CPython hands the GIL over only every
+        # switch interval (5 ms by default), which would show up directly as loop jitter.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, self.cfg.gil_switch_interval_s))
+        jitter = self._jitter = JitterStats(self.period)
+        self._episode_started = time.monotonic()
+        self.task = task
         ticker = Ticker(self.period)
         try:
             while self.step < max_steps and not (stop and stop()):
@@ -173,6 +217,7 @@ class RobotRuntime:
                 if not self.cfg.lockstep:
                     ticker.wait()
         finally:
+            sys.setswitchinterval(switch)
             if self.cfg.realtime:
                 drop_realtime()
         labelled = [LABEL_EVENTS[e] for e in LABEL_EVENTS if e in self._labels]
@@ -186,7 +231,8 @@ class RobotRuntime:
         return self.report
 
     def close(self) -> None:
-        self.fetcher.stop()
+        if self.fetcher is not None:
+            self.fetcher.stop()
 
     # ------------------------------------------------------------------ one tick
     def _note(self, what: str) -> None:
@@ -194,7 +240,8 @@ class RobotRuntime:
         log.info("step %d: %s", self.step, what)
 
     def _apply_events(self) -> None:
-        events, self._pending_events = self._pending_events + self.fetcher.events(), []
+        fresh = self.fetcher.events() if self.fetcher is not None else []
+        events, self._pending_events = self._pending_events + fresh, []
         for ev in events:
             if isinstance(ev, ChunkEvent):
                 if ev.obs_step < self._ignore_chunks_before:
@@ -203,6 +250,7 @@ class RobotRuntime:
                 if self.executor.on_chunk(np.asarray(r.actions), ev.obs_step, self.step, r.chunk_id):
                     self.checkpoint_id = r.checkpoint_id
                 self.report.latency_ms.append(ev.latency_s * 1e3)
+                self._doubt = r.doubt if r.doubt >= 0 else None
                 self.report.delays_steps.append(self.step - ev.obs_step)
             elif isinstance(ev, FailedEvent):
                 self.executor.request_failed()
@@ -253,13 +301,17 @@ class RobotRuntime:
             if self.ramp_k >= self.cfg.resume_ramp_steps:
                 self.hold_from = None
         safe, verdict = filter_command(target, self.last_sent, self.limits)
+        self.last_verdict = verdict
         if verdict & Verdict.REJECTED:
             self.report.rejected += 1
             source = Source.HOLD if source == Source.POLICY else source
         elif verdict:
             self.report.clipped += 1
         sent = np.asarray(self.driver.command(safe), np.float64)
+        if not self._driver_healthy():
+            source = Source.HOLD  # the driver could not command the arm (a bus fault): it holds
         self.last_sent = sent
+        self._last_obs, self._last_source, self._human_in_control = obs, source, human_in_control
         counts = {Source.POLICY: "policy_steps", Source.HUMAN: "human_steps", Source.HOLD: "hold_steps"}
         setattr(self.report, counts[source], getattr(self.report, counts[source]) + 1)
         done = bool(getattr(self.driver, "terminated", False) or getattr(self.driver, "truncated", False))
@@ -274,14 +326,56 @@ class RobotRuntime:
             done=done))
         if self.on_step is not None:
             self.on_step(self.step, source, sent)
-        if self.policy_ok and self.executor.wants_request(self.step):
+        if self.fetcher is not None and self.policy_ok and self.executor.wants_request(self.step):
             prefix, frozen = self.executor.request(self.step)
+            if human_in_control:  # the human's commands, not the chunk, are what will run meanwhile
+                prefix, frozen = None, 0
             self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
             if self.cfg.lockstep:
                 self._pending_events += self.fetcher.wait_events(self.cfg.lockstep_timeout_s)
         self.step += 1
         self.report.steps += 1
         return done
+
+    def _driver_healthy(self) -> bool:
+        """Real drivers report bus faults in ``health``; note each fault and recovery once."""
+        health = getattr(self.driver, "health", None)
+        ok = health is None or bool(getattr(health, "ok", True))
+        if ok != self._driver_ok:
+            self._note("driver recovered" if ok else f"HOLD: driver fault: {getattr(health, 'fault', '')}")
+            self._driver_ok = ok
+        return ok
+
+    def console_status(self, hints: list[str] | None = None) -> ConsoleStatus:
+        """A snapshot for the operator console, read from its own thread (at most a tick old)."""
+        source = self._last_source
+        if source != Source.HOLD:
+            reason = ""
+        elif not self._driver_ok:
+            reason = "robot fault"
+        elif not self.policy_ok and not self._human_in_control:
+            reason = "policy stale"
+        elif self._human_in_control:
+            reason = "waiting for the operator's input"
+        else:
+            reason = "waiting for the policy"
+        recent = self._jitter.recent(200)
+        dev = np.abs(np.diff(recent) - self.period) * 1e3 if len(recent) > 2 else np.zeros(1)
+        reading = self.human.last_reading if self.human is not None else None
+        warnings = list(reading.warnings) if reading is not None else []
+        if not self.policy_ok:
+            warnings.append("policy server unreachable: the arm holds until it is back")
+        if not self._driver_ok:
+            warnings.append(f"robot fault: {getattr(getattr(self.driver, 'health', None), 'fault', '')} (the arm holds)")
+        return ConsoleStatus(
+            source=source, hold_reason=reason, task=self.task, episode=self.episode_id,
+            episode_time_s=time.monotonic() - self._episode_started,
+            step_rate_hz=float(1.0 / np.mean(np.diff(recent))) if len(recent) > 2 else 0.0,
+            interventions=self.report.takeovers,
+            jitter_ms=(float(np.percentile(dev, 50)), float(np.percentile(dev, 99))),
+            server_latency_ms=self.report.latency_ms[-1] if self.report.latency_ms else None,
+            doubt=self._doubt, doubt_threshold=self.cfg.doubt_threshold, warnings=warnings, hints=hints or [],
+            cameras={k[: -len("_rgb")]: v for k, v in self._last_obs.items() if k.endswith("_rgb")})
 
     def _record(self, msg: wire.Message) -> None:
         if self.records is not None:

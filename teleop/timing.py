@@ -73,6 +73,10 @@ class JitterStats:
         if len(self._starts) > self.keep:
             del self._starts[: len(self._starts) - self.keep]
 
+    def recent(self, n: int) -> np.ndarray:
+        """Start times of the last ``n`` ticks (for live displays)."""
+        return np.asarray(self._starts[-n:])
+
     def summary(self) -> dict[str, float]:
         """p50/p99/max of |actual period - nominal| in ms, and the mean rate."""
         s = np.asarray(self._starts)

@@ -29,7 +29,8 @@ def test_help_teaches(module, words):
 def test_clear_errors_without_tracebacks():
     out = _cmd("scripts.serve", "--policy", "expert:nope")
     assert out.returncode == 2 and "unknown task" in out.stderr and "Traceback" not in out.stderr
-    out = _cmd("scripts.run_robot", "--server", "ipc:///tmp/hgd-nobody-here", "--task", "reach", "--no-realtime")
+    out = _cmd("scripts.run_robot", "--server", "ipc:///tmp/hgd-nobody-here", "--task", "reach", "--no-realtime",
+               "--connect-timeout", "1")
     assert out.returncode == 2 and "is `hgd-serve` running" in out.stderr and "Traceback" not in out.stderr
 
 

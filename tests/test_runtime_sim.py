@@ -124,3 +124,30 @@ def test_nan_and_out_of_range_human_or_policy_actions_never_reach_the_driver(tmp
     assert (sent >= spec.action_lower - 1e-12).all() and (sent <= spec.action_upper + 1e-12).all()
     assert (np.abs(np.diff(sent, axis=0)) <= rt.limits.max_step + 1e-9).all()
     assert rep.rejected == 10 and rep.clipped >= 10
+
+
+@pytest.mark.slow
+def test_frozen_server_times_out_to_hold_and_resumes_after_it_thaws(tmp_path):
+    ep = f"ipc://{tmp_path}/srv"
+    srv = _spawn_server(ep, "--policy", "toy", "--control-hz", "20")
+    rt, _ = _runtime(ep, task="reach", timeout=0.3)
+    rt.driver.env.max_steps = 10_000
+    trace: list[Source] = []
+    rt.on_step = lambda step, src, sent: trace.append(src)
+
+    def stop() -> bool:
+        if rt.step == 20:
+            os.kill(srv.pid, signal.SIGSTOP)  # alive, connected, silent
+        if rt.step == 50:
+            os.kill(srv.pid, signal.SIGCONT)
+        return False
+
+    try:
+        rt.start()
+        rep = rt.run_episode(120, stop=stop)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+        rt.close()
+        srv.kill()
+    assert rep.failed_requests >= 1 and Source.HOLD in trace[20:50]
+    assert trace[-10:] == [Source.POLICY] * 10, "did not resume after the server thawed"

@@ -196,3 +196,34 @@ def test_request_timeout_raises_and_resets_instead_of_hanging():
             c.predict(OBS, timeout_s=0.1)
         assert c.predict(OBS, timeout_s=3).actions.shape == (16, 8)  # the late reply was dropped
         c.close()
+
+
+def test_gen_keys_cli_writes_keys_a_curve_server_and_robot_can_use(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "scripts.serve", "--gen-keys", str(tmp_path)], cwd=root,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--curve-secret" in out.stdout
+    sec, clients = tmp_path / "server.key_secret", tmp_path / "clients"
+    with serving(curve_secret_file=str(sec), curve_clients_dir=str(clients)) as s:
+        c = _client(s, curve_server_public_file=str(tmp_path / "server.key"),
+                    curve_client_secret_file=str(tmp_path / "robot.key_secret"))
+        assert c.predict(OBS).actions.shape == (16, 8)
+        c.close()
+
+
+def test_doubt_is_the_spread_of_sampled_chunks_small_for_a_sure_policy_large_for_an_unsure_one():
+    with serving(ToyPolicy(ToyConfig(noise=0.0)), doubt_samples=4) as s:  # the toy drifts ~1 mrad per call
+        c = _client(s)
+        assert 0.0 <= c.predict(OBS).doubt < 0.005
+        c.close()
+    with serving(ToyPolicy(ToyConfig(noise=0.2)), doubt_samples=4) as s:
+        c = _client(s)
+        assert c.predict(OBS).doubt > 0.05
+        c.close()
+    with serving(ToyPolicy(ToyConfig(noise=0.2))) as s:  # off by default: no extra inference
+        c = _client(s)
+        assert c.predict(OBS).doubt == -1.0
+        c.close()

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.types import Source
-from teleop.gate import GateConfig, GateEvent, GatePhase, HumanIntent, TakeoverGate, TakeoverMode, ramp
+from teleop.gate import GateConfig, GateEvent, GatePhase, HumanIntent, TakeoverGate, TakeoverMode, ramp, ramp_length
 
 A = 8
 POLICY = np.zeros(A)
@@ -114,3 +114,28 @@ def test_ramp_moves_monotonically_and_lands_exactly_on_the_target(start, target,
     assert np.all(np.diff(progress, axis=0) >= -1e-12)
     # Smoothstep never moves more than 1.5x the average step in one tick.
     assert np.all(np.abs(np.diff(path, axis=0)) <= 1.5 * np.abs(target - start) / total + 1e-9)
+
+
+def test_a_large_handover_gap_gets_a_ramp_long_enough_to_stay_under_the_velocity_limit():
+    gate = TakeoverGate(GateConfig(ramp_steps=3))
+    max_step = np.full(A, 0.1)
+    gate.bound_ramps(max_step)
+    far = np.full(A, 1.5)  # 15 steps' worth of travel at the limit
+    sent, commands = POLICY, []
+    for i in range(60):
+        out = gate.step(HumanIntent(toggle_pressed=i == 0, command=far), POLICY, sent)
+        commands.append(out.command)
+        sent = out.command
+    jumps = np.abs(np.diff(np.array([POLICY] + commands), axis=0))
+    assert jumps.max() <= 0.1 + 1e-9
+    np.testing.assert_allclose(commands[-1], far)
+
+
+@settings(max_examples=200, deadline=None)
+@given(gap=st.floats(0.0, 3.0), limit=st.floats(0.01, 0.5), minimum=st.integers(1, 10))
+def test_ramp_length_keeps_the_smoothstep_peak_under_the_limit(gap, limit, minimum):
+    start, target = np.zeros(2), np.array([gap, gap / 2])
+    total = ramp_length(start, target, np.full(2, limit), minimum)
+    assert total >= minimum
+    path = np.array([start] + [ramp(start, target, k, total) for k in range(1, total + 1)])
+    assert np.abs(np.diff(path, axis=0)).max() <= limit + 1e-9

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def server(tmp_path, request):
     endpoint = f"ipc://{tmp_path}/srv"
     proc = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--endpoint", endpoint, "--log-level", "WARNING",
-                             "--policy", request.param], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--policy", *request.param.split()], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()
     assert "serving" in line, line + proc.stdout.read()
     yield endpoint
@@ -88,3 +88,16 @@ def test_demonstrator_drives_from_the_first_step_and_the_episode_is_labelled_by_
     assert report.label == "success"
     assert all(s.source == Source.HUMAN for s in steps)
     assert report.takeovers == 0  # it never had to take over: it held control all along
+
+
+@pytest.mark.parametrize("server", ["toy --toy-noise 0.2 --doubt-samples 4"], indirect=True)
+def test_the_servers_doubt_reaches_the_console(server):
+    rt, _ = lockstep_runtime(server, "reach", human=None)
+    try:
+        rt.start()
+        rt.run_episode(20, task="reach")
+        status = rt.console_status()
+    finally:
+        rt.close()
+    assert status.doubt is not None and status.doubt > 0.05
+    assert status.doubt_alarm  # 0.2 rad of noise between samples is far past the 0.05 rad line

@@ -52,10 +52,11 @@ class CartesianExpert:
     """Base for experts that steer the gripper's centre point towards a target pose each step."""
 
     max_speed = 0.25  # m/s of the gripper centre point
-    ik_params = IKParams()
 
     def __init__(self, control_hz: float = 20.0, seed: int | None = None):
         self.control_hz = control_hz
+        # Like a real arm's controller, never ask a joint for more than 90% of its rated velocity.
+        self.ik_params = IKParams(max_joint_step=0.9 * float(np.min(arm.MAX_JOINT_VELOCITY)) / control_hz)
         self.kinematics = ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES)
         self.rng = np.random.default_rng(seed)
 

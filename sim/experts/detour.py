@@ -1,4 +1,10 @@
-"""Expert for detour: pass the pillar on one side, chosen 50/50 per episode, and keep to it."""
+"""Expert for detour: head straight for the pillar, then swerve past it on a side chosen 50/50 per
+episode, and keep to it.
+
+The shared straight approach matters: every demonstration reaches the same fork states, and only
+there do they split left or right. A policy that averages (L2 regression) gets the mean of the two
+swerves at those states — straight on, into the pillar — which is the lecture's averaging trap.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from sim.experts.base import CartesianExpert
 from sim.tasks.detour import TRAVEL_HEIGHT
 
 SIDE_OFFSET = 0.18  # lateral distance of the passing waypoint from the pillar's axis
+FORK_DISTANCE = 0.13  # swerve once the gripper is this close (along the way) to the pillar's axis
 COMMITTED = 0.04  # once this far to one side, stay on that side whatever the coin said
 PAST_PILLAR = 0.02  # head for the goal only once the gripper is this far beyond the pillar's axis
 TRAVEL_YAW = 0.0  # the hand's long axis along the direction of travel: the narrowest profile
@@ -28,7 +35,9 @@ class DetourExpert(CartesianExpert):
         goal = np.asarray(obs["goal_pos"], dtype=float)
         lateral = tcp[0] - pillar[0]
         side = np.sign(lateral) if abs(lateral) > COMMITTED else self.side
-        if tcp[1] < pillar[1] + PAST_PILLAR:
+        if tcp[1] < pillar[1] - FORK_DISTANCE and abs(lateral) <= COMMITTED:
+            target = np.array([pillar[0], pillar[1] - FORK_DISTANCE + 0.02, TRAVEL_HEIGHT])  # the shared approach
+        elif tcp[1] < pillar[1] + PAST_PILLAR:
             target = np.array([pillar[0] + side * SIDE_OFFSET, pillar[1] + 2 * PAST_PILLAR, TRAVEL_HEIGHT])
         else:
             target = goal

@@ -19,7 +19,7 @@ PILLAR_RADIUS = 0.04
 PILLAR_HEIGHT = 0.10
 SUCCESS_RADIUS = 0.03
 CENTRE = np.array([0.50, 0.0])
-HALF_SPAN = 0.22  # start and goal sit this far either side of the pillar, along y
+HALF_SPAN = 0.26  # start and goal sit this far either side of the pillar, along y
 
 
 class DetourEnv(ArmTaskEnv):

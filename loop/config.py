@@ -1,0 +1,59 @@
+"""The loop's settings: defaults that run the main job on a 2-core CPU in minutes, saved with every run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.supervisor import SupervisorConfig
+
+
+@dataclass
+class LoopConfig:
+    task: str = "pick_place"
+    seed: int = 0
+    demos: int = 20  # round 0: scripted-expert demonstrations through the runtime
+    rounds: int = 3  # HG-DAgger rounds after round 0
+    rollouts_per_round: int = 10  # supervised policy rollouts per round
+    eval_episodes: int = 30  # autonomous evaluation episodes per checkpoint (no supervisor)
+    weighting: str = "hg-dagger"  # sample weighting preset (hg-dagger, iwr, sirius, uniform)
+    train_steps: int = 3000  # round 0 (and every round when from_scratch)
+    finetune_steps: int = 1500  # later rounds fine-tune the previous checkpoint
+    from_scratch: bool = False
+    batch_size: int = 256
+    horizon: int = 16  # chunk length H
+    execute_steps: int = 8  # actions executed per chunk in rollouts and evaluation
+    control_hz: float = 20.0
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "LoopConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown loop settings {unknown}; known: {sorted(known)}")
+        raw = dict(raw)
+        if isinstance(raw.get("supervisor"), dict):
+            raw["supervisor"] = SupervisorConfig(**raw["supervisor"])
+        return cls(**raw)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> "LoopConfig":
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # A few minutes: what CI runs end to end.
+    "quick": {"task": "reach", "demos": 6, "rounds": 2, "rollouts_per_round": 4, "eval_episodes": 20,
+              "train_steps": 600, "finetune_steps": 300, "batch_size": 128},
+}

@@ -1,0 +1,179 @@
+"""The round loop: round 0 = demonstrations; round r >= 1 = supervised rollouts with the policy of
+round r-1, then retraining on everything recorded in rounds 0..r. Each round is a folder; a round
+with an ``eval.json`` is finished, so an interrupted run resumes at the first unfinished round."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loop.config import LoopConfig
+from loop.sessions import demonstrations, summarise, supervised_rollouts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class RoundResult:
+    round: int
+    success_rate: float
+    eval_episodes: int
+    eval_successes: int
+    interventions_per_episode: float
+    human_step_share: float
+    labels_so_far: int  # expert-labelled (human-sourced) steps in rounds 0..r
+    train_seconds: float
+    episodes_recorded: int
+
+    @classmethod
+    def load(cls, path: Path) -> "RoundResult":
+        raw = json.loads(path.read_text())
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+
+
+def round_dir(run: Path, r: int) -> Path:
+    return run / f"round_{r}"
+
+
+def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progress) -> dict:
+    """Run this round's episodes through the runtime, writing them into round_<r>/data."""
+    from recorder.thread_writer import QueueWriter
+    from teleop.runtime import RecordQueue
+
+    records = RecordQueue(maxsize=100_000)
+    writer = QueueWriter(records, round_dir(run, r) / "data", round_index=r)
+    try:
+        if r == 0:
+            seeds = [cfg.seed * 100_000 + i for i in range(cfg.demos)]
+            stats = demonstrations(cfg, records, seeds, progress)
+        else:
+            seeds = [cfg.seed * 100_000 + 1_000 * r + i for i in range(cfg.rollouts_per_round)]
+            stats = supervised_rollouts(cfg, server, records, seeds, progress)
+    finally:
+        writer.close()
+    if writer.error:
+        raise RuntimeError(f"recording round {r} failed: {writer.error}")
+    summary = summarise(stats) | {"record_drops": records.dropped}
+    (round_dir(run, r) / "sessions.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool) -> tuple[Path, float]:
+    """Train round r's checkpoint on rounds 0..r (fine-tuning round r-1's unless from_scratch)."""
+    from policy_server import rounds as policy_rounds
+    from policy_server.episodes import episodes_to_dataset, load_episodes
+    from policy_server.train import TrainConfig, train
+    from policy_server.weighting import make_weighting
+
+    files = policy_rounds.training_files(run, r)
+    episodes = load_episodes(files)
+    weighting = make_weighting(cfg.weighting) if cfg.weighting != "uniform" else None
+    dataset = episodes_to_dataset(episodes, cfg.horizon, weighting) if weighting else episodes_to_dataset(episodes, cfg.horizon)
+    fine_tune = r > 0 and not cfg.from_scratch
+    tcfg = TrainConfig(steps=cfg.finetune_steps if fine_tune else cfg.train_steps, batch_size=cfg.batch_size,
+                       seed=cfg.seed, control_period=1.0 / cfg.control_hz, val_every=10**9, ckpt_every=10**9,
+                       warmup_steps=0 if fine_tune else 100)
+    tcfg.model.horizon = cfg.horizon
+    init = policy_rounds.checkpoint_path(run, r - 1) if fine_tune else None
+    start = time.perf_counter()
+    result = train(dataset, tcfg, round_dir(run, r) / "checkpoints", init_from=init, progress=progress,
+                   extra_meta={"round": r, "weighting": cfg.weighting})
+    seconds = time.perf_counter() - start
+    policy_rounds.write_round_config(run, r, tcfg.to_dict(), [Path(f) for f in dataset.sources],
+                                     weighting=cfg.weighting, init_from=str(init) if init else None)
+    return result.checkpoint, seconds
+
+
+def evaluate_round(cfg: LoopConfig, checkpoint: Path, progress: bool) -> tuple[int, int]:
+    """Autonomous success of a checkpoint: no supervisor, fixed evaluation seeds."""
+    from policy_server.checkpoint import load_policy
+    from policy_server.sim_eval import evaluate
+
+    policy = load_policy(checkpoint)
+    result = evaluate(policy, cfg.task, cfg.eval_episodes, seed=900_000 + cfg.seed * 1_000,
+                      execute_steps=cfg.execute_steps, progress=progress)
+    return sum(result.successes), result.episodes
+
+
+class PolicyServerProcess:
+    """hgd-serve in its own process, as a lab runs it; new checkpoints are hot-reloaded, not restarted."""
+
+    def __init__(self, checkpoint: Path, endpoint: str):
+        self.endpoint = endpoint
+        self.proc = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--checkpoint", str(checkpoint),
+                                      "--endpoint", endpoint, "--log-level", "WARNING"],
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        if "serving" not in line:
+            raise RuntimeError(f"the policy server did not start: {line}{self.proc.stdout.read()}")
+
+    def reload(self, checkpoint: Path) -> None:
+        from policy_server.client import ClientConfig, PolicyClient
+
+        client = PolicyClient(ClientConfig(endpoint=self.endpoint))
+        try:
+            reply = client.reload(str(checkpoint), timeout_s=120)
+        finally:
+            client.close()
+        if not reply.ok:
+            raise RuntimeError(f"the policy server refused {checkpoint}: {reply.message}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def labels_so_far(run: Path, upto: int) -> int:
+    total = 0
+    for r in range(upto + 1):
+        path = round_dir(run, r) / "sessions.json"
+        if path.exists():
+            total += json.loads(path.read_text())["human_steps"]
+    return total
+
+
+def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> list[RoundResult]:
+    """Run (or resume) the whole loop; returns one result per round."""
+    from tqdm import tqdm
+
+    run.mkdir(parents=True, exist_ok=True)
+    cfg.save(run / "config.json")
+    results: list[RoundResult] = []
+    server: PolicyServerProcess | None = None
+    try:
+        for r in range(cfg.rounds + 1):
+            done = round_dir(run, r) / "eval.json"
+            if done.exists():
+                results.append(RoundResult.load(done))
+                log(f"round {r}: finished earlier, {results[-1].success_rate:.2f} success (resuming after it)")
+                continue
+            episodes = cfg.demos if r == 0 else cfg.rollouts_per_round
+            what = "demonstrations" if r == 0 else "supervised rollouts"
+            if r > 0:
+                previous = round_dir(run, r - 1) / "checkpoints" / "last.pt"
+                if server is None:
+                    server = PolicyServerProcess(previous, f"ipc://{run.resolve()}/policy.sock")
+                else:
+                    server.reload(previous)
+            with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
+                sessions = record_round(cfg, run, r, server.endpoint if server else None, bar)
+            checkpoint, seconds = train_round(cfg, run, r, progress)
+            wins, total = evaluate_round(cfg, checkpoint, progress)
+            result = RoundResult(r, wins / total, total, wins, sessions["interventions_per_episode"],
+                                 sessions["human_step_share"], labels_so_far(run, r), seconds, sessions["episodes"])
+            done.write_text(json.dumps(result.__dict__ | {"sessions": sessions}, indent=1))
+            results.append(result)
+            log(f"round {r}: success {result.success_rate:.2f} ({wins}/{total}), "
+                f"{result.interventions_per_episode:.1f} interventions/episode, "
+                f"{100 * result.human_step_share:.0f}% human steps, {result.labels_so_far} labels so far")
+    finally:
+        if server is not None:
+            server.close()
+    return results

@@ -1,0 +1,240 @@
+"""One Dynamixel bus on the official SDK: open, identify, configure, sync read state, sync write goals.
+
+Protocol work (packets, CRC, timeouts, group sync read/write) is the ``dynamixel_sdk`` package's,
+unchanged. Our ``Port`` subclass of its ``PortHandler`` changes three things about the serial
+port only: it opens it with an exclusive lock (a second process gets "busy", not garbled packets),
+it uses the configured USB latency timer in the reply timeout (the SDK assumes 16 ms, the FTDI
+default; set the adapter to 1 ms and a missed reply costs ~4 ms, so it can be retried inside one
+control period), and its reads wait in ``select`` for up to 1 ms instead of spinning a core.
+"""
+
+from __future__ import annotations
+
+import errno
+import termios
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import serial
+from dynamixel_sdk import COMM_SUCCESS, GroupSyncRead, GroupSyncWrite, PacketHandler, PortHandler
+
+from teleop.dynamixel import control_table as ct
+from teleop.dynamixel.config import BusConfig
+
+log = logging.getLogger("hgd.dynamixel")
+
+
+# What a vanished port raises from inside pyserial (termios.error is not an OSError).
+PORT_ERRORS = (serial.SerialException, OSError, termios.error)
+
+
+class BusError(RuntimeError):
+    """Something a person must fix before the arm can run (message says what)."""
+
+
+class BusLost(BusError):
+    """The port itself went away mid-run (adapter unplugged, emulator killed)."""
+
+
+class Port(PortHandler):
+    """The SDK's PortHandler with an exclusive lock, a configurable latency timer and no spinning."""
+
+    def __init__(self, port_name: str, latency_ms: float = 1.0, read_wait_s: float = 0.001):
+        super().__init__(port_name)
+        self.latency_ms = latency_ms
+        self.read_wait_s = read_wait_s
+
+    def setupPort(self, cflag_baud):  # noqa: N802 (SDK name)
+        if self.is_open:
+            self.closePort()
+        self.ser = serial.Serial(port=self.port_name, baudrate=self.baudrate, bytesize=serial.EIGHTBITS,
+                                 timeout=self.read_wait_s, exclusive=True)
+        self.is_open = True
+        self.ser.reset_input_buffer()
+        self.tx_time_per_byte = (1000.0 / self.baudrate) * 10.0
+        return True
+
+    def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
+        # Same formula as the SDK (bytes on the wire + 2 latency timers + 2 ms), with our latency.
+        self.packet_start_time = self.getCurrentTime()
+        self.packet_timeout = self.tx_time_per_byte * packet_length + self.latency_ms * 2.0 + 2.0
+
+
+def open_port(config: BusConfig) -> Port:
+    """Open the bus's serial port, or raise a BusError that says what to do."""
+    port = Port(config.port, config.latency_ms)
+    if port.getCFlagBaud(config.baudrate) <= 0:
+        raise BusError(f"baud rate {config.baudrate} is not one the Dynamixel SDK can set "
+                       f"(use 57600, 115200, 1000000, 2000000, 3000000 or 4000000)")
+    try:
+        port.setBaudRate(config.baudrate)
+    except serial.SerialException as exc:
+        raise BusError(_explain_open_error(config.port, exc)) from None
+    return port
+
+
+def _explain_open_error(name: str, exc: Exception) -> str:
+    text = str(exc)
+    err = getattr(exc, "errno", None)
+    if err == errno.ENOENT or "No such file" in text or "could not open port" in text and "[Errno 2]" in text:
+        return (f"serial port {name} does not exist: is the USB adapter plugged in and powered? "
+                f"(list adapters with: ls -l /dev/serial/by-id/)")
+    if err == errno.EACCES or "Permission denied" in text:
+        return f"no permission to open {name}: add yourself to the 'dialout' group (sudo usermod -aG dialout $USER), then log in again"
+    if "lock" in text.lower() or err in (errno.EBUSY, errno.EAGAIN):
+        return f"serial port {name} is busy: another process has it open (find it with: fuser {name})"
+    return f"could not open serial port {name}: {text}"
+
+
+@dataclass
+class ServoInfo:
+    id: int
+    model_number: int
+    firmware: int
+
+
+class DynamixelBus:
+    """The servos of one arm on one port. All methods raise ``BusLost`` if the port disappears."""
+
+    def __init__(self, config: BusConfig, models: dict[int, ct.Model], names: dict[int, str] | None = None):
+        self.config = config
+        self.models = models
+        self.ids = list(models)
+        self.names = names or {i: f"id {i}" for i in self.ids}
+        self.packets = PacketHandler(2.0)
+        self.port: Port | None = None
+        self._reader: GroupSyncRead | None = None
+        self._writer: GroupSyncWrite | None = None
+        self.stats = {"reads": 0, "read_retries": 0, "read_failures": 0, "writes": 0}
+
+    def label(self, servo_id: int) -> str:
+        return f"servo {servo_id} ({self.names.get(servo_id, '?')})"
+
+    # ------------------------------------------------------------ connect
+    def open(self) -> None:
+        self.close()
+        self.port = open_port(self.config)
+        self._reader = GroupSyncRead(self.port, self.packets, ct.STATE_BLOCK.address, ct.STATE_BLOCK.size)
+        for i in self.ids:
+            self._reader.addParam(i)
+        self._writer = GroupSyncWrite(self.port, self.packets, ct.GOAL_POSITION.address, ct.GOAL_POSITION.size)
+
+    def close(self) -> None:
+        if self.port is not None:
+            try:
+                self.port.closePort()
+            except Exception:  # noqa: BLE001 (a vanished port may fail to close; it is gone either way)
+                pass
+            self.port = None
+
+    def identify(self) -> list[ServoInfo]:
+        """Ping every servo and check model and firmware against the configuration."""
+        found = []
+        for i in self.ids:
+            number, result, _ = self._call(self.packets.ping, i, retries=self.config.retries)
+            if result != COMM_SUCCESS:
+                raise BusError(f"{self.label(i)} did not answer a ping at {self.config.baudrate} baud on {self.config.port}: "
+                               f"check its cable and power, and that its ID and baud rate match the config")
+            want = self.models[i]
+            if number != want.number:
+                raise BusError(f"{self.label(i)} is a {ct.model_name(number)}, but the config says {want.name} "
+                               f"(model number {want.number}): fix the config or check the servo's ID")
+            firmware = self.read(i, ct.FIRMWARE_VERSION)
+            if firmware < self.config.min_firmware:
+                raise BusError(f"{self.label(i)} has firmware {firmware}, older than min_firmware "
+                               f"{self.config.min_firmware}: update it with ROBOTIS Dynamixel Wizard")
+            found.append(ServoInfo(i, number, firmware))
+        return found
+
+    # ------------------------------------------------------------ single registers
+    def _call(self, fn, *args, retries: int = 0):
+        """Run one SDK transfer with retries; the last (result..., comm, error) tuple is returned."""
+        for attempt in range(retries + 1):
+            try:
+                out = fn(self.port, *args)
+            except PORT_ERRORS as exc:
+                self.close()
+                raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
+            comm = out[-2]  # (value, comm, error) or (comm, error)
+            if comm == COMM_SUCCESS:
+                return out
+        return out
+
+    def read(self, servo_id: int, reg: ct.Register) -> int:
+        fn = {1: self.packets.read1ByteTxRx, 2: self.packets.read2ByteTxRx, 4: self.packets.read4ByteTxRx}[reg.size]
+        value, comm, error = self._call(fn, servo_id, reg.address, retries=self.config.retries)
+        if comm != COMM_SUCCESS:
+            raise BusError(f"reading {self.label(servo_id)} at address {reg.address}: {self.packets.getTxRxResult(comm)}")
+        if error & 0x7F:
+            raise BusError(f"{self.label(servo_id)} refused a read of address {reg.address}: {self.packets.getRxPacketError(error)}")
+        if reg.signed and value >= 1 << (8 * reg.size - 1):
+            value -= 1 << (8 * reg.size)
+        return int(value)
+
+    def write(self, servo_id: int, reg: ct.Register, value: int) -> None:
+        fn = {1: self.packets.write1ByteTxRx, 2: self.packets.write2ByteTxRx, 4: self.packets.write4ByteTxRx}[reg.size]
+        value = int(value) & ((1 << (8 * reg.size)) - 1)
+        comm, error = self._call(fn, servo_id, reg.address, value, retries=self.config.retries)
+        if comm != COMM_SUCCESS:
+            raise BusError(f"writing {self.label(servo_id)} at address {reg.address}: {self.packets.getTxRxResult(comm)}")
+        if error & 0x7F:
+            hint = " (EEPROM registers need torque off)" if (error & 0x7F) == 7 else ""
+            raise BusError(f"{self.label(servo_id)} refused a write of address {reg.address}: "
+                           f"{self.packets.getRxPacketError(error)}{hint}")
+
+    # ------------------------------------------------------------ every control step
+    def sync_read_state(self, retries: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(position ticks, velocity units, current units) of every servo in ``ids`` order, or None
+        when every attempt failed (missed or corrupt status packets)."""
+        retries = self.config.retries if retries is None else retries
+        for attempt in range(retries + 1):
+            self.stats["reads"] += 1
+            try:
+                comm = self._reader.txRxPacket()
+            except PORT_ERRORS as exc:
+                self.close()
+                raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
+            if comm == COMM_SUCCESS:
+                g = self._reader.getData
+                base = ct.STATE_BLOCK.address
+                pos = np.array([g(i, ct.PRESENT_POSITION.address, 4) for i in self.ids], np.int64)
+                vel = np.array([g(i, ct.PRESENT_VELOCITY.address, 4) for i in self.ids], np.int64)
+                cur = np.array([g(i, base, 2) for i in self.ids], np.int64)
+                return _signed(pos, 32), _signed(vel, 32), _signed(cur, 16)
+            if attempt < retries:
+                self.stats["read_retries"] += 1
+            try:
+                self.port.clearPort()  # a late reply must not be taken for the next one
+            except PORT_ERRORS as exc:
+                self.close()
+                raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
+        self.stats["read_failures"] += 1
+        return None
+
+    def sync_write_goal(self, ticks: np.ndarray) -> None:
+        """Goal Position of every servo in one packet (no reply to wait for)."""
+        self._writer.clearParam()
+        for i, t in zip(self.ids, ticks):
+            self._writer.addParam(i, list(int(t).to_bytes(4, "little", signed=True)))
+        try:
+            comm = self._writer.txPacket()
+        except PORT_ERRORS as exc:
+            self.close()
+            raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
+        self.stats["writes"] += 1
+        if comm != COMM_SUCCESS:
+            raise BusLost(f"sync write on {self.config.port} failed: {self.packets.getTxRxResult(comm)}")
+
+    def missing(self) -> list[int]:
+        """Ids that do not answer a ping now (diagnosis after failed reads)."""
+        out = []
+        for i in self.ids:
+            _, comm, _ = self._call(self.packets.ping, i)
+            if comm != COMM_SUCCESS:
+                out.append(i)
+        return out
+
+
+def _signed(values: np.ndarray, bits: int) -> np.ndarray:
+    return np.where(values >= 1 << (bits - 1), values - (1 << bits), values)

@@ -1,0 +1,185 @@
+"""What one Dynamixel arm is: its bus, its servos, their calibration and limits, its sim twin.
+
+Loaded from JSON or TOML (``configs/koch_follower.json`` is a worked example). Every field has a
+default that runs except the bus port and the joints. Unknown keys are errors, so a typo is caught
+at load time and not on the arm.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.types import RobotSpec
+from teleop.dynamixel import control_table as ct
+from teleop.dynamixel.calibration import GripperMap, JointMap
+
+SIM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))  # the sim arm's MJCF joint names (sim/arm.py)
+SIM_HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)  # sim/arm.py HOME_QPOS: pose for unmapped joints
+
+
+@dataclass
+class JointConfig:
+    name: str
+    id: int
+    model: str = "XL330-M288"
+    sign: float = 1.0
+    offset_quarter_turns: int = 0
+    lower: float = -math.pi  # rad, after calibration
+    upper: float = math.pi
+    max_velocity: float = 3.0  # rad/s
+    sim_joint: str | None = None  # the MJCF joint this one drives in the digital twin (joint1..joint7)
+    sim_sign: float = 1.0
+    sim_offset: float = 0.0  # sim_angle = sim_sign * real_angle + sim_offset
+
+
+@dataclass
+class GripperConfig:
+    id: int
+    model: str = "XL330-M288"
+    open_ticks: int = 2048
+    closed_ticks: int = 3000
+    operating_mode: str = "current_based_position"  # grips with a bounded current instead of stalling
+    current_limit: int | None = None  # Goal Current units; None leaves the servo's value
+
+
+@dataclass
+class BusConfig:
+    port: str = "/dev/ttyUSB0"
+    baudrate: int = 1_000_000
+    latency_ms: float = 1.0  # the USB adapter's latency timer (set FTDI adapters to 1 ms)
+    retries: int = 2  # extra attempts for one transfer inside a control step
+    hold_after: int = 3  # consecutive failed steps before the arm holds and the fault is reported
+    reconnect_every_s: float = 0.5  # while the port is gone, try to reopen it this often
+    min_firmware: int = 0  # refuse servos with an older firmware version than this
+
+
+@dataclass
+class ArmConfig:
+    name: str
+    bus: BusConfig
+    joints: list[JointConfig]
+    gripper: GripperConfig | None = None
+    control_hz: float = 50.0
+    operating_mode: str = "extended_position"  # arm joints; "position" wraps at one turn
+    profile_velocity: int = 0  # 0 = as fast as possible: the runtime's own rate limit shapes motion
+    torque_on_connect: bool = True  # follower: True. Leader: False (moved by hand)
+    torque_off_on_close: bool = True  # a follower then sags under gravity: park it before closing
+    leader_gripper_current: int | None = None  # leader only: a light current that springs the trigger open
+
+    def __post_init__(self) -> None:
+        ids = [j.id for j in self.joints] + ([self.gripper.id] if self.gripper else [])
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"arm {self.name!r}: servo ids repeat: {ids}")
+        if not self.joints:
+            raise ValueError(f"arm {self.name!r}: no joints configured")
+        for j in self.joints:
+            ct.model(j.model)
+            if j.lower >= j.upper:
+                raise ValueError(f"joint {j.name}: lower {j.lower} must be below upper {j.upper}")
+            if j.sim_joint is not None and j.sim_joint not in SIM_JOINTS:
+                raise ValueError(f"joint {j.name}: sim_joint {j.sim_joint!r} is not one of {', '.join(SIM_JOINTS)}")
+        for mode in (self.operating_mode, self.gripper.operating_mode if self.gripper else "position"):
+            if mode not in ct.OPERATING_MODES:
+                raise ValueError(f"operating mode {mode!r} unknown; choose from {', '.join(ct.OPERATING_MODES)}")
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def ids(self) -> list[int]:
+        """Every servo id on the arm, joints first, gripper last."""
+        return [j.id for j in self.joints] + ([self.gripper.id] if self.gripper else [])
+
+    def models(self) -> dict[int, ct.Model]:
+        out = {j.id: ct.model(j.model) for j in self.joints}
+        if self.gripper:
+            out[self.gripper.id] = ct.model(self.gripper.model)
+        return out
+
+    def joint_maps(self) -> list[JointMap]:
+        return [JointMap(j.sign, j.offset_quarter_turns, ct.model(j.model).resolution) for j in self.joints]
+
+    def gripper_map(self) -> GripperMap | None:
+        return GripperMap(self.gripper.open_ticks, self.gripper.closed_ticks) if self.gripper else None
+
+    def robot_spec(self, cameras: dict[str, tuple[int, int]] | None = None) -> RobotSpec:
+        """The RobotSpec a driver for this arm states: its own joints, limits and rate."""
+        n = len(self.joints)
+        shapes: dict[str, tuple[int, ...]] = {"joint_pos": (n,), "joint_vel": (n,), "gripper_pos": (1,)}
+        for cam, (h, w) in (cameras or {}).items():
+            shapes[f"{cam}_rgb"] = (h, w, 3)
+        return RobotSpec(
+            name=self.name, joint_names=tuple(j.name for j in self.joints),
+            joint_lower=np.array([j.lower for j in self.joints]), joint_upper=np.array([j.upper for j in self.joints]),
+            max_joint_velocity=np.array([j.max_velocity for j in self.joints]), control_period=1.0 / self.control_hz,
+            cameras=tuple(cameras or ()), observation_shapes=shapes)
+
+    # ---------------------------------------------------------------- files
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], origin: str = "config") -> "ArmConfig":
+        try:
+            raw = dict(raw)
+            raw["bus"] = _build(BusConfig, raw.get("bus", {}), f"{origin}: bus")
+            raw["joints"] = [_build(JointConfig, j, f"{origin}: joints[{i}]") for i, j in enumerate(raw.get("joints", []))]
+            if raw.get("gripper") is not None:
+                raw["gripper"] = _build(GripperConfig, raw["gripper"], f"{origin}: gripper")
+            return _build(cls, raw, origin)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{origin}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ArmConfig":
+        """Read a JSON (.json) or TOML (.toml) arm file."""
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"arm config {path} does not exist (see configs/koch_follower.json for an example)")
+        text = path.read_text()
+        try:
+            raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"arm config {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
+        return cls.from_dict(raw, str(path))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2))
+
+
+def _build(kind, raw: dict[str, Any], where: str):
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a table/object, got {type(raw).__name__}")
+    known = {f.name for f in fields(kind)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(known)})")
+    return kind(**raw)
+
+
+def to_sim_action(action: np.ndarray, config: ArmConfig) -> np.ndarray:
+    """A real arm's action (its joints + gripper) -> the sim arm's float[8] (digital twin).
+
+    Each real joint with a ``sim_joint`` drives that MJCF joint (sim_sign * angle + sim_offset);
+    unmapped sim joints stay at the sim's home pose; the gripper passes through (same 0..1 scale).
+    """
+    action = np.asarray(action, np.float64)
+    out = np.append(np.array(SIM_HOME), action[-1])
+    for j, joint in enumerate(config.joints):
+        if joint.sim_joint is not None:
+            out[SIM_JOINTS.index(joint.sim_joint)] = joint.sim_sign * action[j] + joint.sim_offset
+    return out
+
+
+def from_sim_action(sim_action: np.ndarray, config: ArmConfig) -> np.ndarray:
+    """The inverse of ``to_sim_action`` for the mapped joints (IK on the twin -> real targets);
+    a real joint with no sim joint keeps ``rest`` 0 rad."""
+    sim_action = np.asarray(sim_action, np.float64)
+    out = np.zeros(len(config.joints) + 1)
+    for j, joint in enumerate(config.joints):
+        if joint.sim_joint is not None:
+            out[j] = (sim_action[SIM_JOINTS.index(joint.sim_joint)] - joint.sim_offset) / joint.sim_sign
+    out[-1] = sim_action[-1]
+    return out
