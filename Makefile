@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo expert-video test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -19,9 +19,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## The main job (until the HG-DAgger loop lands): the scripted expert on a task, headless, to a video and a PNG strip.
+## The main job: the unattended HG-DAgger loop in the sim (a few minutes on 2 CPU cores); rerun to resume.
 demo: $(STAMP)
-	$(VENV)/bin/hgd-expert --task pick_place --episodes 2 --out runs/demo
+	$(VENV)/bin/hgd-loop --out runs/demo
+
+## The scripted expert on a task, headless, to videos and a PNG strip.
+expert-video: $(STAMP)
+	$(VENV)/bin/hgd-expert --task pick_place --episodes 2 --out runs/expert
 
 ## The whole test suite, slow end-to-end tests included.
 test: $(STAMP)

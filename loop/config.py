@@ -13,15 +13,17 @@ from sim.supervisor import SupervisorConfig
 
 @dataclass
 class LoopConfig:
-    task: str = "pick_place"
+    task: str = "reach"
     seed: int = 0
-    demos: int = 20  # round 0: scripted-expert demonstrations through the runtime
+    demos: int = 30  # round 0: scripted-expert demonstrations through the runtime
     rounds: int = 3  # HG-DAgger rounds after round 0
     rollouts_per_round: int = 10  # supervised policy rollouts per round
-    eval_episodes: int = 30  # autonomous evaluation episodes per checkpoint (no supervisor)
+    eval_episodes: int = 50  # autonomous evaluation episodes per checkpoint (no supervisor)
     weighting: str = "hg-dagger"  # sample weighting preset (hg-dagger, iwr, sirius, uniform)
-    train_steps: int = 3000  # round 0 (and every round when from_scratch)
-    finetune_steps: int = 1500  # later rounds fine-tune the previous checkpoint
+    train_steps: int = 2000  # round 0 (and every round when from_scratch)
+    finetune_steps: int = 1000  # later rounds fine-tune the previous checkpoint
+    relative_to: str = "joint_pos"  # learn joint targets relative to the current joints (measured: reach from
+    #                                 30 clean demos, 2000 steps: 0.33 success relative vs 0.07 absolute)
     from_scratch: bool = False
     batch_size: int = 256
     horizon: int = 16  # chunk length H

@@ -47,6 +47,8 @@ def plot(results: list[RoundResult], path: Path, title: str) -> Path:
     twin = axes[0].twinx()
     twin.plot(rounds, interventions, "s--", color="tab:orange", label="interventions / episode")
     twin.set_ylabel("interventions per episode")
+    twin.set_ylim(bottom=0, top=max([x for x in interventions if x == x] + [1.0]) * 1.3)
+    axes[0].set_xticks(rounds)
     axes[0].set_ylabel("success rate (95% CI)")
     axes[0].legend(loc="upper left")
     twin.legend(loc="lower right")

@@ -78,6 +78,7 @@ def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool) -> tuple[Pat
                        seed=cfg.seed, control_period=1.0 / cfg.control_hz, val_every=10**9, ckpt_every=10**9,
                        warmup_steps=0 if fine_tune else 100)
     tcfg.model.horizon = cfg.horizon
+    tcfg.model.relative_to = cfg.relative_to
     init = policy_rounds.checkpoint_path(run, r - 1) if fine_tune else None
     start = time.perf_counter()
     result = train(dataset, tcfg, round_dir(run, r) / "checkpoints", init_from=init, progress=progress,
