@@ -243,7 +243,7 @@ class PolicyServer:
     def _doubts(self, obs: dict[str, np.ndarray], chunks: np.ndarray) -> list[float]:
         """The policy's doubt per request: the spread of ``doubt_samples`` chunks for the same
         observation (the served one plus fresh samples, all in one extra forward pass)."""
-        from teleop.doubt import chunk_spread
+        from policy_server.doubt import chunk_spread
 
         extra = self.cfg.doubt_samples - 1
         tiled = {k: np.repeat(v, extra, axis=0) for k, v in obs.items()}

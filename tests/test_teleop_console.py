@@ -6,7 +6,7 @@ import pytest
 
 from common.types import Source
 from teleop.console import BANNER_COLOURS, ConsoleStatus, OperatorConsole
-from teleop.doubt import chunk_spread
+from policy_server.doubt import chunk_spread
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 A flow-matching policy is a distribution; when its samples for one observation spread widely the
 policy is unsure what to do — the lecture's question of detecting when an intervention is needed.
-The console shows this as a gauge and may beep; it never acts on it.
+The server measures it (hgd-serve --doubt-samples); the console shows it as a gauge and may beep; nothing acts on it.
 """
 
 from __future__ import annotations
