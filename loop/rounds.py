@@ -129,6 +129,8 @@ class PolicyServerProcess:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        if self.endpoint.startswith("ipc://"):
+            Path(self.endpoint[len("ipc://"):]).unlink(missing_ok=True)  # the socket file ZeroMQ leaves behind
 
 
 def labels_so_far(run: Path, upto: int) -> int:

@@ -45,6 +45,7 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     assert [r["round"] for r in report] == [0, 1]
     assert report[1]["labels_so_far"] > report[0]["labels_so_far"]
     assert (run / "report.png").stat().st_size > 10_000
+    assert not (run / "policy.sock").exists()  # the server's socket is cleaned up
     assert "round" in first.stdout and "success (autonomous)" in first.stdout
 
     again = loop(run)  # resume: nothing left to do, nothing redone
