@@ -78,6 +78,9 @@ class EvalResult:
     failures: dict[str, int] = field(default_factory=dict)
     ee_paths: list[np.ndarray] = field(default_factory=list)  # (T, 3) per episode
     successes: list[bool] = field(default_factory=list)
+    # With watch=True: per episode, each step's divergence of the policy's action from the scripted
+    # expert's (the simulated supervisor's measure; > its divergence_ratio = off track).
+    divergences: list[np.ndarray] = field(default_factory=list)
 
 
 def evaluate(
@@ -89,13 +92,17 @@ def evaluate(
     batch: int = 50,
     progress: bool = True,
     inpaint: bool = False,
+    watch: bool = False,
 ) -> EvalResult:
     """Run `episodes` policy episodes (seeds seed..), replanning every `execute_steps` steps.
 
     inpaint: pass the unexecuted rest of the previous chunk as the real-time-chunking prefix
     (frozen_steps = 0: inference here is instantaneous), so consecutive chunks keep one mode.
+    watch: a simulated supervisor (who never takes over) scores every step against the expert, for
+    measuring when and how often the policy leaves the expert's path.
     """
     import sim
+    from sim.supervisor import SimulatedSupervisor
 
     res = EvalResult(0.0, episodes)
     bar = tqdm(total=episodes, desc=f"eval {task}", disable=not progress)
@@ -105,6 +112,10 @@ def evaluate(
         obs = [e.reset(seed=s)[0] for e, s in zip(envs, seeds)]
         alive = np.ones(len(envs), bool)
         paths = [[o["ee_pos"].copy()] for o in obs]
+        watchers = [SimulatedSupervisor(sim.make_expert(task)) for _ in seeds] if watch else []
+        for w, s in zip(watchers, seeds):
+            w.reset(s)
+        gaps: list[list[float]] = [[] for _ in envs]
         done_info: list[dict] = [{} for _ in envs]
         plan = np.zeros((len(envs), policy.info.chunk_length, policy.info.action_dim))
         k = 0
@@ -120,12 +131,16 @@ def evaluate(
                     frozen = np.zeros(len(idx), np.int64)
                 plan[idx] = policy.predict_chunks(batch_obs, prefix=prefix, frozen_steps=frozen)
             for i in np.flatnonzero(alive):
+                if watch:
+                    action = plan[i, k % execute_steps]
+                    gaps[i].append(watchers[i].divergence(obs[i], action, np.asarray(watchers[i].expert.act(obs[i]))))
                 obs[i], _, term, trunc, info = envs[i].step(plan[i, k % execute_steps])
                 paths[i].append(obs[i]["ee_pos"].copy())
                 if term or trunc:
                     alive[i] = False
                     done_info[i] = info
             k += 1
+        res.divergences.extend(np.array(g) for g in gaps if watch)
         for e, info, p in zip(envs, done_info, paths):
             ok = bool(info.get("is_success", False))
             res.successes.append(ok)
@@ -138,3 +153,38 @@ def evaluate(
     bar.close()
     res.success_rate = float(np.mean(res.successes))
     return res
+
+
+def cumulative_off_track(divergences: list[np.ndarray], successes: list[bool], horizon: int,
+                         threshold: float) -> np.ndarray:
+    """Mean number of off-track steps among the first T, for T = 1..horizon: the cost whose growth
+    with T the imitation-learning bounds are about (Ross & Bagnell 2010: O(eps T^2) for behavioural
+    cloning, O(eps T) for DAgger-style training on the learner's own states).
+
+    A step is off track when the policy's divergence from the expert exceeds `threshold`. An episode
+    that ended in success costs nothing afterwards; one that ended in failure before `horizon` stays
+    off track for the rest (it can no longer recover).
+    """
+    cost = np.zeros((len(divergences), horizon))
+    for i, (gaps, ok) in enumerate(zip(divergences, successes)):
+        off = (np.asarray(gaps, float) > threshold)[:horizon].astype(float)
+        cost[i, : len(off)] = off
+        if not ok:
+            cost[i, len(off):] = 1.0
+    return np.cumsum(cost, axis=1).mean(axis=0)
+
+
+def first_off_track(divergences: list[np.ndarray], threshold: float, run: int = 1) -> np.ndarray:
+    """Per episode, the first step at which the policy has been off track for `run` consecutive steps
+    (-1 when it never was)."""
+    firsts = []
+    for gaps in divergences:
+        off = np.asarray(gaps, float) > threshold
+        streak, at = 0, -1
+        for t, o in enumerate(off):
+            streak = streak + 1 if o else 0
+            if streak >= run:
+                at = t - run + 1
+                break
+        firsts.append(at)
+    return np.array(firsts, int)

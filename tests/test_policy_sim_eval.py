@@ -29,3 +29,42 @@ def test_demos_train_and_evaluate_in_the_sim(tmp_path):
     assert ev.episodes == 2 and len(ev.ee_paths) == 2 and 0.0 <= ev.success_rate <= 1.0
     assert all(path.shape[1] == 3 and len(path) > 1 for path in ev.ee_paths)
     assert sum(ev.failures.values()) == sum(not s for s in ev.successes)
+
+
+def test_cumulative_off_track_counts_failures_to_the_horizon_and_successes_not_after_the_end():
+    from policy_server.sim_eval import cumulative_off_track, first_off_track
+
+    gaps = [np.array([0.0, 2.0, 0.0]), np.array([2.0, 2.0])]  # a success, then a failure that ended at step 2
+    curve = cumulative_off_track(gaps, [True, False], horizon=5, threshold=1.0)
+    np.testing.assert_allclose(curve, [(0 + 1) / 2, (1 + 2) / 2, (1 + 3) / 2, (1 + 4) / 2, (1 + 5) / 2])
+    np.testing.assert_array_equal(first_off_track([np.array([0, 2, 0, 2, 2, 2.0]), np.zeros(4)], 1.0, run=2), [3, -1])
+    np.testing.assert_array_equal(first_off_track([np.array([0, 2, 0.0])], 1.0, run=1), [1])
+
+
+class _StandStill:
+    """A chunk policy that commands the joints where they are: never moves, never succeeds."""
+
+    supports_prefix = False
+
+    def __init__(self, info):
+        self.info = info
+
+    def predict_chunks(self, obs, prefix=None, frozen_steps=None):
+        here = np.concatenate([obs["joint_pos"], np.zeros((len(obs["joint_pos"]), 1))], axis=1)
+        return np.repeat(here[:, None], self.info.chunk_length, axis=1)
+
+
+def test_watched_evaluation_scores_each_step_against_the_expert():
+    from policy_server.expert_policy import ExpertChunkPolicy
+    from policy_server.sim_eval import cumulative_off_track
+
+    expert = ExpertChunkPolicy("reach", chunk_length=4)
+    good = evaluate(expert, "reach", 2, seed=5, execute_steps=1, batch=2, progress=False, watch=True)
+    assert good.success_rate == 1.0 and len(good.divergences) == 2
+    assert all(len(d) == len(p) - 1 for d, p in zip(good.divergences, good.ee_paths))  # one score per step
+    assert max(float(np.max(d)) for d in good.divergences) < 0.3  # the expert agrees with itself (replanned every step)
+
+    still = evaluate(_StandStill(expert.info), "reach", 2, seed=5, execute_steps=4, batch=2, progress=False, watch=True)
+    assert still.success_rate == 0.0
+    curve = cumulative_off_track(still.divergences, still.successes, 100, 0.8)
+    assert curve[-1] > 90  # a stalled arm is off track (nearly) every step, so the cost grows linearly with T

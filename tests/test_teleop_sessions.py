@@ -52,6 +52,20 @@ def scripted_operator(endpoint: str, script):
     return thread
 
 
+def events_once(schedule: dict[str, float]):
+    """``events(t)``: each named event exactly once, on the first call at or after its time (a fixed
+    window could fall between two sends of a loaded machine's slower-than-50 Hz loop)."""
+    pending = dict(schedule)
+
+    def events(t: float) -> list[str]:
+        due = [name for name, at in pending.items() if t >= at]
+        for name in due:
+            del pending[name]
+        return due
+
+    return events
+
+
 @pytest.mark.slow
 def test_collect_command_records_labelled_demonstrations_and_redoes_discarded_ones(tmp_path):
     endpoint = f"ipc://{tmp_path}/intent"
@@ -60,11 +74,12 @@ def test_collect_command_records_labelled_demonstrations_and_redoes_discarded_on
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(2.0)  # the command binds its intent socket
 
+    events = events_once({"discard": 1.0, "success": 2.5})
+
     def script(t):
         if t > 4.0:
             return None
-        events = ["discard"] if 1.0 <= t < 1.02 else ["success"] if 2.5 <= t < 2.52 else []
-        return TeleopIntent(device="pad", twist=np.array([0, 0.5, 0, 0, 0.0]), events=events)
+        return TeleopIntent(device="pad", twist=np.array([0, 0.5, 0, 0, 0.0]), events=events(t))
 
     scripted_operator(endpoint, script).join()
     out, _ = proc.communicate(timeout=60)
