@@ -10,6 +10,7 @@ handshake promised, leaves the old one serving and is reported.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -45,7 +46,20 @@ class ServerConfig:
     limits: wire.Limits = field(default_factory=wire.Limits)
     inject_delay_ms: float = 0.0  # fault drills and benchmarks: every forward pass takes this much longer
     doubt_samples: int = 0  # >= 2: also sample this many chunks per request and reply with their spread
+    # Each request's initial flow noise is drawn from (noise_seed, robot id, request id), so the
+    # same requests get the same chunks whatever else the server is doing (batching, other robots,
+    # restarts): a rerun of a sim experiment reproduces. None: fresh noise from the global generator.
+    noise_seed: int | None = 0
     name: str = "hgd-policy-server"
+
+
+def request_noise(seed: int, robot_id: str, request_id: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The initial flow noise of one request: a pure function of who asked and which request it was
+    (not of the episode id, which is unique to every recording)."""
+    import zlib
+
+    key = [seed, zlib.crc32(robot_id.encode()), request_id & 0xFFFFFFFF]
+    return np.random.default_rng(key).standard_normal(shape).astype(np.float32)
 
 
 def default_observation_dtypes(shapes: dict[str, tuple[int, ...]]) -> dict[str, str]:
@@ -91,6 +105,7 @@ class PolicyServer:
         dtypes = getattr(policy, "observation_dtypes", None) or default_observation_dtypes(
             {k: tuple(v) for k, v in info.observation_shapes.items()})
         self.policy = policy
+        self._takes_noise = "noise" in inspect.signature(policy.predict_chunks).parameters
         self.handshake = wire.handshake_from_info(
             info, dtypes, supports_prefix=bool(getattr(policy, "supports_prefix", True)), server=self.cfg.name)
 
@@ -213,9 +228,12 @@ class PolicyServer:
                 if p.req.prefix is not None:
                     prefix[i] = p.req.prefix
             frozen = np.array([p.req.frozen_steps for p in batch], np.int64)
+        noise = {}
+        if self.cfg.noise_seed is not None and self._takes_noise:
+            noise["noise"] = np.stack([request_noise(self.cfg.noise_seed, p.req.header.robot_id, p.req.request_id, (H, A)) for p in batch])
         t0 = time.monotonic()
         try:
-            chunks = np.asarray(self.policy.predict_chunks(obs, prefix=prefix, frozen_steps=frozen))
+            chunks = np.asarray(self.policy.predict_chunks(obs, prefix=prefix, frozen_steps=frozen, **noise))
             if self.cfg.inject_delay_ms > 0:
                 time.sleep(self.cfg.inject_delay_ms / 1e3)
             if chunks.shape != (len(batch), H, A) or not np.isfinite(chunks).all():

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doubt-samples", type=int, default=0,
                    help="also sample N chunks per request and send their spread, the console's doubt gauge "
                    "(costs one extra batched forward pass; 0 = off, default)")
+    p.add_argument("--noise-seed", type=int, default=0,
+                   help="each request's flow noise is drawn from this seed, the robot, the episode and the request "
+                   "number, so reruns reproduce (default 0; -1 = fresh noise every time)")
     p.add_argument("--device", default="auto", help="torch device for checkpoints: auto (cuda if present), cpu, cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model's velocity network (pays on GPU)")
     p.add_argument("--inject-delay-ms", type=float, default=0.0,
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.doubt_samples == 1 or args.doubt_samples < 0:
         return fail("--doubt-samples needs at least 2 samples (or 0 for off)")
     cfg = ServerConfig(endpoint=args.endpoint, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
-                       doubt_samples=args.doubt_samples,
+                       doubt_samples=args.doubt_samples, noise_seed=None if args.noise_seed < 0 else args.noise_seed,
                        inject_delay_ms=args.inject_delay_ms,
                        watch_path=args.checkpoint if args.watch else None,
                        curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)

@@ -53,6 +53,17 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     assert "finished earlier" in again.stdout
     assert len(list((run / "round_1" / "data").glob("ep_*.hdf5"))) == 2
 
+    rerun = tmp_path / "rerun"  # the same seed from scratch: the same episodes, the same numbers
+    assert loop(rerun).returncode == 0
+    def numbers(rows):  # everything but the wall-clock training time
+        return [{k: v for k, v in row.items() if k != "train_seconds"} for row in rows]
+
+    assert numbers(json.loads((rerun / "report.json").read_text())) == numbers(report)
+    for a, b in zip(rollouts, sorted((rerun / "round_1" / "data").glob("ep_*.hdf5"))):
+        with h5py.File(a) as fa, h5py.File(b) as fb:
+            for key in ("actions", "source", "policy_actions", "obs/joint_pos"):
+                np.testing.assert_array_equal(fa["data/demo_0"][key][()], fb["data/demo_0"][key][()])
+
 
 def test_loop_refuses_to_mix_settings_into_an_existing_run(tmp_path):
     run = tmp_path / "run"

@@ -61,3 +61,37 @@ def test_serving_a_trained_checkpoint_with_reload(checkpoints, tmp_path):
         c.close()
     finally:
         srv.kill()
+
+
+def test_a_request_gets_the_same_chunk_whatever_else_the_server_served(checkpoints):
+    """Reproducible reruns: a request's flow noise depends on who asked, the episode and the request
+    number, not on the server's history (here another robot's requests come first on one server)."""
+    import threading
+
+    from policy_server.checkpoint import load_policy
+    from policy_server.server import PolicyServer, ServerConfig
+
+    def chunks(busy_first: bool) -> list[np.ndarray]:
+        server = PolicyServer(load_policy(checkpoints[0], device="cpu"), ServerConfig(endpoint="tcp://127.0.0.1:*"))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            if busy_first:
+                other = PolicyClient(ClientConfig(endpoint=server.bound_endpoint, robot_id="other"))
+                other.connect(10)
+                for _ in range(3):
+                    other.predict({"x": np.array([0.3])})
+                other.close()
+            robot = PolicyClient(ClientConfig(endpoint=server.bound_endpoint, robot_id="arm"))
+            robot.connect(10)
+            out = [robot.predict({"x": np.array([0.3])}).actions for _ in range(3)]
+            robot.close()
+            return out
+        finally:
+            server.stop()
+            thread.join(5)
+
+    quiet, busy = chunks(False), chunks(True)
+    for a, b in zip(quiet, busy):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(quiet[0], quiet[1])  # successive requests still get fresh noise
