@@ -79,7 +79,7 @@ def watched_eval(cfg, checkpoint: Path) -> dict:
     policy = load_policy(checkpoint, device="cpu")
     ev = evaluate(policy, cfg.task, cfg.eval_episodes, seed=900_000 + cfg.seed * 1_000,
                   execute_steps=cfg.execute_steps, progress=False, watch=True)
-    horizon = sim.make_env(cfg.task).max_steps
+    horizon = sim.episode_limit(cfg.task)
     threshold = cfg.supervisor.divergence_ratio
     return {
         "success": ev.success_rate, "successes": int(sum(ev.successes)), "episodes": ev.episodes,

@@ -10,11 +10,9 @@ import numpy as np
 
 import sim
 from common import wire
-from common.types import Source
+from common.types import RobotDriver, Source
 from loop.config import LoopConfig
 from policy_server.client import ClientConfig
-from sim.driver import SimArmDriver
-from sim.supervisor import SimulatedSupervisor
 from teleop.executor import ExecConfig, Mode
 from teleop.fetcher import ChunkFetcher
 from teleop.gate import GateConfig, TakeoverGate, TakeoverMode
@@ -31,19 +29,19 @@ class EpisodeStats:
     takeovers: int
 
 
-def _runtime(cfg: LoopConfig, fetcher, human: HumanSide, records: RecordQueue) -> tuple[RobotRuntime, SimArmDriver]:
-    driver = SimArmDriver(task=cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)
+def _runtime(cfg: LoopConfig, fetcher, human: HumanSide, records: RecordQueue) -> tuple[RobotRuntime, RobotDriver]:
+    driver = sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)
     exec_cfg = ExecConfig(mode=Mode.SYNC, execute_steps=cfg.execute_steps)
     runtime = RobotRuntime(driver, fetcher, RuntimeConfig(execution=exec_cfg, lockstep=True, realtime=False), records, human)
     return runtime, driver
 
 
-def _episodes(runtime: RobotRuntime, driver: SimArmDriver, cfg: LoopConfig, seeds: list[int], kind: str,
+def _episodes(runtime: RobotRuntime, driver: RobotDriver, cfg: LoopConfig, seeds: list[int], kind: str,
               progress) -> list[EpisodeStats]:
     stats = []
     for seed in seeds:
         driver.reset(seed)
-        report = runtime.run_episode(driver.env.max_steps, task=cfg.task, kind=kind, seed=seed, operator="sim",
+        report = runtime.run_episode(driver.max_steps, task=cfg.task, kind=kind, seed=seed, operator="sim",
                                      env_args=json.dumps({"type": "hgd_sim", "task": cfg.task, "seed": seed}))
         stats.append(EpisodeStats(seed, report.label, report.steps, report.human_steps, report.takeovers))
         progress.update(1)
@@ -66,7 +64,7 @@ def demonstrations(cfg: LoopConfig, records: RecordQueue, seeds: list[int], prog
 def supervised_rollouts(cfg: LoopConfig, server_endpoint: str, records: RecordQueue, seeds: list[int],
                         progress) -> list[EpisodeStats]:
     """The served policy drives; the simulated supervisor takes over through the gate when needed."""
-    supervisor = SimulatedSupervisor(sim.make_expert(cfg.task, control_hz=cfg.control_hz), cfg.supervisor, cfg.control_hz)
+    supervisor = sim.make_supervisor(cfg.task, cfg.supervisor, cfg.control_hz)
     human = HumanSide(TakeoverGate(GateConfig(mode=TakeoverMode.DEADMAN)), ScriptedInput(supervisor=supervisor))
     fetcher = ChunkFetcher(ClientConfig(endpoint=server_endpoint, request_timeout_s=30.0))
     runtime, driver = _runtime(cfg, fetcher, human, records)

@@ -102,7 +102,6 @@ def evaluate(
     measuring when and how often the policy leaves the expert's path.
     """
     import sim
-    from sim.supervisor import SimulatedSupervisor
 
     res = EvalResult(0.0, episodes)
     bar = tqdm(total=episodes, desc=f"eval {task}", disable=not progress)
@@ -111,8 +110,8 @@ def evaluate(
         envs = [sim.make_env(task) for _ in seeds]
         obs = [e.reset(seed=s)[0] for e, s in zip(envs, seeds)]
         alive = np.ones(len(envs), bool)
-        paths = [[o["ee_pos"].copy()] for o in obs]
-        watchers = [SimulatedSupervisor(sim.make_expert(task)) for _ in seeds] if watch else []
+        paths = [[o["ee_pos"].copy()] if "ee_pos" in o else [] for o in obs]  # gripper paths (arm tasks)
+        watchers = [sim.make_supervisor(task) for _ in seeds] if watch else []
         for w, s in zip(watchers, seeds):
             w.reset(s)
         gaps: list[list[float]] = [[] for _ in envs]
@@ -135,7 +134,8 @@ def evaluate(
                     action = plan[i, k % execute_steps]
                     gaps[i].append(watchers[i].divergence(obs[i], action, np.asarray(watchers[i].expert.act(obs[i]))))
                 obs[i], _, term, trunc, info = envs[i].step(plan[i, k % execute_steps])
-                paths[i].append(obs[i]["ee_pos"].copy())
+                if "ee_pos" in obs[i]:
+                    paths[i].append(obs[i]["ee_pos"].copy())
                 if term or trunc:
                     alive[i] = False
                     done_info[i] = info

@@ -22,12 +22,15 @@ def main(argv: list[str] | None = None) -> int:
         "the policy retrained and evaluated (autonomous success, no supervisor). Prints a table per round and "
         "writes a plot. Rerun the same command to resume an interrupted run.",
         epilog="Examples:\n  hgd-loop --out runs/hgdagger\n  hgd-loop --preset quick --out runs/quick\n"
-        "  hgd-loop --out runs/long --set task=pick_place_two --set rounds=4",
+        "  hgd-loop --out runs/long --set task=pick_place_two --set rounds=4\n"
+        "  hgd-loop --plugin examples.point_reach --set task=point_reach --set relative_to='\"\"' --out runs/point",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/hgdagger", help="the run folder (default runs/hgdagger)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
     p.add_argument("--config", help="a JSON file of loop settings (applied after the preset)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (JSON value)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first: it registers another gymnasium task (see sim/plugin.py)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
 
@@ -56,10 +59,26 @@ def main(argv: list[str] | None = None) -> int:
                             "use another --out, or the same settings to resume it")
     except (OSError, ValueError, TypeError) as exc:
         return fail(str(exc))
+    import importlib
+
     import sim
 
+    for module in args.plugin:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # a plugin that does not import: say which and why
+            return fail(f"--plugin {module}: {type(exc).__name__}: {exc}")
     if cfg.task not in sim.task_names():
-        return fail(f"unknown task {cfg.task!r}; tasks: {', '.join(sim.task_names())}")
+        return fail(f"unknown task {cfg.task!r}; tasks: {', '.join(sim.task_names())} (another environment: --plugin)")
+    try:
+        env = sim.make_env(cfg.task)
+        keys = set(env.observation_space.spaces)
+        env.close()
+    except ValueError as exc:
+        return fail(f"task {cfg.task}: {exc}")
+    if cfg.relative_to and cfg.relative_to not in keys:
+        return fail(f"task {cfg.task} has no observation {cfg.relative_to!r} to learn targets relative to "
+                    f"(it has {', '.join(sorted(keys))}); use --set relative_to='\"\"' for absolute targets")
     print(f"hgd-loop: {cfg.task}, {cfg.demos} demos, {cfg.rounds} rounds x {cfg.rollouts_per_round} rollouts, "
           f"{cfg.eval_episodes} evaluation episodes per round -> {run}")
     results = run_loop(cfg, run, progress=not args.quiet)

@@ -9,6 +9,16 @@ from sim.rendering import select_gl_backend
 
 select_gl_backend()
 
-from sim.registry import get_task, make_env, make_expert, register_task, task_names  # noqa: E402
+from sim.registry import (  # noqa: E402
+    episode_limit,
+    get_task,
+    make_driver,
+    make_env,
+    make_expert,
+    make_supervisor,
+    register_task,
+    task_names,
+)
 
-__all__ = ["get_task", "make_env", "make_expert", "register_task", "task_names"]
+__all__ = ["episode_limit", "get_task", "make_driver", "make_env", "make_expert", "make_supervisor", "register_task",
+           "task_names"]

@@ -34,6 +34,7 @@ class SimArmDriver:
         self._upper = self.spec.action_upper
         self.terminated = False
         self.truncated = False
+        self.max_steps = self.env.max_steps
         self.reset(seed)
 
     def reset(self, seed: int | None = None) -> Observation:

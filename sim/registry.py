@@ -21,6 +21,8 @@ class TaskEntry:
     env_entry_point: str
     make_expert: Callable[..., Expert]
     description: str
+    kind: str = "arm"  # "arm": one of this package's arm tasks; "gym": a plugged-in environment (sim.plugin)
+    control_hz: float = 20.0  # the plugged-in environment's step rate (arm tasks take it as an argument)
 
 
 _TASKS: dict[str, TaskEntry] = {}
@@ -48,8 +50,48 @@ def get_task(name: str) -> TaskEntry:
 
 
 def make_env(task: str, **kwargs) -> gym.Env:
-    """A task's environment by name (keyword arguments go to its constructor)."""
-    return gym.make(get_task(task).gym_id, disable_env_checker=True, **kwargs).unwrapped
+    """A task's environment by name (keyword arguments go to an arm task's constructor)."""
+    entry = get_task(task)
+    if entry.kind == "gym":
+        from sim.plugin import make_plugin_env
+
+        return make_plugin_env(entry)
+    return gym.make(entry.gym_id, disable_env_checker=True, **kwargs).unwrapped
+
+
+def episode_limit(task: str) -> int:
+    """A task's step limit."""
+    env = make_env(task)
+    try:
+        return int(env.max_steps)
+    finally:
+        env.close()
+
+
+def make_driver(task: str, seed: int | None = 0, control_hz: float = 20.0):
+    """The RobotDriver for a task: the sim arm, or the driver over a plugged-in environment."""
+    if get_task(task).kind == "gym":
+        from sim.plugin import GymDriver
+
+        return GymDriver(task, seed=seed)
+    from sim.driver import SimArmDriver
+
+    return SimArmDriver(task=task, seed=seed, control_hz=control_hz)
+
+
+def make_supervisor(task: str, config=None, control_hz: float = 20.0):
+    """A simulated supervisor with the task's expert for hands; on a plugged-in task it judges
+    disagreement in action space (there is no arm to compute gripper motions with)."""
+    from sim.supervisor import SimulatedSupervisor, SupervisorConfig
+
+    entry = get_task(task)
+    expert = make_expert(task, control_hz=control_hz)
+    if entry.kind == "gym":
+        env = make_env(task)
+        scale = (env.action_space.high - env.action_space.low).astype(float)
+        env.close()
+        return SimulatedSupervisor(expert, config or SupervisorConfig(), entry.control_hz, action_scale=scale)
+    return SimulatedSupervisor(expert, config or SupervisorConfig(), control_hz)
 
 
 def make_expert(task: str, control_hz: float = 20.0, seed: int | None = None) -> Expert:

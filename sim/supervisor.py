@@ -39,6 +39,13 @@ class SupervisorConfig:
         return asdict(self)
 
 
+def action_divergence(policy_action: np.ndarray, expert_action: np.ndarray, scale: np.ndarray) -> float:
+    """Disagreement without an arm model: the largest per-component gap in units of a tenth of that
+    component's range (so the default threshold, 0.8, means "8% of the range apart somewhere")."""
+    gap = np.abs(np.asarray(policy_action, float) - np.asarray(expert_action, float)) / (0.1 * np.asarray(scale, float))
+    return float(gap.max())
+
+
 class SupervisorPhase(enum.Enum):
     WATCHING = "watching"
     REACTING = "reacting"
@@ -60,12 +67,16 @@ class SimulatedSupervisor:
         config: SupervisorConfig = SupervisorConfig(),
         control_hz: float = 20.0,
         risk_check: Callable[[Observation], bool] | None = None,
+        action_scale: np.ndarray | None = None,
     ):
+        """action_scale: judge disagreement in action space, relative to this per-component range
+        (for tasks without the arm); None: by the gripper motions of the sim arm."""
         self.expert = expert
         self.config = config
         self.control_hz = control_hz
         self.risk_check = risk_check
-        self._kinematics = ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES)
+        self.action_scale = None if action_scale is None else np.asarray(action_scale, float)
+        self._kinematics = ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES) if action_scale is None else None
         self.reset()
 
     def _steps(self, seconds: float) -> int:
@@ -85,6 +96,8 @@ class SimulatedSupervisor:
         Comparing motions rather than targets is what lets a person notice a policy that stalls:
         both one-step targets lie close to the arm, but only one of them goes anywhere.
         """
+        if self.action_scale is not None:
+            return action_divergence(policy_action, expert_action, self.action_scale)
         if abs(policy_action[-1] - expert_action[-1]) > self.config.gripper_divergence:
             return float("inf")
         here = np.asarray(obs["ee_pos"], dtype=float)

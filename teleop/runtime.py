@@ -267,8 +267,9 @@ class RobotRuntime:
         """One control step. Returns True when the driver says the episode is over."""
         obs = self.driver.observe()
         if self.last_sent is None:
-            self.last_sent = np.clip(np.append(obs["joint_pos"], obs.get("gripper_pos", [0.0])[:1]),
-                                     self.limits.lower, self.limits.upper)
+            rest = getattr(self.driver, "rest_command", None)  # drivers of non-arm robots say what holding is
+            here = rest(obs) if rest is not None else np.append(obs["joint_pos"], obs.get("gripper_pos", [0.0])[:1])
+            self.last_sent = np.clip(here, self.limits.lower, self.limits.upper)
         self._apply_events()
         planned = self.executor.plan(self.step)
         human, human_in_control = None, False

@@ -78,3 +78,27 @@ def test_loop_rejects_unknown_settings_clearly(tmp_path):
     result = subprocess.run([sys.executable, "-m", "scripts.hgdagger", "--out", str(tmp_path / "r"), "--set", "epochs=3"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "unknown loop settings ['epochs']" in result.stderr
+
+
+@pytest.mark.slow
+def test_loop_runs_a_plugged_in_gymnasium_environment(tmp_path):
+    """Not our arm: a point-reaching gymnasium task with a plain-function expert, through the same
+    runtime, gate, supervisor, recorder, server and training."""
+    run = tmp_path / "point"
+    args = [sys.executable, "-m", "scripts.hgdagger", "--out", str(run), "--quiet", "--plugin", "examples.point_reach",
+            "--set", "task=point_reach", "--set", 'relative_to=""', "--set", "demos=4", "--set", "rounds=1",
+            "--set", "rollouts_per_round=2", "--set", "eval_episodes=4", "--set", "train_steps=60",
+            "--set", "finetune_steps=30", "--set", "batch_size=64"]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with h5py.File(sorted((run / "round_0" / "data").glob("ep_*.hdf5"))[0]) as f:
+        demo = f["data/demo_0"]
+        assert set(demo["obs"]) == {"pos", "goal"} and demo["actions"].shape[1] == 2
+        assert demo.attrs["success"]  # the expert's demonstration reached its goal through the runtime
+    with h5py.File(sorted((run / "round_1" / "data").glob("ep_*.hdf5"))[0]) as f:
+        assert (f["data/demo_0/source"][()] == 1).any()  # the supervisor took over a barely trained policy
+    assert json.loads((run / "report.json").read_text())[1]["labels_so_far"] > 0
+
+    wrong = subprocess.run(args[:3] + ["--out", str(tmp_path / "wrong"), "--plugin", "examples.point_reach", "--set", "task=point_reach"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "no observation 'joint_pos'" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -1,0 +1,1 @@
+"""Examples of extending the stack (plugging in another environment, ...)."""
