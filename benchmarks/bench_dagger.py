@@ -99,7 +99,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     quiet = args.jobs > 1
     log = (lambda *_: None) if quiet else print
     cfg = loop_config(args, seed)
-    base = Path(args.runs) / args.task / f"seed{seed}"
+    base = Path(args.runs) / name(args) / f"seed{seed}"
     dagger = run_loop(cfg, base / "hgdagger", progress=not quiet, log=log)
     labels, demo_labels = dagger[-1].labels_so_far, dagger[0].labels_so_far
     bcfg = bc_config(cfg, labels, demo_labels)
@@ -116,6 +116,11 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     print(f"seed {seed}: HG-DAgger {dagger[-1].success_rate:.2f} with {labels} labels; "
           f"BC {bc[-1].success_rate:.2f} with {bc[-1].labels_so_far} labels ({bcfg.demos} demos)", flush=True)
     return out
+
+
+def name(args: argparse.Namespace) -> str:
+    """What the results are called: the task, and the preset unless it is the default."""
+    return args.task if args.preset == "default" else f"{args.task}_{args.preset}"
 
 
 def loglog_slope(curve: list[float], start: int = 5) -> float:
@@ -222,11 +227,11 @@ def run(argv: list[str] | None = None) -> dict:
                      f"[{m['pooled_ci95'][0]:.2f}, {m['pooled_ci95'][1]:.2f}]",
                      " ".join(f"{r:.2f}" for r in m["per_seed"]), slope])
     print_table(["method", "labels", "success mean ± sd", "pooled 95% CI", "per seed", "off-track slope"], rows)
-    png = out / f"dagger_{args.task}.png"
+    png = out / f"dagger_{name(args)}.png"
     plot(per_seed, summary, args.task, png)
     report = {"task": args.task, "args": vars(args), "summary": summary, "per_seed": per_seed, "png": str(png)}
-    (out / f"dagger_{args.task}.json").write_text(json.dumps(report, indent=1))
-    print(f"wrote {png} and {out / f'dagger_{args.task}.json'}")
+    (out / f"dagger_{name(args)}.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {png} and {out / f'dagger_{name(args)}.json'}")
     return report
 
 
