@@ -101,16 +101,26 @@ def evaluate_round(cfg: LoopConfig, checkpoint: Path, progress: bool) -> tuple[i
 
 
 class PolicyServerProcess:
-    """hgd-serve in its own process, as a lab runs it; new checkpoints are hot-reloaded, not restarted."""
+    """hgd-serve in its own process, as a lab runs it; new checkpoints are hot-reloaded, not restarted.
+    Its output goes to `log` (a file, so a chatty server can never block on a full pipe)."""
 
-    def __init__(self, checkpoint: Path, endpoint: str):
+    def __init__(self, checkpoint: Path, endpoint: str, log: Path, start_timeout_s: float = 120.0):
         self.endpoint = endpoint
-        self.proc = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--checkpoint", str(checkpoint),
-                                      "--endpoint", endpoint, "--log-level", "WARNING"],
-                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.proc.stdout.readline()
-        if "serving" not in line:
-            raise RuntimeError(f"the policy server did not start: {line}{self.proc.stdout.read()}")
+        self.log = log
+        start = log.stat().st_size if log.exists() else 0
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--checkpoint", str(checkpoint),
+                                          "--endpoint", endpoint, "--log-level", "WARNING"],
+                                         cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            said = log.read_bytes()[start:].decode(errors="replace")
+            if "serving" in said:
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"the policy server did not start (see {log}): {said.strip()[-2000:]}")
+            time.sleep(0.05)
 
     def reload(self, checkpoint: Path) -> None:
         from policy_server.client import ClientConfig, PolicyClient
@@ -142,12 +152,23 @@ def labels_so_far(run: Path, upto: int) -> int:
     return total
 
 
+def _also_to_file(log, path: Path):
+    """`log`, and every line also appended, time-stamped, to the run's own log file."""
+    def both(line: str) -> None:
+        log(line)
+        with open(path, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+    return both
+
+
 def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> list[RoundResult]:
     """Run (or resume) the whole loop; returns one result per round."""
     from tqdm import tqdm
 
     run.mkdir(parents=True, exist_ok=True)
     cfg.save(run / "config.json")
+    log = _also_to_file(log, run / "loop.log")
     results: list[RoundResult] = []
     server: PolicyServerProcess | None = None
     try:
@@ -162,7 +183,7 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
             if r > 0:
                 previous = round_dir(run, r - 1) / "checkpoints" / "last.pt"
                 if server is None:
-                    server = PolicyServerProcess(previous, f"ipc://{run.resolve()}/policy.sock")
+                    server = PolicyServerProcess(previous, f"ipc://{run.resolve()}/policy.sock", run / "server.log")
                 else:
                     server.reload(previous)
             with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:

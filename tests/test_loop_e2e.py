@@ -46,6 +46,7 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     assert report[1]["labels_so_far"] > report[0]["labels_so_far"]
     assert (run / "report.png").stat().st_size > 10_000
     assert not (run / "policy.sock").exists()  # the server's socket is cleaned up
+    assert "round 1: success" in (run / "loop.log").read_text() and (run / "server.log").exists()
     assert "round" in first.stdout and "success (autonomous)" in first.stdout
 
     again = loop(run)  # resume: nothing left to do, nothing redone
