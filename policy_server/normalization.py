@@ -129,17 +129,47 @@ def from_relative(actions: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
+def discrete_action_levels(actions: np.ndarray, max_levels: int = 2) -> dict[int, list[float]]:
+    """Action dimensions that take only a few distinct values in the data (N, A), with those values.
+
+    A gripper driven open/closed by a gamepad or a scripted expert is such a dimension. A policy's
+    continuous output there (0.2 "a bit closed") puts the robot in states the data never shows,
+    such as half-closed fingers in mid-air, which the policy then reads as "closing"; snapping the
+    output to the levels seen in the data avoids that (measured: pick_place from 100 demos, 0.03
+    success with the raw gripper output, 0.30 snapped). A leader arm's continuous gripper has many
+    levels and is left alone.
+    """
+    out: dict[int, list[float]] = {}
+    for dim in range(actions.shape[-1]):
+        levels = np.unique(np.round(actions[:, dim].astype(np.float64), 6))
+        if 2 <= len(levels) <= max_levels:
+            out[dim] = [float(v) for v in levels]
+    return out
+
+
+def snap_to_levels(actions: np.ndarray, levels: Mapping[int, list[float]]) -> np.ndarray:
+    """Each listed dimension of `actions` (..., A) set to its nearest level."""
+    out = np.array(actions, copy=True)
+    for dim, values in levels.items():
+        v = np.asarray(values, out.dtype)
+        out[..., dim] = v[np.abs(out[..., dim, None] - v).argmin(-1)]
+    return out
+
+
 @dataclass
 class Normalizer:
-    """Per-dimension affine maps: z = (x - mean) / std for observations and actions."""
+    """Per-dimension affine maps: z = (x - mean) / std for observations and actions, plus the
+    discrete levels of action dimensions that have only a few (see `discrete_action_levels`)."""
 
     obs_mean: np.ndarray
     obs_std: np.ndarray
     act_mean: np.ndarray
     act_std: np.ndarray
+    act_levels: dict[int, list[float]] = field(default_factory=dict)
 
     @staticmethod
-    def fit(lowdim: np.ndarray, actions: np.ndarray, pad_mask: np.ndarray | None = None) -> "Normalizer":
+    def fit(lowdim: np.ndarray, actions: np.ndarray, pad_mask: np.ndarray | None = None,
+            snap_discrete: bool = True) -> "Normalizer":
         """Statistics from flattened low-dim obs (N, D) and action chunks (N, H, A); padded steps ignored."""
         a = actions.reshape(-1, actions.shape[-1]).astype(np.float64)
         if pad_mask is not None:
@@ -150,6 +180,7 @@ class Normalizer:
             np.maximum(o.std(0), STD_FLOOR).astype(np.float32) if len(o) else np.ones(lowdim.shape[-1], np.float32),
             a.mean(0).astype(np.float32),
             np.maximum(a.std(0), STD_FLOOR).astype(np.float32),
+            discrete_action_levels(a) if snap_discrete else {},
         )
 
     def norm_obs(self, x: np.ndarray) -> np.ndarray:
@@ -162,11 +193,16 @@ class Normalizer:
         return z * self.act_std + self.act_mean
 
     def to_dict(self) -> dict:
-        return {k: v.tolist() for k, v in self.__dict__.items()}
+        out: dict = {k: getattr(self, k).tolist() for k in ("obs_mean", "obs_std", "act_mean", "act_std")}
+        if self.act_levels:  # (absent from older checkpoints, and then left out so their hash is unchanged)
+            out["act_levels"] = {str(k): v for k, v in self.act_levels.items()}
+        return out
 
     @staticmethod
     def from_dict(d: Mapping) -> "Normalizer":
-        return Normalizer(**{k: np.asarray(d[k], np.float32) for k in ("obs_mean", "obs_std", "act_mean", "act_std")})
+        levels = {int(k): [float(x) for x in v] for k, v in d.get("act_levels", {}).items()}
+        return Normalizer(**{k: np.asarray(d[k], np.float32) for k in ("obs_mean", "obs_std", "act_mean", "act_std")},
+                          act_levels=levels)
 
     def digest(self) -> str:
         """Short content hash of the statistics (sent to clients as PolicyInfo.normalization_hash)."""

@@ -20,7 +20,7 @@ import torch
 from common.types import PolicyInfo
 from policy_server.checkpoint import file_hash, load_checkpoint, model_config_from_dict
 from policy_server.model import ChunkModel
-from policy_server.normalization import Normalizer, ObsLayout, action_reference, check_layout
+from policy_server.normalization import Normalizer, ObsLayout, action_reference, check_layout, snap_to_levels
 
 
 def default_device() -> torch.device:
@@ -178,7 +178,8 @@ class FlowPolicy:
             out = self.model.sample(cond, z, steps, pre, fz) * self._act_std + self._act_mean
         if ref is not None:
             out = torch.cat([out[..., : ref.shape[-1]] + ref[:, None], out[..., ref.shape[-1]:]], -1)
-        return out.float().cpu().numpy()
+        out = out.float().cpu().numpy()
+        return snap_to_levels(out, self.normalizer.act_levels) if self.normalizer.act_levels else out
 
     def predict(self, observation: Mapping[str, np.ndarray], **kw: Any) -> np.ndarray:
         """One chunk (H, A) for one observation (no batch axis)."""

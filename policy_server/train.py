@@ -36,6 +36,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lowdim_keys: list[str] | None = None  # order of low-dim keys; None = all non-image keys, sorted
     use_images: bool = False  # feed (H, W, 3) keys through the CNN
+    snap_discrete_actions: bool = True  # outputs of two-valued action dims (a binary gripper) snap to those values
     steps: int = 3000
     batch_size: int = 256
     lr: float = 3e-4
@@ -198,7 +199,7 @@ def train(
     train_ds, val_ds = dataset.split(cfg.val_fraction, cfg.seed)
     if base_ck is None:
         low = flatten_lowdim(train_ds.obs, layout, batch_dims=1 if to == 1 else 2).reshape(-1, layout.lowdim_dim)
-        norm = Normalizer.fit(low, _training_actions(train_ds, mcfg.relative_to), train_ds.pad_mask)
+        norm = Normalizer.fit(low, _training_actions(train_ds, mcfg.relative_to), train_ds.pad_mask, cfg.snap_discrete_actions)
     if mcfg.relative_to and mcfg.relative_to not in layout.lowdim_keys:
         raise ValueError(f"relative_to={mcfg.relative_to!r} must be one of the policy's observation keys {layout.lowdim_keys}")
     tr = _Tensors(train_ds, layout, norm, to, cfg.pad_loss_weight, device, mcfg.relative_to)

@@ -110,3 +110,30 @@ def test_relative_actions_round_trip_and_train(tmp_path):
     c.model.relative_to = "nope"
     with pytest.raises(ValueError, match="relative_to='nope' is not an observation key"):
         train(ds, c, tmp_path / "bad", progress=False)
+
+
+def test_discrete_action_levels_are_found_and_outputs_snap_to_them():
+    from policy_server.normalization import discrete_action_levels, snap_to_levels
+
+    acts = np.stack([np.linspace(-1, 1, 50), np.repeat([0.0, 1.0], 25), np.full(50, 0.3)], axis=1)
+    assert discrete_action_levels(acts) == {1: [0.0, 1.0]}  # continuous and constant dims are left alone
+    snapped = snap_to_levels(np.array([[[0.2, 0.21, 5.0], [0.2, 0.7, 5.0]]]), {1: [0.0, 1.0]})
+    np.testing.assert_array_equal(snapped, [[[0.2, 0.0, 5.0], [0.2, 1.0, 5.0]]])
+
+
+def test_a_binary_gripper_in_the_data_gives_binary_policy_outputs_and_old_checkpoints_still_load(tmp_path):
+    from policy_server.normalization import Normalizer
+    from policy_server.policy import FlowPolicy
+
+    ds = synthetic.bimodal(300, horizon=4, seed=0)
+    ds.actions[..., 1] = (ds.actions[..., 1] > 0).astype(np.float32)  # dim 1 becomes open/closed
+    ck = train(ds, cfg(20), tmp_path / "a", progress=False).checkpoint
+    policy = FlowPolicy.load(ck, device="cpu")
+    assert policy.normalizer.act_levels == {1: [0.0, 1.0]}
+    out = policy.predict_chunks({"x": np.linspace(-1, 1, 16)[:, None].astype(np.float32)})
+    assert set(np.unique(out[..., 1])) <= {0.0, 1.0} and len(np.unique(out[..., 0])) > 2
+
+    plain = train(ds, cfg(20, snap_discrete_actions=False), tmp_path / "b", progress=False).checkpoint
+    assert FlowPolicy.load(plain, device="cpu").normalizer.act_levels == {}
+    old = Normalizer.from_dict({k: v for k, v in load_checkpoint(ck)["normalizer"].items() if k != "act_levels"})
+    assert old.act_levels == {}
