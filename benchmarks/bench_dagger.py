@@ -236,6 +236,17 @@ def run(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from scripts._cli import fail
+
+    args = parse_args(argv)
+    import sim
+
+    if args.task not in sim.task_names():
+        return fail(f"unknown task {args.task!r}; tasks: {', '.join(sim.task_names())}")
+    try:
+        loop_config(args, args.seeds[0])
+    except (ValueError, TypeError) as exc:
+        return fail(str(exc))
     run(argv)
     return 0
 
