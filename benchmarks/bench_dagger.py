@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="loop settings to start from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one loop setting (JSON value)")
     p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
+    p.add_argument("--scratch-ablation", action="store_true",
+                   help="also retrain on the loop's final data from scratch with BC's gradient steps: separates "
+                   "what the data is worth from the loop's fine-tuning schedule")
     p.add_argument("--runs", default="runs/bench_dagger", help="run folders (resumable: rerun to continue)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and the PNGs")
     return p.parse_args(argv)
@@ -88,6 +91,21 @@ def watched_eval(cfg, checkpoint: Path) -> dict:
     }
 
 
+def scratch_ablation(cfg, steps: int, base: Path, quiet: bool) -> dict:
+    """The loop's final aggregated data (same weighting), trained from scratch for `steps` steps."""
+    from loop.rounds import evaluate_round, round_dir, train_round
+
+    folder = base / "hgdagger_scratch"
+    ckpt = folder / "last.pt"
+    scfg = dataclasses.replace(cfg, from_scratch=True, train_steps=steps)
+    if not ckpt.exists():
+        ckpt, _ = train_round(scfg, base / "hgdagger", cfg.rounds, progress=not quiet, out=folder)
+    wins, total = evaluate_round(cfg, ckpt, progress=False)
+    labels = json.loads((round_dir(base / "hgdagger", cfg.rounds) / "eval.json").read_text())["labels_so_far"]
+    return {"success": wins / total, "successes": wins, "episodes": total, "labels": labels, "train_steps": steps,
+            "watched": watched_eval(cfg, ckpt)}
+
+
 def run_seed(args: argparse.Namespace, seed: int) -> dict:
     """The loop, then BC at its label budget, for one seed (its own process with --jobs > 1)."""
     import torch
@@ -99,7 +117,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     quiet = args.jobs > 1
     log = (lambda *_: None) if quiet else print
     cfg = loop_config(args, seed)
-    base = Path(args.runs) / name(args) / f"seed{seed}"
+    base = Path(args.runs) / result_name(args) / f"seed{seed}"
     dagger = run_loop(cfg, base / "hgdagger", progress=not quiet, log=log)
     labels, demo_labels = dagger[-1].labels_so_far, dagger[0].labels_so_far
     bcfg = bc_config(cfg, labels, demo_labels)
@@ -113,12 +131,14 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
                "watched": watched_eval(bcfg, round_dir(base / "bc", 0) / "checkpoints" / "last.pt")},
         "bc_round0": {"success": dagger[0].success_rate, "labels": demo_labels},
     }
+    if args.scratch_ablation:
+        out["hgdagger_scratch"] = scratch_ablation(cfg, bcfg.train_steps, base, quiet)
     print(f"seed {seed}: HG-DAgger {dagger[-1].success_rate:.2f} with {labels} labels; "
           f"BC {bc[-1].success_rate:.2f} with {bc[-1].labels_so_far} labels ({bcfg.demos} demos)", flush=True)
     return out
 
 
-def name(args: argparse.Namespace) -> str:
+def result_name(args: argparse.Namespace) -> str:
     """What the results are called: the task, and the preset unless it is the default."""
     return args.task if args.preset == "default" else f"{args.task}_{args.preset}"
 
@@ -152,7 +172,11 @@ def summarise(per_seed: list[dict]) -> dict:
         "round0": method([r["success_rate"] for r in first], [r["eval_successes"] for r in first],
                          [r["eval_episodes"] for r in first], [r["labels_so_far"] for r in first]),
     }
-    for name in ("hgdagger", "bc"):
+    if all("hgdagger_scratch" in s for s in per_seed):
+        runs = [s["hgdagger_scratch"] for s in per_seed]
+        out["hgdagger_scratch"] = method([r["success"] for r in runs], [r["successes"] for r in runs],
+                                         [r["episodes"] for r in runs], [r["labels"] for r in runs])
+    for name in [n for n in ("hgdagger", "bc", "hgdagger_scratch") if n in out]:
         curve = np.mean([s[name]["watched"]["cumulative_off_track"] for s in per_seed], axis=0)
         out[name]["cumulative_off_track"] = curve.tolist()
         out[name]["loglog_slope"] = loglog_slope(curve.tolist())
@@ -173,11 +197,14 @@ def plot(per_seed: list[dict], summary: dict, task: str, path: Path) -> None:
                 alpha=0.5, label="HG-DAgger (per seed, by round)" if s is per_seed[0] else None)
         ax.plot([s["bc"]["labels"]], [s["bc"]["success"]], "s", color="tab:red", alpha=0.6,
                 label="BC at the same labels (per seed)" if s is per_seed[0] else None)
-    for name, colour in (("hgdagger", "tab:blue"), ("bc", "tab:red")):
+    for name, colour in (("hgdagger", "tab:blue"), ("bc", "tab:red"), ("hgdagger_scratch", "tab:green")):
+        if name not in summary:
+            continue
         m = summary[name]
         lo, hi = m["pooled_ci95"]
         ax.errorbar([m["labels_mean"]], [m["mean"]], yerr=[[m["mean"] - lo], [hi - m["mean"]]], fmt="D", ms=9,
-                    color=colour, capsize=5, mec="black")
+                    color=colour, capsize=5, mec="black",
+                    label="HG-DAgger data, retrained from scratch" if name == "hgdagger_scratch" else None)
     ax.set_xlabel("expert-labelled steps used")
     ax.set_ylabel("autonomous success (mean over seeds, pooled 95% CI)")
     ax.set_ylim(-0.05, 1.05)
@@ -185,7 +212,10 @@ def plot(per_seed: list[dict], summary: dict, task: str, path: Path) -> None:
     ax.legend(loc="lower right")
 
     ax = axes[1]
-    for name, colour, label in (("bc", "tab:red", "BC"), ("hgdagger", "tab:blue", "HG-DAgger")):
+    for name, colour, label in (("bc", "tab:red", "BC"), ("hgdagger", "tab:blue", "HG-DAgger"),
+                                ("hgdagger_scratch", "tab:green", "HG-DAgger data, from scratch")):
+        if name not in summary:
+            continue
         curve = np.asarray(summary[name]["cumulative_off_track"])
         t = np.arange(1, len(curve) + 1)
         ax.loglog(t, np.maximum(curve, 1e-3), color=colour, label=f"{label} (slope {summary[name]['loglog_slope']:.2f})")
@@ -220,18 +250,21 @@ def run(argv: list[str] | None = None) -> dict:
     episodes = summary["bc"]["episodes_per_seed"]
     print(f"\n{args.task}: {len(args.seeds)} seeds x {episodes} evaluation episodes ({time.time() - started:.0f} s)")
     rows = []
-    for name, label in (("round0", "BC, round-0 demos only"), ("bc", "BC, equal labels"), ("hgdagger", "HG-DAgger")):
+    for name, label in (("round0", "BC, round-0 demos only"), ("bc", "BC, equal labels"), ("hgdagger", "HG-DAgger"),
+                        ("hgdagger_scratch", "HG-DAgger data, from scratch")):
+        if name not in summary:
+            continue
         m = summary[name]
         slope = f"{m['loglog_slope']:.2f}" if "loglog_slope" in m else "-"
         rows.append([label, f"{m['labels_mean']:.0f}", f"{m['mean']:.2f} ± {m['std']:.2f}",
                      f"[{m['pooled_ci95'][0]:.2f}, {m['pooled_ci95'][1]:.2f}]",
                      " ".join(f"{r:.2f}" for r in m["per_seed"]), slope])
     print_table(["method", "labels", "success mean ± sd", "pooled 95% CI", "per seed", "off-track slope"], rows)
-    png = out / f"dagger_{name(args)}.png"
+    png = out / f"dagger_{result_name(args)}.png"
     plot(per_seed, summary, args.task, png)
     report = {"task": args.task, "args": vars(args), "summary": summary, "per_seed": per_seed, "png": str(png)}
-    (out / f"dagger_{name(args)}.json").write_text(json.dumps(report, indent=1))
-    print(f"wrote {png} and {out / f'dagger_{name(args)}.json'}")
+    (out / f"dagger_{result_name(args)}.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {png} and {out / f'dagger_{result_name(args)}.json'}")
     return report
 
 

@@ -62,8 +62,9 @@ def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progres
     return summary
 
 
-def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool) -> tuple[Path, float]:
-    """Train round r's checkpoint on rounds 0..r (fine-tuning round r-1's unless from_scratch)."""
+def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool, out: Path | None = None) -> tuple[Path, float]:
+    """Train round r's checkpoint on rounds 0..r (fine-tuning round r-1's unless from_scratch).
+    `out`: train into this folder instead of the round's own (for ablations; the round is untouched)."""
     from policy_server import rounds as policy_rounds
     from policy_server.episodes import episodes_to_dataset, load_episodes
     from policy_server.train import TrainConfig, train
@@ -81,11 +82,12 @@ def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool) -> tuple[Pat
     tcfg.model.relative_to = cfg.relative_to
     init = policy_rounds.checkpoint_path(run, r - 1) if fine_tune else None
     start = time.perf_counter()
-    result = train(dataset, tcfg, round_dir(run, r) / "checkpoints", init_from=init, progress=progress,
+    result = train(dataset, tcfg, out or round_dir(run, r) / "checkpoints", init_from=init, progress=progress,
                    extra_meta={"round": r, "weighting": cfg.weighting})
     seconds = time.perf_counter() - start
-    policy_rounds.write_round_config(run, r, tcfg.to_dict(), [Path(f) for f in dataset.sources],
-                                     weighting=cfg.weighting, init_from=str(init) if init else None)
+    if out is None:
+        policy_rounds.write_round_config(run, r, tcfg.to_dict(), [Path(f) for f in dataset.sources],
+                                         weighting=cfg.weighting, init_from=str(init) if init else None)
     return result.checkpoint, seconds
 
 

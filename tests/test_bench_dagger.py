@@ -22,3 +22,23 @@ def test_loglog_slope_recovers_the_growth_exponent(power):
     t = np.arange(1, 201)
     assert loglog_slope(list(0.01 * t**power)) == pytest.approx(power, abs=1e-6)
     assert np.isnan(loglog_slope([0.0] * 50))
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_both_arms_and_the_ablation_and_writes_its_report(tmp_path):
+    import json
+
+    from benchmarks.bench_dagger import run
+
+    tiny = ["--set", "demos=3", "--set", "rounds=1", "--set", "rollouts_per_round=2", "--set", "eval_episodes=4",
+            "--set", "train_steps=60", "--set", "finetune_steps=30", "--set", "batch_size=64"]
+    report = run(["--task", "reach", "--seeds", "0", "1", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path),
+                  "--scratch-ablation", *tiny])
+    summary = report["summary"]
+    assert set(summary) == {"hgdagger", "bc", "round0", "hgdagger_scratch"}
+    assert summary["bc"]["labels_mean"] >= summary["hgdagger"]["labels_mean"]  # BC gets at least the loop's labels
+    seed0 = report["per_seed"][0]
+    assert seed0["bc"]["train_steps"] == 60 + 30 and seed0["hgdagger_scratch"]["train_steps"] == 90
+    assert len(summary["bc"]["cumulative_off_track"]) == 100  # reach's step limit
+    assert json.loads((tmp_path / "dagger_reach.json").read_text())["summary"]["bc"]["per_seed"] == summary["bc"]["per_seed"]
+    assert (tmp_path / "dagger_reach.png").stat().st_size > 10_000
