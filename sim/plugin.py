@@ -56,8 +56,14 @@ class DictObservation(gym.ObservationWrapper):
 
     def observation(self, observation: Any) -> dict[str, np.ndarray]:
         if isinstance(observation, dict):
-            return {k: np.asarray(v, np.float64) for k, v in observation.items()}
-        return {"state": np.asarray(observation, np.float64)}
+            return {k: _as_array(v) for k, v in observation.items()}
+        return {"state": _as_array(observation)}
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """Camera images stay uint8 (that is how they travel and are stored); everything else float64."""
+    arr = np.asarray(value)
+    return arr if arr.dtype == np.uint8 else arr.astype(np.float64)
 
 
 def register_gym_task(name: str, gym_id: str, expert: Any, description: str = "", control_hz: float = 20.0,
