@@ -230,7 +230,8 @@ class PolicyServer:
             frozen = np.array([p.req.frozen_steps for p in batch], np.int64)
         noise = {}
         if self.cfg.noise_seed is not None and self._takes_noise:
-            noise["noise"] = np.stack([request_noise(self.cfg.noise_seed, p.req.header.robot_id, p.req.request_id, (H, A)) for p in batch])
+            noise["noise"] = np.stack([request_noise(self.cfg.noise_seed, p.req.header.robot_id, p.req.request_id, (H, A))
+                                       for p in batch])
         t0 = time.monotonic()
         try:
             chunks = np.asarray(self.policy.predict_chunks(obs, prefix=prefix, frozen_steps=frozen, **noise))
