@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.parallel import map_seeds
 from benchmarks.stats import print_table, wilson_interval
 
 
@@ -238,14 +239,7 @@ def run(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    if args.jobs > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            per_seed = list(pool.map(run_seed, [args] * len(args.seeds), args.seeds))
-    else:
-        per_seed = [run_seed(args, s) for s in args.seeds]
+    per_seed = map_seeds(run_seed, args, args.seeds, args.jobs)
     summary = summarise(per_seed)
     episodes = summary["bc"]["episodes_per_seed"]
     print(f"\n{args.task}: {len(args.seeds)} seeds x {episodes} evaluation episodes ({time.time() - started:.0f} s)")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.parallel import map_seeds
 from policy_server.model import ModelConfig
 from policy_server.networks import NetConfig
 from policy_server.policy import FlowPolicy
@@ -152,14 +153,7 @@ def run(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
-    if args.jobs > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            per_seed = list(pool.map(run_seed, [args] * len(args.seeds), args.seeds))
-    else:
-        per_seed = [run_seed(args, s) for s in args.seeds]
+    per_seed = map_seeds(run_seed, args, args.seeds, args.jobs)
     table = {h: [r["rates"][h] for r in per_seed] for h in args.heads}
     failures = {h: [r["failures"][h] for r in per_seed] for h in args.heads}
     forks = {h: [r["fork"][h] for r in per_seed] for h in args.heads}
