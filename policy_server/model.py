@@ -90,6 +90,14 @@ class Head(Protocol):
                prefix: torch.Tensor | None, frozen: torch.Tensor | None) -> torch.Tensor: ...
 
 
+def conditioned_velocity(net: nn.Module, cond: torch.Tensor) -> flow.VelocityFn:
+    """v(x, t) with the conditioning bound; networks that can precompute their share of it per
+    observation (a `conditioned` method) do, since sampling calls v once per Euler step."""
+    if hasattr(net, "conditioned"):
+        return net.conditioned(cond)
+    return lambda x, t: net(x, t, cond)
+
+
 class FlowHead:
     """Conditional flow matching with the convention of `flow.py` (t=0 noise, t=1 data)."""
 
@@ -100,9 +108,7 @@ class FlowHead:
         return (v - flow.velocity_target(x0, x1)).square()
 
     def sample(self, m, cond, noise, steps, prefix, frozen):
-        def v(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return m.velocity(x, t, cond)
-
+        v = conditioned_velocity(m.velocity, cond)
         if prefix is None or not torch.isfinite(prefix).any():
             return flow.euler_integrate(v, noise, steps)
         if frozen is None:

@@ -179,3 +179,16 @@ def test_images_go_through_the_cnn_and_decide_the_action(tmp_path):
     assert p.info.observation_shapes == {"joint_pos": (2,), "front_rgb": (16, 16, 3)}
     out = p.predict_chunks({"front_rgb": imgs[:40], "joint_pos": np.zeros((40, 2), np.float32)})
     assert (np.sign(out[:, 0, 0]) == np.where(right[:40], 1, -1)).mean() > 0.95
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_the_mlp_sampling_fast_path_is_the_same_function_as_its_forward(batch):
+    from policy_server.networks import MLPVelocity
+
+    torch.manual_seed(0)
+    net = MLPVelocity(horizon=6, action_dim=3, cfg=TINY).eval()
+    for p in net.parameters():  # away from the initialisation's zeros, so every weight matters
+        p.data.normal_(0.0, 0.1)
+    x, t, cond = torch.randn(batch, 6, 3), torch.rand(batch), torch.randn(batch, TINY.cond_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(net.conditioned(cond)(x, t), net(x, t, cond), atol=1e-5, rtol=1e-5)
