@@ -20,11 +20,14 @@ import numpy as np
 import torch
 
 from benchmarks.parallel import map_seeds
+from benchmarks.stats import wilson_interval
 from policy_server.model import ModelConfig
 from policy_server.networks import NetConfig
 from policy_server.policy import FlowPolicy
 from policy_server.sim_eval import collect_demos, episodes_to_dataset, evaluate
 from policy_server.train import TrainConfig, train
+
+MODES = {"detour": (-1.0, 1.0)}  # the modes of tasks whose expert picks one per episode (detour: the side)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,19 +38,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--task", default="detour", help="sim task (detour is the multimodal one)")
     p.add_argument("--heads", nargs="+", default=["flow", "l2"], help="policy heads to compare")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (and demo sets)")
-    p.add_argument("--demos", type=int, default=100, help="expert demonstrations per seed")
+    p.add_argument("--demos", type=int, default=300, help="expert demonstrations per seed (equal numbers per side on detour)")
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per policy")
     p.add_argument("--steps", type=int, default=3000, help="training steps")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--horizon", type=int, default=16, help="chunk length H")
     p.add_argument("--execute", type=int, default=8, help="actions executed from each chunk before replanning")
     p.add_argument("--net", default="mlp", help="velocity network (see policy_server.networks.VELOCITY_NETS)")
-    p.add_argument("--relative-to", default="", help="learn joint targets relative to this obs key (e.g. joint_pos)")
+    p.add_argument("--relative-to", default="joint_pos", help="learn joint targets relative to this obs key ('': absolute)")
     p.add_argument("--obs-keys", nargs="+", help="low-dim observation keys (default: all the task provides)")
-    p.add_argument("--action-noise", type=float, default=0.03,
+    p.add_argument("--action-noise", type=float, default=0.02,
                    help="DART noise (rad) on executed expert joint targets while demos are recorded; 0 = clean demos")
     p.add_argument("--noise-correlation", type=float, default=0.0,
                    help="AR(1) correlation of the DART noise from step to step (0 = white noise)")
+    p.add_argument("--chunk-labels", choices=["plan", "recorded"], default="plan",
+                   help="with --action-noise, label each step's chunk with the expert's clean plan from that state "
+                   "(plan) or with the noisy episode's next H actions (recorded)")
+    p.add_argument("--unbalanced", action="store_true",
+                   help="keep every successful demo instead of equal numbers per mode (side)")
     p.add_argument("--no-inpaint", action="store_true",
                    help="replan without passing the previous chunk's rest as the real-time-chunking prefix")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per job")
@@ -68,20 +76,36 @@ def fork_samples(policy: FlowPolicy, obs: dict[str, np.ndarray], n: int = 64) ->
     return np.array([[kin.site_pose(a[:7])[0] for a in c] for c in chunks])
 
 
-def fork_lateral(policy: FlowPolicy, task: str, starts: int = 20, n: int = 16, seed: int = 100_000) -> dict[str, float]:
-    """How sampled chunks leave the start of `starts` episodes: the lateral (x) displacement of the
-    chunk's end from the start. An averaging policy goes straight (|dx| ~ 0) toward the obstacle;
-    a multimodal one commits left or right."""
+def fork_observation(task: str, seed: int) -> dict[str, np.ndarray]:
+    """The state where the expert is about to choose: on detour, driven there by the expert itself
+    (its coin does not matter before the fork); on other tasks, the first state."""
     import sim
 
-    env = sim.make_env(task)
-    dx = []
+    env, expert = sim.make_env(task), sim.make_expert(task)
+    obs, _ = env.reset(seed=seed)
+    expert.reset(seed=seed)
+    if "obstacle_pos" in obs:
+        from sim.experts.detour import FORK_DISTANCE
+
+        for _ in range(env.max_steps):
+            if obs["ee_pos"][0] >= obs["obstacle_pos"][0] - FORK_DISTANCE - 0.02:
+                break
+            obs, *_ = env.step(expert.act(obs))
+    env.close()
+    return obs
+
+
+def fork_lateral(policy: FlowPolicy, task: str, starts: int = 20, n: int = 16, seed: int = 100_000) -> dict[str, float]:
+    """How sampled chunks leave the fork of `starts` episodes: the lateral (y; detour's way runs
+    along x) displacement of the chunk's end. An averaging policy goes straight (|dy| ~ 0) toward the
+    obstacle; a multimodal one commits left or right."""
+    dy = []
     for s in range(starts):
-        obs, _ = env.reset(seed=seed + s)
+        obs = fork_observation(task, seed + s)
         paths = fork_samples(policy, obs, n)
-        dx.append(paths[:, -1, 0] - obs["ee_pos"][0])
-    d = np.concatenate(dx)
-    return {"mean_abs_dx_m": float(np.abs(d).mean()), "committed_fraction": float((np.abs(d) > 0.03).mean()),
+        dy.append(paths[:, -1, 1] - obs["ee_pos"][1])
+    d = np.concatenate(dy)
+    return {"mean_abs_dy_m": float(np.abs(d).mean()), "committed_fraction": float((np.abs(d) > 0.03).mean()),
             "left_fraction": float((d < -0.03).mean()), "right_fraction": float((d > 0.03).mean())}
 
 
@@ -95,7 +119,7 @@ def plot(results: dict, path: Path, task: str) -> None:
     fig, axes = plt.subplots(2, len(heads), figsize=(5.5 * len(heads), 9), squeeze=False)
     for j, head in enumerate(heads):
         r = results[head]
-        for row, (paths, title) in enumerate(((r["fork"], "64 sampled chunks at the start"), (r["paths"], "rollouts"))):
+        for row, (paths, title) in enumerate(((r["fork"], "64 sampled chunks at the fork"), (r["paths"], "rollouts"))):
             ax = axes[row, j]
             obstacle = r.get("obstacle")
             if obstacle is not None:
@@ -118,7 +142,9 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     """Demos, training and evaluation of every head for one seed (runs in its own process with --jobs)."""
     torch.set_num_threads(args.threads)
     demos = collect_demos(args.task, args.demos, seed=1000 * seed, action_noise=args.action_noise,
-                          noise_correlation=args.noise_correlation, progress=args.jobs == 1)
+                          noise_correlation=args.noise_correlation, progress=args.jobs == 1,
+                          plan_horizon=args.horizon if args.chunk_labels == "plan" and args.action_noise > 0 else 0,
+                          balance_modes=() if args.unbalanced else MODES.get(args.task, ()))
     modes = [d.attrs["mode"] for d in demos]
     print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps, "
           f"modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}", flush=True)
@@ -137,9 +163,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         print(f"  {head:5s} seed {seed}: success {ev.success_rate:.2f} over {ev.episodes} episodes; "
               f"failures {ev.failures}; val loss {res.val_loss}; fork {out['fork'][head]}", flush=True)
         if seed == args.seeds[0]:
-            import sim
-
-            obs0, _ = sim.make_env(args.task).reset(seed=100_000 + 1000 * seed)
+            obs0 = fork_observation(args.task, 100_000 + 1000 * seed)
             out["pictures"][head] = {
                 "fork": fork_samples(policy, obs0), "paths": ev.ee_paths[:60], "ok": ev.successes[:60],
                 "success": ev.success_rate, "obstacle": obs0.get("obstacle_pos"),
@@ -159,15 +183,19 @@ def run(argv: list[str] | None = None) -> dict:
     forks = {h: [r["fork"][h] for r in per_seed] for h in args.heads}
     pictures = per_seed[0]["pictures"]
     print(f"\n{args.task}: success over {len(args.seeds)} seeds x {args.episodes} episodes ({time.time() - t_start:.0f} s)")
-    print(f"{'head':6s} {'median':>7s} {'mean':>6s} {'min':>6s} {'max':>6s}  per seed")
+    print(f"{'head':6s} {'mean':>5s} {'sd':>5s} {'pooled 95% CI':>14s}  per seed  {'chunks at the fork committed to a side'}")
     summary = {}
     for head, rates in table.items():
         a = np.array(rates)
-        summary[head] = {"median": float(np.median(a)), "mean": float(a.mean()), "min": float(a.min()),
-                         "max": float(a.max()), "per_seed": rates, "failures": failures[head], "fork": forks[head]}
+        wins = int(round(float(a.sum()) * args.episodes))
+        lo, hi = wilson_interval(wins, args.episodes * len(a))
         committed = [f.get("committed_fraction", float("nan")) for f in forks[head]]
-        print(f"{head:6s} {np.median(a):7.2f} {a.mean():6.2f} {a.min():6.2f} {a.max():6.2f}  {rates}  "
-              f"start chunks committed to a side: {np.round(committed, 2).tolist()}")
+        summary[head] = {"mean": float(a.mean()), "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                         "median": float(np.median(a)), "min": float(a.min()), "max": float(a.max()),
+                         "pooled_ci95": [lo, hi], "episodes_per_seed": args.episodes, "per_seed": rates,
+                         "failures": failures[head], "fork": forks[head]}
+        print(f"{head:6s} {a.mean():5.2f} {summary[head]['sd']:5.2f} {lo:6.2f}-{hi:<7.2f}  "
+              f"{' / '.join(f'{r:.2f}' for r in rates)}  {np.round(committed, 2).tolist()}")
     png = out / f"multimodal_{args.task}.png"
     plot(pictures, png, args.task)
     report = {"task": args.task, "args": vars(args), "success": summary, "png": str(png)}

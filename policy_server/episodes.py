@@ -35,6 +35,9 @@ class RecordedEpisode:
     intervention: np.ndarray | None = None
     timestamps: np.ndarray | None = None
     attrs: dict = field(default_factory=dict)
+    # Per-step chunk labels (T, H, A) when the chunk at t is not simply actions t..t+H-1: the
+    # scripted expert's clean plan under injected noise (`sim_eval.collect_demos`). Not recorded.
+    planned: np.ndarray | None = None
 
 
 WeightFn = Callable[[list["RecordedEpisode"]], list[np.ndarray]]
@@ -141,7 +144,12 @@ def episodes_to_dataset(
     acts, pads, ws, eids = [], [], [], []
     all_w = weights(episodes)
     for i, ep in enumerate(episodes):
-        c, p = chunks_from_episode(ep.actions, horizon)
+        if ep.planned is not None:
+            if ep.planned.shape[1] < horizon:
+                raise ValueError(f"'{ep.file}:{ep.name}' has planned chunks of {ep.planned.shape[1]} steps, fewer than H = {horizon}")
+            c, p = np.asarray(ep.planned[:, :horizon], np.float32), np.zeros(ep.planned.shape[:2], bool)[:, :horizon]
+        else:
+            c, p = chunks_from_episode(ep.actions, horizon)
         acts.append(c)
         pads.append(p)
         w = np.asarray(all_w[i], np.float32)

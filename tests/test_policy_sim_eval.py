@@ -68,3 +68,38 @@ def test_watched_evaluation_scores_each_step_against_the_expert():
     assert still.success_rate == 0.0
     curve = cumulative_off_track(still.divergences, still.successes, 100, 0.8)
     assert curve[-1] > 90  # a stalled arm is off track (nearly) every step, so the cost grows linearly with T
+
+
+def test_noisy_demos_labelled_with_the_experts_plan_give_smooth_chunks_that_start_with_the_action():
+    noisy = dict(n=2, seed=3, action_noise=0.03, progress=False)
+    planned = collect_demos("detour", plan_horizon=8, **noisy)
+    recorded = collect_demos("detour", **noisy)
+    ep = planned[0]
+    assert ep.planned.shape == (len(ep.actions), 8, 8)
+    np.testing.assert_array_equal(ep.planned[:, 0], ep.actions)  # the plan starts with what was executed (minus noise)
+
+    def jerk(chunks):
+        return float(np.abs(np.diff(chunks[..., :7], 2, axis=1)).mean())
+
+    smooth, jittery = episodes_to_dataset(planned, 8).actions, episodes_to_dataset(recorded, 8).actions
+    assert smooth.shape == jittery.shape  # same seeds, same noise: the same episodes, labelled two ways
+    assert jerk(smooth) < 0.3 * jerk(jittery)
+
+
+def test_a_plan_follows_the_expert_to_the_goal_when_the_arm_tracks_it():
+    import sim
+
+    env, expert = sim.make_env("reach"), sim.make_expert("reach")
+    obs, _ = env.reset(seed=0)
+    expert.reset(seed=0)
+    plan = expert.plan(obs, 60)
+    np.testing.assert_allclose(plan[0], expert.act(obs))
+    tcp, _ = expert.kinematics.site_pose(plan[-1][:7])
+    assert np.linalg.norm(tcp - obs["target_pos"]) < 0.01
+
+
+def test_balanced_demos_hold_each_of_the_experts_modes_in_equal_shares():
+    demos = collect_demos("detour", 6, seed=0, balance_modes=(-1.0, 1.0), progress=False)
+    sides = [d.attrs["mode"] for d in demos]
+    assert sides.count(1.0) == sides.count(-1.0) == 3
+    assert all(d.attrs["success"] for d in demos)

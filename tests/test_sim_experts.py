@@ -62,8 +62,8 @@ def test_detour_passes_on_the_side_the_expert_chose():
         lateral = []
         while True:
             obs, _, terminated, truncated, info = env.step(expert.act(obs))
-            if abs(obs["ee_pos"][1] - obs["obstacle_pos"][1]) < 0.02:
-                lateral.append(obs["ee_pos"][0] - obs["obstacle_pos"][0])
+            if abs(obs["ee_pos"][0] - obs["obstacle_pos"][0]) < 0.02:  # level with the pillar, along the way (+x)
+                lateral.append(obs["ee_pos"][1] - obs["obstacle_pos"][1])
             if terminated or truncated:
                 break
         assert info["is_success"]

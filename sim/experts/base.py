@@ -76,6 +76,25 @@ class CartesianExpert:
     def act(self, obs: Observation) -> np.ndarray:
         raise NotImplementedError
 
+    def plan(self, obs: Observation, steps: int) -> np.ndarray:
+        """The expert's next `steps` actions (steps, 8) from `obs`, as if the arm reached every
+        target exactly and nothing else moved.
+
+        This is the clean continuation that should label a chunk when the executed actions carry
+        injected noise (DART): the actions recorded later in such an episode answer states the noise
+        pushed the arm into, so a chunk cut from them holds future noise no policy can predict.
+        """
+        from sim.tasks.base import canonical_gripper_quat
+
+        state = dict(obs)
+        out = []
+        for _ in range(steps):
+            a = np.asarray(self.act(state), dtype=float)
+            out.append(a)
+            ee, quat = self.kinematics.site_pose(a[:7])
+            state.update(joint_pos=a[:7].copy(), ee_pos=ee, ee_quat=canonical_gripper_quat(quat))
+        return np.stack(out)
+
 
 class NoisyExpert:
     """An expert whose joint targets are perturbed by Gaussian noise (for robustness checks)."""

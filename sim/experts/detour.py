@@ -14,7 +14,7 @@ from sim.experts.base import CartesianExpert
 from sim.tasks.detour import TRAVEL_HEIGHT
 
 SIDE_OFFSET = 0.18  # lateral distance of the passing waypoint from the pillar's axis
-FORK_DISTANCE = 0.13  # swerve once the gripper is this close (along the way) to the pillar's axis
+FORK_DISTANCE = 0.10  # swerve once the gripper is this close (along the way) to the pillar's axis
 COMMITTED = 0.04  # once this far to one side, stay on that side whatever the coin said
 PAST_PILLAR = 0.02  # head for the goal only once the gripper is this far beyond the pillar's axis
 TRAVEL_YAW = 0.0  # the hand's long axis along the direction of travel: the narrowest profile
@@ -33,12 +33,12 @@ class DetourExpert(CartesianExpert):
         tcp = np.asarray(obs["ee_pos"], dtype=float)
         pillar = np.asarray(obs["obstacle_pos"], dtype=float)
         goal = np.asarray(obs["goal_pos"], dtype=float)
-        lateral = tcp[0] - pillar[0]
+        along, lateral = tcp[0] - pillar[0], tcp[1] - pillar[1]  # the way runs along +x
         side = np.sign(lateral) if abs(lateral) > COMMITTED else self.side
-        if tcp[1] < pillar[1] - FORK_DISTANCE and abs(lateral) <= COMMITTED:
-            target = np.array([pillar[0], pillar[1] - FORK_DISTANCE + 0.02, TRAVEL_HEIGHT])  # the shared approach
-        elif tcp[1] < pillar[1] + PAST_PILLAR:
-            target = np.array([pillar[0] + side * SIDE_OFFSET, pillar[1] + 2 * PAST_PILLAR, TRAVEL_HEIGHT])
+        if along < -FORK_DISTANCE and abs(lateral) <= COMMITTED:
+            target = np.array([pillar[0] - FORK_DISTANCE + 0.02, pillar[1], TRAVEL_HEIGHT])  # the shared approach
+        elif along < PAST_PILLAR:
+            target = np.array([pillar[0] + 2 * PAST_PILLAR, pillar[1] + side * SIDE_OFFSET, TRAVEL_HEIGHT])
         else:
             target = goal
         # Closed fingers keep the hand compact so nothing trails into the pillar.

@@ -19,7 +19,12 @@ PILLAR_RADIUS = 0.04
 PILLAR_HEIGHT = 0.10
 SUCCESS_RADIUS = 0.03
 CENTRE = np.array([0.50, 0.0])
-HALF_SPAN = 0.26  # start and goal sit this far either side of the pillar, along y
+HALF_SPAN = 0.21  # start and goal sit this far either side of the pillar, along x
+# The way runs straight out from the robot's base (along +x), so passing left (+y) and passing right
+# (-y) are mirror images for the arm: an average of the two, taken in joint space, is the straight
+# line through the pillar. Pillar and goal stay put; only the start varies, and the expert's approach
+# erases that before the fork, so nothing a policy sees tells it which side a demonstration took.
+START_JITTER = 0.015
 
 
 class DetourEnv(ArmTaskEnv):
@@ -40,10 +45,10 @@ class DetourEnv(ArmTaskEnv):
         return {"goal_pos": box, "obstacle_pos": box}
 
     def _initial_arm_qpos(self, rng):
-        centre = CENTRE + rng.uniform(-0.03, 0.03, size=2)
-        self._pillar = np.array([centre[0] + rng.uniform(-0.01, 0.01), centre[1] + rng.uniform(-0.01, 0.01), PILLAR_HEIGHT / 2])
-        start = np.array([centre[0] + rng.uniform(-0.03, 0.03), centre[1] - HALF_SPAN + rng.uniform(-0.02, 0.02), TRAVEL_HEIGHT])
-        self._goal = np.array([centre[0] + rng.uniform(-0.03, 0.03), centre[1] + HALF_SPAN + rng.uniform(-0.02, 0.02), TRAVEL_HEIGHT])
+        self._pillar = np.array([CENTRE[0], CENTRE[1], PILLAR_HEIGHT / 2])
+        self._goal = np.array([CENTRE[0] + HALF_SPAN, CENTRE[1], TRAVEL_HEIGHT])
+        start = np.array([CENTRE[0] - HALF_SPAN, CENTRE[1], TRAVEL_HEIGHT])
+        start[:2] += rng.uniform(-START_JITTER, START_JITTER, size=2)
         q, _ = self.kinematics.solve(arm.HOME_QPOS, start, yaw_down_quat(rng.uniform(-0.2, 0.2)), q_posture=arm.HOME_QPOS)
         return q
 
