@@ -174,6 +174,11 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
 def run(argv: list[str] | None = None) -> dict:
     """Run the benchmark; return the report it writes."""
     args = parse_args(argv)
+    import sim
+
+    if args.chunk_labels == "plan" and args.action_noise > 0 and getattr(sim.make_expert(args.task), "moves_objects", True):
+        raise SystemExit(f"hgd-bench-multimodal: {args.task}'s expert moves objects, so its clean plan cannot be worked "
+                         "out from the arm alone: use --chunk-labels recorded, or --action-noise 0 for clean demos")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()

@@ -66,6 +66,18 @@ def latency(policy: FlowPolicy, batch: int, calls: int) -> dict[str, float]:
             "mean_ms": float(times.mean())}
 
 
+class Unbound(torch.nn.Module):
+    """A velocity network seen without its sampling fast path (`conditioned`): one full module call
+    per Euler step, as before the fast path, so the two can be timed side by side."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.net(x, t, cond)
+
+
 def accuracy(policy: FlowPolicy, n: int = 256, per_obs: int = 4) -> dict[str, float]:
     rng = np.random.default_rng(123)
     q = rng.uniform(-1, 1, (n, 7)).astype(np.float32)
@@ -95,8 +107,14 @@ def run(argv: list[str] | None = None) -> dict:
         eager = FlowPolicy.load(ck, device=device)
         row["params"] = count_parameters(eager.model)
         row.update(accuracy(eager))
-        for b in (1, 8):
+        unbound = None
+        if hasattr(eager.model.velocity, "conditioned"):
+            unbound = FlowPolicy.load(ck, device=device)
+            unbound.model.velocity = Unbound(unbound.model.velocity)
+        for b in (1, 8):  # interleaved, so both see the same machine
             row[f"eager_b{b}"] = latency(eager, b, args.calls)
+            if unbound is not None:
+                row[f"eager_unbound_b{b}"] = latency(unbound, b, args.calls)
         if not args.no_compile:
             comp = FlowPolicy.load(ck, device=device, compile=True)
             t = time.perf_counter()
@@ -124,6 +142,11 @@ def run(argv: list[str] | None = None) -> dict:
         print(f"{r['net']:8s} {r['params']:8d} {r['train_samples_per_s']:11.0f} {r['nearest_mode_mse']:9.5f} "
               f"{r['plus_fraction']:6.2f} | {lat('eager_b1'):>17s} {lat('eager_b8'):>17s} {lat('compiled_b1'):>16s} "
               f"{lat('compiled_b8'):>16s}")
+    for r in rows:
+        if "eager_unbound_b1" in r:
+            print(f"{r['net']}: sampling with the observation bound once per chunk vs one module call per Euler "
+                  f"step (eager p50): b1 {r['eager_b1']['p50_ms']:.2f} vs {r['eager_unbound_b1']['p50_ms']:.2f} ms, "
+                  f"b8 {r['eager_b8']['p50_ms']:.2f} vs {r['eager_unbound_b8']['p50_ms']:.2f} ms")
     print(f"L2 baseline ({args.nets[0]} backbone): nearest-mode MSE {l2_acc['nearest_mode_mse']:.5f} (it averages the modes)")
     report = {"device": str(device), "threads": args.threads, "cpu": platform.processor() or platform.machine(),
               "torch": torch.__version__, "args": vars(args), "rows": rows, "l2_baseline": l2_acc}

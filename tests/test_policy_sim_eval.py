@@ -103,3 +103,12 @@ def test_balanced_demos_hold_each_of_the_experts_modes_in_equal_shares():
     sides = [d.attrs["mode"] for d in demos]
     assert sides.count(1.0) == sides.count(-1.0) == 3
     assert all(d.attrs["success"] for d in demos)
+
+
+def test_an_expert_that_moves_objects_refuses_to_plan_from_the_arm_alone():
+    import sim
+
+    env, expert = sim.make_env("pick_place"), sim.make_expert("pick_place")
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(ValueError, match="moves objects"):
+        expert.plan(obs, 4)

@@ -52,6 +52,7 @@ class CartesianExpert:
     """Base for experts that steer the gripper's centre point towards a target pose each step."""
 
     max_speed = 0.25  # m/s of the gripper centre point
+    moves_objects = False  # True for experts whose task state changes with the arm (see `plan`)
 
     def __init__(self, control_hz: float = 20.0, seed: int | None = None):
         self.control_hz = control_hz
@@ -86,6 +87,9 @@ class CartesianExpert:
         """
         from sim.tasks.base import canonical_gripper_quat
 
+        if self.moves_objects:
+            raise ValueError(f"{type(self).__name__} moves objects, so its plan cannot be worked out from the arm "
+                             "alone; label its chunks with the recorded actions")
         state = dict(obs)
         out = []
         for _ in range(steps):

@@ -79,12 +79,16 @@ def pick_place_step(expert: CartesianExpert, obs, cube: np.ndarray, cube_quat: n
 
 
 class PickPlaceExpert(CartesianExpert):
+    moves_objects = True
+
     def act(self, obs):
         return pick_place_step(self, obs, np.asarray(obs["cube_pos"]), np.asarray(obs["cube_quat"]), np.asarray(obs["target_pos"]))
 
 
 class PickPlaceTwoExpert(CartesianExpert):
     """Cube A to zone A first, then cube B to zone B."""
+
+    moves_objects = True
 
     def act(self, obs):
         tcp = np.asarray(obs["ee_pos"])
