@@ -172,7 +172,8 @@ class FlowPolicy:
             pre = (p - self._act_mean) / self._act_std
             fz = torch.as_tensor(np.zeros(b) if frozen_steps is None else np.asarray(frozen_steps), device=self.device)
         if pre is None and steps in (None, self.cfg.flow_steps):
-            out = self._plain(low, images, z)
+            with torch.inference_mode():  # cheaper than no_grad per op; guided sampling needs autograd, so not there
+                out = self._plain(low, images, z)
         else:
             cond = self.model.encode(low, images)
             out = self.model.sample(cond, z, steps, pre, fz) * self._act_std + self._act_mean
