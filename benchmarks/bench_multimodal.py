@@ -176,6 +176,8 @@ def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import sim
 
+    if args.task not in sim.task_names():
+        raise SystemExit(f"hgd-bench-multimodal: unknown task {args.task!r}; known tasks: {', '.join(sim.task_names())}")
     if args.chunk_labels == "plan" and args.action_noise > 0 and getattr(sim.make_expert(args.task), "moves_objects", True):
         raise SystemExit(f"hgd-bench-multimodal: {args.task}'s expert moves objects, so its clean plan cannot be worked "
                          "out from the arm alone: use --chunk-labels recorded, or --action-noise 0 for clean demos")
