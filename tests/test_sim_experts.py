@@ -90,3 +90,28 @@ def test_expert_labels_a_state_it_did_not_visit_itself():
         if terminated or truncated:
             break
     assert info["is_success"]
+
+
+def test_detour_left_and_right_mirror_each_other_so_their_mean_runs_into_the_pillar():
+    # The premise of the averaging trap: the joint-space mean of a left and a right demonstration
+    # from the same start is the straight line, which meets the pillar.
+    env = sim.make_env("detour")
+    paths = []
+    for side in (-1.0, 1.0):
+        expert = sim.make_expert("detour")
+        obs, _ = env.reset(seed=5)
+        expert.reset(5)
+        expert.side = side
+        actions = []
+        for _ in range(70):
+            actions.append(expert.act(obs))
+            obs, *_ = env.step(actions[-1])
+        paths.append(np.array(actions))
+    pillar = obs["obstacle_pos"]
+    mean = (paths[0] + paths[1]) / 2
+    tcp = np.array([expert.kinematics.site_pose(q[:7])[0] for q in mean])
+    near = tcp[np.argmin(np.abs(tcp[:, 0] - pillar[0]))]  # where the mean path is level with the pillar
+    assert abs(near[0] - pillar[0]) < 0.02
+    assert abs(near[1] - pillar[1]) < 0.02  # within the pillar's 4 cm radius: straight through it
+    ends = [expert.kinematics.site_pose(p[40][:7])[0][1] - pillar[1] for p in paths]
+    assert ends[0] < -0.1 and ends[1] > 0.1  # while each demonstration alone passes well clear
