@@ -27,8 +27,6 @@ from policy_server.policy import FlowPolicy
 from policy_server.sim_eval import collect_demos, episodes_to_dataset, evaluate
 from policy_server.train import TrainConfig, train
 
-MODES = {"detour": (-1.0, 1.0)}  # the modes of tasks whose expert picks one per episode (detour: the side)
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -140,11 +138,13 @@ def plot(results: dict, path: Path, task: str) -> None:
 
 def run_seed(args: argparse.Namespace, seed: int) -> dict:
     """Demos, training and evaluation of every head for one seed (runs in its own process with --jobs)."""
+    import sim
+
     torch.set_num_threads(args.threads)
     demos = collect_demos(args.task, args.demos, seed=1000 * seed, action_noise=args.action_noise,
                           noise_correlation=args.noise_correlation, progress=args.jobs == 1,
                           plan_horizon=args.horizon if args.chunk_labels == "plan" and args.action_noise > 0 else 0,
-                          balance_modes=() if args.unbalanced else MODES.get(args.task, ()))
+                          balance_modes=() if args.unbalanced else getattr(sim.make_expert(args.task), "modes", ()))
     modes = [d.attrs["mode"] for d in demos]
     print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps, "
           f"modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}", flush=True)

@@ -147,7 +147,7 @@ def episodes_to_dataset(
         if ep.planned is not None:
             if ep.planned.shape[1] < horizon:
                 raise ValueError(f"'{ep.file}:{ep.name}' has planned chunks of {ep.planned.shape[1]} steps, fewer than H = {horizon}")
-            c, p = np.asarray(ep.planned[:, :horizon], np.float32), np.zeros(ep.planned.shape[:2], bool)[:, :horizon]
+            c, p = np.asarray(ep.planned[:, :horizon], np.float32), np.zeros((len(ep.planned), horizon), bool)
         else:
             c, p = chunks_from_episode(ep.actions, horizon)
         acts.append(c)

@@ -35,7 +35,7 @@ def collect_demos(
     actions answer states the noise caused, so chunks cut from them carry a random walk that a
     generative policy faithfully reproduces as jitter (measured on detour: flow 0.77 with recorded
     chunks); the plan is what the expert would do from here, which is what a chunk should say.
-    balance_modes: the modes of an expert that picks one per episode (detour's side: (-1, 1)); keep a
+    balance_modes: the modes of an expert that picks one per episode (`DetourExpert.modes`); keep a
     demonstration only while its mode is not ahead of the others, so the data hold the modes in equal shares, as
     an operator asked to show both would. (Unbalanced data give an averaging policy a majority to
     follow, which hides the averaging.)

@@ -21,6 +21,7 @@ TRAVEL_YAW = 0.0  # the hand's long axis along the direction of travel: the narr
 
 
 class DetourExpert(CartesianExpert):
+    modes = (-1.0, 1.0)  # the values `side` can take: one is drawn per episode
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
         self.side = 1.0 if self.rng.random() < 0.5 else -1.0
