@@ -146,8 +146,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
                           plan_horizon=args.horizon if args.chunk_labels == "plan" and args.action_noise > 0 else 0,
                           balance_modes=() if args.unbalanced else getattr(sim.make_expert(args.task), "modes", ()))
     modes = [d.attrs["mode"] for d in demos]
-    print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps, "
-          f"modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}", flush=True)
+    sides = f", modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}" if any(modes) else ""
+    print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps{sides}", flush=True)
     ds = episodes_to_dataset(demos, args.horizon)
     out: dict = {"seed": seed, "rates": {}, "failures": {}, "pictures": {}}
     for head in args.heads:

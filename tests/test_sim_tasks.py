@@ -135,3 +135,19 @@ def test_control_period_is_a_whole_number_of_physics_steps(hz, substeps):
 def test_a_control_rate_that_does_not_divide_into_physics_steps_is_refused():
     with pytest.raises(ValueError, match="whole multiple"):
         sim.make_env("reach", control_hz=30)
+
+
+@pytest.mark.parametrize("task, cubes", [("pick_place", [("cube_pos", "target_pos", "")]),
+                                         ("pick_place_two", [("cube_a_pos", "target_a_pos", "_a"),
+                                                             ("cube_b_pos", "target_b_pos", "_b")])])
+def test_pick_and_place_observations_carry_the_cube_relative_to_the_gripper_and_the_zone(task, cubes):
+    env = sim.make_env(task)
+    expert = sim.make_expert(task)
+    obs, _ = env.reset(seed=4)
+    start = np.linalg.norm(obs[f"ee_to_cube{cubes[0][2]}"][:2])
+    for _ in range(30):  # the relations follow the arm as it moves, not just the first frame
+        obs, *_ = env.step(expert.act(obs))
+    for cube, zone, suffix in cubes:
+        np.testing.assert_allclose(obs[f"ee_to_cube{suffix}"], obs[cube] - obs["ee_pos"], atol=1e-12)
+        np.testing.assert_allclose(obs[f"cube{suffix}_to_target"], obs[zone] - obs[cube], atol=1e-12)
+    assert np.linalg.norm(obs[f"ee_to_cube{cubes[0][2]}"][:2]) < 0.7 * start  # the expert has been closing in

@@ -6,7 +6,7 @@ import numpy as np
 
 from sim.scene import cube_body, zone_marker
 from sim.tasks.base import ArmTaskEnv, TaskOutcome
-from sim.tasks.pick_place import CUBE_HALF, MAX_YAW, RELEASED_BELOW, ZONE_RADIUS, _vec3, _vec4, cube_placed, sample_separated_points
+from sim.tasks.pick_place import CUBE_HALF, MAX_YAW, RELEASED_BELOW, ZONE_RADIUS, _vec3, _vec4, cube_placed, relative_features, sample_separated_points
 
 
 class PickPlaceTwoEnv(ArmTaskEnv):
@@ -25,7 +25,8 @@ class PickPlaceTwoEnv(ArmTaskEnv):
     def _task_spaces(self):
         return {
             "cube_a_pos": _vec3(), "cube_a_quat": _vec4(), "cube_b_pos": _vec3(), "cube_b_quat": _vec4(),
-            "target_a_pos": _vec3(), "target_b_pos": _vec3(),
+            "target_a_pos": _vec3(), "target_b_pos": _vec3(), "ee_to_cube_a": _vec3(), "ee_to_cube_b": _vec3(),
+            "cube_a_to_target": _vec3(), "cube_b_to_target": _vec3(),
         }
 
     def _randomize(self, rng):
@@ -38,11 +39,13 @@ class PickPlaceTwoEnv(ArmTaskEnv):
 
     def _task_observation(self):
         obs = {}
+        tcp = self.tcp_pose()[0]
         for name in ("a", "b"):
             pos, quat = self._free_body_pose(f"cube_{name}")
             obs[f"cube_{name}_pos"] = pos
             obs[f"cube_{name}_quat"] = quat
             obs[f"target_{name}_pos"] = self._zones[name].copy()
+            obs.update(relative_features(tcp, pos, self._zones[name], suffix=f"_{name}"))
         return obs
 
     def _evaluate(self):
