@@ -5,6 +5,7 @@ with an ``eval.json`` is finished, so an interrupted run resumes at the first un
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -145,6 +146,17 @@ class PolicyServerProcess:
             Path(self.endpoint[len("ipc://"):]).unlink(missing_ok=True)  # the socket file ZeroMQ leaves behind
 
 
+def discard_interrupted_recording(run: Path, r: int, log) -> None:
+    """A round whose recording was cut off starts its recording over: the recorder numbers new
+    episodes after the ones already there, so keeping them would train on duplicates of the same
+    seeds. They are regenerated exactly (same seeds, same server noise)."""
+    data = round_dir(run, r) / "data"
+    partial = sorted(data.glob("*.hdf5")) if data.exists() else []
+    if partial:
+        log(f"round {r}: discarding {len(partial)} episodes of an interrupted recording (re-recorded from the same seeds)")
+        shutil.rmtree(data)
+
+
 def labels_so_far(run: Path, upto: int) -> int:
     total = 0
     for r in range(upto + 1):
@@ -188,8 +200,14 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
                     server = PolicyServerProcess(previous, f"ipc://{run.resolve()}/policy.sock", run / "server.log")
                 else:
                     server.reload(previous)
-            with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
-                sessions = record_round(cfg, run, r, server.endpoint if server else None, bar)
+            recorded = round_dir(run, r) / "sessions.json"
+            if recorded.exists():  # interrupted after recording: its episodes are complete, train on them
+                sessions = json.loads(recorded.read_text())
+                log(f"round {r}: {sessions['episodes']} {what} recorded earlier (resuming at training)")
+            else:
+                discard_interrupted_recording(run, r, log)
+                with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
+                    sessions = record_round(cfg, run, r, server.endpoint if server else None, bar)
             checkpoint, seconds = train_round(cfg, run, r, progress)
             wins, total = evaluate_round(cfg, checkpoint, progress)
             result = RoundResult(r, wins / total, total, wins, sessions["interventions_per_episode"],

@@ -54,10 +54,29 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     assert "finished earlier" in again.stdout
     assert len(list((run / "round_1" / "data").glob("ep_*.hdf5"))) == 2
 
-    rerun = tmp_path / "rerun"  # the same seed from scratch: the same episodes, the same numbers
-    assert loop(rerun).returncode == 0
     def numbers(rows):  # everything but the wall-clock training time
         return [{k: v for k, v in row.items() if k != "train_seconds"} for row in rows]
+
+    # Cut off while recording round 1 (its episodes half written, no summary): the recording starts
+    # over instead of numbering new episodes after the old ones (which would train on duplicates).
+    (run / "round_1" / "eval.json").unlink()
+    (run / "round_1" / "sessions.json").unlink()
+    rollouts[1].unlink()
+    cut = loop(run)
+    assert cut.returncode == 0, cut.stderr
+    assert "discarding 1 episodes of an interrupted recording" in cut.stdout
+    assert len(list((run / "round_1" / "data").glob("ep_*.hdf5"))) == 2
+    assert numbers(json.loads((run / "report.json").read_text())) == numbers(report)
+    # Cut off after recording, while training: the recorded episodes are kept and trained on.
+    (run / "round_1" / "eval.json").unlink()
+    kept = {p: p.stat().st_mtime_ns for p in (run / "round_1" / "data").glob("ep_*.hdf5")}
+    cut = loop(run)
+    assert cut.returncode == 0 and "recorded earlier (resuming at training)" in cut.stdout
+    assert {p: p.stat().st_mtime_ns for p in (run / "round_1" / "data").glob("ep_*.hdf5")} == kept
+    assert numbers(json.loads((run / "report.json").read_text())) == numbers(report)
+
+    rerun = tmp_path / "rerun"  # the same seed from scratch: the same episodes, the same numbers
+    assert loop(rerun).returncode == 0
 
     assert numbers(json.loads((rerun / "report.json").read_text())) == numbers(report)
     for a, b in zip(rollouts, sorted((rerun / "round_1" / "data").glob("ep_*.hdf5"))):
