@@ -82,13 +82,13 @@ def watched_eval(cfg, checkpoint: Path) -> dict:
     torch.manual_seed(0)
     policy = load_policy(checkpoint, device="cpu")
     ev = evaluate(policy, cfg.task, cfg.eval_episodes, seed=900_000 + cfg.seed * 1_000,
-                  execute_steps=cfg.execute_steps, progress=False, watch=True)
+                  execute_steps=cfg.execute_steps, progress=False, watch=True, supervisor_config=cfg.supervisor)
     horizon = sim.episode_limit(cfg.task)
-    threshold = cfg.supervisor.divergence_ratio
+    threshold, run = cfg.supervisor.divergence_ratio, cfg.supervisor.divergence_steps
     return {
         "success": ev.success_rate, "successes": int(sum(ev.successes)), "episodes": ev.episodes,
-        "cumulative_off_track": cumulative_off_track(ev.divergences, ev.successes, horizon, threshold).tolist(),
-        "first_off_track": first_off_track(ev.divergences, threshold, cfg.supervisor.divergence_steps).tolist(),
+        "cumulative_off_track": cumulative_off_track(ev.divergences, ev.successes, horizon, threshold, run).tolist(),
+        "first_off_track": first_off_track(ev.divergences, threshold, run).tolist(),
     }
 
 

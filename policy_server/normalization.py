@@ -129,21 +129,33 @@ def from_relative(actions: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
-def discrete_action_levels(actions: np.ndarray, max_levels: int = 2) -> dict[int, list[float]]:
-    """Action dimensions that take only a few distinct values in the data (N, A), with those values.
+def discrete_action_levels(actions: np.ndarray, max_levels: int = 2, ramp_share: float = 0.1) -> dict[int, list[float]]:
+    """Action dimensions that are two-valued in the data (N, A), with those two values.
 
     A gripper driven open/closed by a gamepad or a scripted expert is such a dimension. A policy's
     continuous output there (0.2 "a bit closed") puts the robot in states the data never shows,
     such as half-closed fingers in mid-air, which the policy then reads as "closing"; snapping the
     output to the levels seen in the data avoids that (measured: pick_place from 100 demos, 0.03
-    success with the raw gripper output, 0.30 snapped). A leader arm's continuous gripper has many
-    levels and is left alone.
+    success with the raw gripper output, 0.30 snapped).
+
+    Recorded commands are the ones the robot was sent, after the safety filter's rate limit, so an
+    open/closed gripper also shows the few values of each ramp between its levels (0.2, 0.4, ... at
+    20 Hz): a dimension still counts as two-valued when its two most frequent values hold all but
+    `ramp_share` of the samples and every other value lies between them. A leader arm's continuous
+    gripper spreads over many values and is left alone.
     """
     out: dict[int, list[float]] = {}
     for dim in range(actions.shape[-1]):
-        levels = np.unique(np.round(actions[:, dim].astype(np.float64), 6))
-        if 2 <= len(levels) <= max_levels:
+        levels, counts = np.unique(np.round(actions[:, dim].astype(np.float64), 6), return_counts=True)
+        if len(levels) < 2:
+            continue
+        if len(levels) <= max_levels:
             out[dim] = [float(v) for v in levels]
+            continue
+        low, high = sorted(levels[np.argsort(counts, kind="stable")[-2:]])
+        held = counts[(levels == low) | (levels == high)].sum() / counts.sum()
+        if held >= 1.0 - ramp_share and levels[0] >= low and levels[-1] <= high:
+            out[dim] = [float(low), float(high)]
     return out
 
 

@@ -110,13 +110,15 @@ def evaluate(
     progress: bool = True,
     inpaint: bool = False,
     watch: bool = False,
+    supervisor_config=None,
 ) -> EvalResult:
     """Run `episodes` policy episodes (seeds seed..), replanning every `execute_steps` steps.
 
     inpaint: pass the unexecuted rest of the previous chunk as the real-time-chunking prefix
     (frozen_steps = 0: inference here is instantaneous), so consecutive chunks keep one mode.
     watch: a simulated supervisor (who never takes over) scores every step against the expert, for
-    measuring when and how often the policy leaves the expert's path.
+    measuring when and how often the policy leaves the expert's path; `supervisor_config` is its
+    SupervisorConfig (the loop's, so that "off track" means what made the loop's supervisor act).
     """
     import sim
 
@@ -128,7 +130,7 @@ def evaluate(
         obs = [e.reset(seed=s)[0] for e, s in zip(envs, seeds)]
         alive = np.ones(len(envs), bool)
         paths = [[o["ee_pos"].copy()] if "ee_pos" in o else [] for o in obs]  # gripper paths (arm tasks)
-        watchers = [sim.make_supervisor(task) for _ in seeds] if watch else []
+        watchers = [sim.make_supervisor(task, supervisor_config) for _ in seeds] if watch else []
         for w, s in zip(watchers, seeds):
             w.reset(s)
         gaps: list[list[float]] = [[] for _ in envs]
@@ -173,22 +175,38 @@ def evaluate(
 
 
 def cumulative_off_track(divergences: list[np.ndarray], successes: list[bool], horizon: int,
-                         threshold: float) -> np.ndarray:
+                         threshold: float, run: int = 1) -> np.ndarray:
     """Mean number of off-track steps among the first T, for T = 1..horizon: the cost whose growth
     with T the imitation-learning bounds are about (Ross & Bagnell 2010: O(eps T^2) for behavioural
     cloning, O(eps T) for DAgger-style training on the learner's own states).
 
-    A step is off track when the policy's divergence from the expert exceeds `threshold`. An episode
-    that ended in success costs nothing afterwards; one that ended in failure before `horizon` stays
-    off track for the rest (it can no longer recover).
+    A step is off track when the policy's divergence from the expert exceeds `threshold` for at
+    least `run` consecutive steps (a lone disagreeing step is noise, not a mistake; with the
+    supervisor's own `divergence_steps`, off track means "the supervisor would have acted"). An
+    episode that ended in success costs nothing afterwards; one that ended in failure before
+    `horizon` stays off track for the rest (it can no longer recover).
     """
     cost = np.zeros((len(divergences), horizon))
     for i, (gaps, ok) in enumerate(zip(divergences, successes)):
-        off = (np.asarray(gaps, float) > threshold)[:horizon].astype(float)
+        off = off_track_steps(np.asarray(gaps, float) > threshold, run)[:horizon].astype(float)
         cost[i, : len(off)] = off
         if not ok:
             cost[i, len(off):] = 1.0
     return np.cumsum(cost, axis=1).mean(axis=0)
+
+
+def off_track_steps(disagrees: np.ndarray, run: int) -> np.ndarray:
+    """The steps that belong to a streak of at least `run` consecutive disagreeing steps."""
+    out = np.zeros(len(disagrees), bool)
+    start = None
+    for t, d in enumerate(list(disagrees) + [False]):
+        if d and start is None:
+            start = t
+        elif not d and start is not None:
+            if t - start >= run:
+                out[start:t] = True
+            start = None
+    return out
 
 
 def first_off_track(divergences: list[np.ndarray], threshold: float, run: int = 1) -> np.ndarray:

@@ -39,6 +39,10 @@ def test_cumulative_off_track_counts_failures_to_the_horizon_and_successes_not_a
     np.testing.assert_allclose(curve, [(0 + 1) / 2, (1 + 2) / 2, (1 + 3) / 2, (1 + 4) / 2, (1 + 5) / 2])
     np.testing.assert_array_equal(first_off_track([np.array([0, 2, 0, 2, 2, 2.0]), np.zeros(4)], 1.0, run=2), [3, -1])
     np.testing.assert_array_equal(first_off_track([np.array([0, 2, 0.0])], 1.0, run=1), [1])
+    # With run=2 a lone disagreeing step is not off track; a streak of two or more is, all of it.
+    streaks = [np.array([2.0, 0, 2, 2, 2, 0, 2])]
+    np.testing.assert_allclose(cumulative_off_track(streaks, [True], horizon=7, threshold=1.0, run=2),
+                               [0, 0, 1, 2, 3, 3, 3])
 
 
 class _StandStill:

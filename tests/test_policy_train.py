@@ -121,6 +121,19 @@ def test_discrete_action_levels_are_found_and_outputs_snap_to_them():
     np.testing.assert_array_equal(snapped, [[[0.2, 0.0, 5.0], [0.2, 1.0, 5.0]]])
 
 
+def test_a_rate_limited_open_close_gripper_still_counts_as_two_valued():
+    """What the runtime records: open/closed commands after the safety filter's ramp (0.2 a step)."""
+    from policy_server.normalization import discrete_action_levels
+
+    ramp_up, ramp_down = np.linspace(0, 1, 6)[1:-1], np.linspace(1, 0, 6)[1:-1]
+    strokes = np.concatenate([np.zeros(60), ramp_up, np.ones(50), ramp_down] * 5)  # ramps: 7% of steps
+    assert discrete_action_levels(strokes[:, None]) == {0: [0.0, 1.0]}
+    # A continuous (leader-arm) gripper, and one whose "levels" leave values outside them, are not.
+    assert discrete_action_levels(np.linspace(0, 1, 400)[:, None]) == {}
+    overshoot = np.concatenate([strokes, [1.3] * 40])
+    assert discrete_action_levels(overshoot[:, None]) == {}
+
+
 def test_a_binary_gripper_in_the_data_gives_binary_policy_outputs_and_old_checkpoints_still_load(tmp_path):
     from policy_server.normalization import Normalizer
     from policy_server.policy import FlowPolicy
