@@ -89,6 +89,7 @@ def watched_eval(cfg, checkpoint: Path) -> dict:
         "success": ev.success_rate, "successes": int(sum(ev.successes)), "episodes": ev.episodes,
         "cumulative_off_track": cumulative_off_track(ev.divergences, ev.successes, horizon, threshold, run).tolist(),
         "first_off_track": first_off_track(ev.divergences, threshold, run).tolist(),
+        "milestone_steps": ev.milestone_steps,
     }
 
 
@@ -154,7 +155,9 @@ def loglog_slope(curve: list[float], start: int = 5) -> float:
     return float(np.polyfit(np.log(t[keep]), np.log(c[keep]), 1)[0])
 
 
-def summarise(per_seed: list[dict]) -> dict:
+def summarise(per_seed: list[dict], milestones: tuple[str, ...] = ()) -> dict:
+    from policy_server.sim_eval import failure_by_milestone
+
     def method(rates, wins, trials, labels):
         a = np.asarray(rates, float)
         lo, hi = wilson_interval(int(sum(wins)), int(sum(trials)))
@@ -181,6 +184,11 @@ def summarise(per_seed: list[dict]) -> dict:
         curve = np.mean([s[name]["watched"]["cumulative_off_track"] for s in per_seed], axis=0)
         out[name]["cumulative_off_track"] = curve.tolist()
         out[name]["loglog_slope"] = loglog_slope(curve.tolist())
+        if milestones:
+            per = np.array([failure_by_milestone(s[name]["watched"]["milestone_steps"], len(milestones))
+                            for s in per_seed])
+            out[name]["failure_by_milestone"] = {"mean": per.mean(0).tolist(), "per_seed": per.tolist(),
+                                                 "std": (per.std(0, ddof=1) if len(per) > 1 else 0 * per[0]).tolist()}
     return out
 
 
@@ -190,7 +198,8 @@ def plot(per_seed: list[dict], summary: dict, task: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    staged = "milestones" in summary
+    fig, axes = plt.subplots(1, 3 if staged else 2, figsize=(18 if staged else 12, 4.5))
     ax = axes[0]
     for s in per_seed:
         rounds = s["hgdagger"]["rounds"]
@@ -229,9 +238,44 @@ def plot(per_seed: list[dict], summary: dict, task: str, path: Path) -> None:
     ax.set_ylabel("mean off-track steps among the first T")
     ax.set_title("the horizon effect")
     ax.legend(loc="upper left")
+    if staged:
+        plot_failure_by_milestone(axes[2], summary)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+LABELS = {"bc": "BC, equal labels", "hgdagger": "HG-DAgger", "hgdagger_scratch": "HG-DAgger data, from scratch"}
+
+
+def task_milestones(task: str) -> tuple[str, ...]:
+    """The task's ordered sub-goals (none for a plugged-in environment that does not declare them)."""
+    import sim
+
+    env = sim.make_env(task)
+    try:
+        return tuple(getattr(env.unwrapped, "milestones", ()))
+    finally:
+        env.close()
+
+
+def plot_failure_by_milestone(ax, summary: dict) -> None:
+    """Failure against horizon: the task cut off at each sub-goal, at the step the expert reaches it."""
+    ms = summary["milestones"]
+    t = np.asarray(ms["expert_steps_median"])
+    for name, colour in (("bc", "tab:red"), ("hgdagger", "tab:blue"), ("hgdagger_scratch", "tab:green")):
+        if name not in summary:
+            continue
+        f = summary[name]["failure_by_milestone"]
+        ax.errorbar(t, f["mean"], yerr=f["std"], fmt="o-", color=colour, capsize=4, label=LABELS[name])
+        ax.plot(t, f["mean"][0] * t / t[0], ":", color=colour, lw=1)
+    for x, name in zip(t, ms["names"]):
+        ax.annotate(name, (x, 0.0), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7, rotation=90)
+    ax.set_xlabel("horizon: the expert's step at each sub-goal")
+    ax.set_ylabel("share of episodes failing before it (mean ± sd over seeds)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("failure against horizon (dotted: linear from the first sub-goal)")
+    ax.legend(loc="upper left")
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -240,7 +284,13 @@ def run(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     per_seed = map_seeds(run_seed, args, args.seeds, args.jobs)
-    summary = summarise(per_seed)
+    milestones = task_milestones(args.task)
+    summary = summarise(per_seed, milestones)
+    if milestones:
+        from policy_server.sim_eval import expert_milestone_steps
+
+        summary["milestones"] = {"names": list(milestones), "expert_steps_median": np.median(
+            expert_milestone_steps(args.task, 20, seed=900_000), axis=0).tolist()}
     episodes = summary["bc"]["episodes_per_seed"]
     print(f"\n{args.task}: {len(args.seeds)} seeds x {episodes} evaluation episodes ({time.time() - started:.0f} s)")
     rows = []
@@ -254,6 +304,14 @@ def run(argv: list[str] | None = None) -> dict:
                      f"[{m['pooled_ci95'][0]:.2f}, {m['pooled_ci95'][1]:.2f}]",
                      " ".join(f"{r:.2f}" for r in m["per_seed"]), slope])
     print_table(["method", "labels", "success mean ± sd", "pooled 95% CI", "per seed", "off-track slope"], rows)
+    if milestones:
+        print("\nfailure against horizon: share of evaluation episodes that never reached each sub-goal (mean ± sd over seeds)")
+        ms = summary["milestones"]
+        names = [n for n in ("bc", "hgdagger", "hgdagger_scratch") if n in summary]
+        print_table(["sub-goal", "expert's step"] + [LABELS[n] for n in names],
+                    [[m, f"{t:.0f}"] + [f"{summary[n]['failure_by_milestone']['mean'][k]:.2f} ± "
+                                        f"{summary[n]['failure_by_milestone']['std'][k]:.2f}" for n in names]
+                     for k, (m, t) in enumerate(zip(ms["names"], ms["expert_steps_median"]))])
     png = out / f"dagger_{result_name(args)}.png"
     plot(per_seed, summary, args.task, png)
     report = {"task": args.task, "args": vars(args), "summary": summary, "per_seed": per_seed, "png": str(png)}

@@ -98,6 +98,9 @@ class EvalResult:
     # With watch=True: per episode, each step's divergence of the policy's action from the scripted
     # expert's (the simulated supervisor's measure; > its divergence_ratio = off track).
     divergences: list[np.ndarray] = field(default_factory=list)
+    # Per episode, the step at which each of the task's milestones was reached, in order (a long
+    # task's failures located in time: how far each episode got).
+    milestone_steps: list[list[int]] = field(default_factory=list)
 
 
 def evaluate(
@@ -135,6 +138,7 @@ def evaluate(
             w.reset(s)
         gaps: list[list[float]] = [[] for _ in envs]
         done_info: list[dict] = [{} for _ in envs]
+        reached: list[list[int]] = [[] for _ in envs]
         plan = np.zeros((len(envs), policy.info.chunk_length, policy.info.action_dim))
         k = 0
         while alive.any():
@@ -153,6 +157,8 @@ def evaluate(
                     action = plan[i, k % execute_steps]
                     gaps[i].append(watchers[i].divergence(obs[i], action, np.asarray(watchers[i].expert.act(obs[i]))))
                 obs[i], _, term, trunc, info = envs[i].step(plan[i, k % execute_steps])
+                while len(reached[i]) < info.get("milestones_reached", 0):
+                    reached[i].append(k + 1)
                 if "ee_pos" in obs[i]:
                     paths[i].append(obs[i]["ee_pos"].copy())
                 if term or trunc:
@@ -160,6 +166,7 @@ def evaluate(
                     done_info[i] = info
             k += 1
         res.divergences.extend(np.array(g) for g in gaps if watch)
+        res.milestone_steps.extend(reached)
         for e, info, p in zip(envs, done_info, paths):
             ok = bool(info.get("is_success", False))
             res.successes.append(ok)
@@ -193,6 +200,35 @@ def cumulative_off_track(divergences: list[np.ndarray], successes: list[bool], h
         if not ok:
             cost[i, len(off):] = 1.0
     return np.cumsum(cost, axis=1).mean(axis=0)
+
+
+def failure_by_milestone(milestone_steps: list[list[int]], count: int) -> np.ndarray:
+    """For k = 1..count, the share of episodes that never reached the task's k-th milestone: the
+    failure rate of the task cut off at that sub-goal, i.e. against a growing horizon."""
+    reached = np.array([len(m) for m in milestone_steps])
+    return np.array([float(np.mean(reached < k)) for k in range(1, count + 1)])
+
+
+def expert_milestone_steps(task: str, episodes: int = 20, seed: int = 0) -> list[list[int]]:
+    """The steps at which the scripted expert reaches each milestone (the horizon of each sub-goal)."""
+    import sim
+
+    out = []
+    for s in range(seed, seed + episodes):
+        env, expert = sim.make_env(task), sim.make_expert(task)
+        obs, info = env.reset(seed=s)
+        expert.reset(s)
+        steps: list[int] = []
+        done, k = False, 0
+        while not done:
+            obs, _, term, trunc, info = env.step(expert.act(obs))
+            k += 1
+            while len(steps) < info.get("milestones_reached", 0):
+                steps.append(k)
+            done = term or trunc
+        env.close()
+        out.append(steps)
+    return out
 
 
 def off_track_steps(disagrees: np.ndarray, run: int) -> np.ndarray:

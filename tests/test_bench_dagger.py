@@ -42,3 +42,35 @@ def test_the_benchmark_runs_both_arms_and_the_ablation_and_writes_its_report(tmp
     assert len(summary["bc"]["cumulative_off_track"]) == 100  # reach's step limit
     assert json.loads((tmp_path / "dagger_reach.json").read_text())["summary"]["bc"]["per_seed"] == summary["bc"]["per_seed"]
     assert (tmp_path / "dagger_reach.png").stat().st_size > 10_000
+
+
+def _fake_seed(bc_reached: list[int], dagger_reached: list[int]) -> dict:
+    """One seed's results, as run_seed writes them, with the milestones each evaluation episode reached."""
+    def watched(reached):
+        return {"cumulative_off_track": list(np.linspace(0, 5, 20)), "milestone_steps": [list(range(1, n + 1)) for n in reached]}
+
+    rounds = [{"round": r, "success_rate": 0.1 * r, "eval_successes": r, "eval_episodes": 10, "labels_so_far": 100 * (r + 1)}
+              for r in range(3)]
+    return {"hgdagger": {"rounds": rounds, "watched": watched(dagger_reached)},
+            "bc": {"success": 0.1, "successes": 1, "episodes": 10, "labels": 300, "watched": watched(bc_reached)}}
+
+
+def test_failure_against_horizon_is_the_share_of_episodes_short_of_each_sub_goal(tmp_path):
+    from benchmarks.bench_dagger import plot, summarise
+
+    milestones = ("lifted", "placed", "second lifted", "second placed")
+    per_seed = [_fake_seed([4, 1, 0, 2], [4, 4, 3, 2]), _fake_seed([4, 2, 0, 0], [4, 4, 4, 1])]
+    summary = summarise(per_seed, milestones)
+    # seed 0 BC: 1 of 4 episodes never lifted, 2 never placed, 3 never reached the 3rd and 4th sub-goals
+    np.testing.assert_allclose(summary["bc"]["failure_by_milestone"]["per_seed"][0], [0.25, 0.5, 0.75, 0.75])
+    np.testing.assert_allclose(summary["hgdagger"]["failure_by_milestone"]["mean"], [0, 0.125, 0.25, 0.375])
+    summary["milestones"] = {"names": list(milestones), "expert_steps_median": [90, 170, 225, 295]}
+    plot(per_seed, summary, "pick_place_two", tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_the_expert_reaches_pick_place_twos_sub_goals_in_order():
+    from policy_server.sim_eval import expert_milestone_steps
+
+    steps = expert_milestone_steps("pick_place_two", episodes=2, seed=3)
+    assert all(len(s) == 4 and s == sorted(s) and s[0] > 20 for s in steps)

@@ -74,6 +74,7 @@ class ArmTaskEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
     task_name = "base"
+    milestones: tuple[str, ...] = ()  # the task's sub-goals, in the order the expert reaches them
     default_max_steps = 100
     home_noise = 0.05
 
@@ -121,6 +122,7 @@ class ArmTaskEnv(gym.Env):
         self._steps = 0
         self._gripper_command = 0.0
         self._outcome = TaskOutcome(False)
+        self._milestones_reached = 0
         self.np_random_seed_value: int | None = None
 
     # ---- hooks for tasks -------------------------------------------------------------------
@@ -144,6 +146,11 @@ class ArmTaskEnv(gym.Env):
     def _evaluate(self) -> TaskOutcome:
         return TaskOutcome(False)
 
+    def _milestone_reached(self, index: int) -> bool:
+        """Whether the state now satisfies sub-goal `milestones[index]` (checked in order, once each:
+        how far into a long task a policy gets, for measuring failure against horizon)."""
+        return False
+
     # ---- gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         seed = validate_seed(seed)
@@ -161,6 +168,7 @@ class ArmTaskEnv(gym.Env):
         mujoco.mj_forward(self.model, self.data)
         self._steps = 0
         self._outcome = TaskOutcome(False)
+        self._milestones_reached = 0
         return self._observation(), self._info()
 
     def step(self, action):
@@ -172,6 +180,8 @@ class ArmTaskEnv(gym.Env):
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self._steps += 1
         self._outcome = self._evaluate()
+        while self._milestones_reached < len(self.milestones) and self._milestone_reached(self._milestones_reached):
+            self._milestones_reached += 1
         terminated = self._outcome.success or bool(self._outcome.failure)
         truncated = not terminated and self._steps >= self.max_steps
         reward = 1.0 if self._outcome.success else 0.0
@@ -255,6 +265,7 @@ class ArmTaskEnv(gym.Env):
             "failure": self._outcome.failure,
             "step": self._steps,
             "task": self.task_name,
+            "milestones_reached": self._milestones_reached,
         }
 
     def _set_free_body(self, body: str, pos: np.ndarray, yaw: float = 0.0) -> None:

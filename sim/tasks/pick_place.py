@@ -14,6 +14,7 @@ ZONE_RADIUS = 0.05
 PLACE_TOLERANCE = 0.03  # cube centre to zone centre, in the table plane
 RELEASED_BELOW = 0.2  # gripper closure under which the cube counts as let go
 MAX_YAW = np.pi / 4
+LIFTED_ABOVE = CUBE_HALF + 0.02  # cube centre height that counts as picked up
 
 
 def _vec3():
@@ -48,6 +49,7 @@ def relative_features(tcp: np.ndarray, cube: np.ndarray, zone: np.ndarray, suffi
 class PickPlaceEnv(ArmTaskEnv):
     task_name = "pick_place"
     default_max_steps = 300
+    milestones = ("cube lifted", "cube placed")
 
     def _task_xml(self):
         bodies = cube_body("cube", CUBE_HALF, "0.85 0.2 0.15 1") + zone_marker("zone", ZONE_RADIUS, "0.2 0.7 0.3 0.5")
@@ -71,3 +73,7 @@ class PickPlaceEnv(ArmTaskEnv):
     def _evaluate(self):
         pos, _ = self._free_body_pose("cube")
         return TaskOutcome(cube_placed(pos, self._zone) and self.gripper_closure() < RELEASED_BELOW)
+
+    def _milestone_reached(self, index):
+        pos, _ = self._free_body_pose("cube")
+        return bool(pos[2] > LIFTED_ABOVE) if index == 0 else cube_placed(pos, self._zone)

@@ -6,12 +6,13 @@ import numpy as np
 
 from sim.scene import cube_body, zone_marker
 from sim.tasks.base import ArmTaskEnv, TaskOutcome
-from sim.tasks.pick_place import CUBE_HALF, MAX_YAW, RELEASED_BELOW, ZONE_RADIUS, _vec3, _vec4, cube_placed, relative_features, sample_separated_points
+from sim.tasks.pick_place import CUBE_HALF, LIFTED_ABOVE, MAX_YAW, RELEASED_BELOW, ZONE_RADIUS, _vec3, _vec4, cube_placed, relative_features, sample_separated_points
 
 
 class PickPlaceTwoEnv(ArmTaskEnv):
     task_name = "pick_place_two"
     default_max_steps = 600
+    milestones = ("cube A lifted", "cube A placed", "cube B lifted", "cube B placed")
 
     def _task_xml(self):
         bodies = (
@@ -51,3 +52,8 @@ class PickPlaceTwoEnv(ArmTaskEnv):
     def _evaluate(self):
         placed = all(cube_placed(self._free_body_pose(f"cube_{n}")[0], self._zones[n]) for n in ("a", "b"))
         return TaskOutcome(placed and self.gripper_closure() < RELEASED_BELOW)
+
+    def _milestone_reached(self, index):
+        name = "ab"[index // 2]
+        pos, _ = self._free_body_pose(f"cube_{name}")
+        return bool(pos[2] > LIFTED_ABOVE) if index % 2 == 0 else cube_placed(pos, self._zones[name])
