@@ -63,11 +63,12 @@ def loop_config(args: argparse.Namespace, seed: int):
 
 
 def bc_config(cfg, labels_target: int, demo_labels: int):
-    """Behavioural cloning with at least `labels_target` expert labels as full demonstrations, and the
-    loop's total gradient steps (its round 0 training plus every fine-tuning round)."""
+    """Behavioural cloning with at least `labels_target` expert labels as full demonstrations, and as
+    many gradient steps as went into the loop's final policy: its round 0 training plus every
+    fine-tuning round, or, when every round retrains from scratch, one round's training."""
     per_demo = demo_labels / cfg.demos
     extra = max(0, math.ceil((labels_target - demo_labels) / per_demo))
-    total_steps = cfg.train_steps + cfg.rounds * (cfg.train_steps if cfg.from_scratch else cfg.finetune_steps)
+    total_steps = cfg.train_steps if cfg.from_scratch else cfg.train_steps + cfg.rounds * cfg.finetune_steps
     return dataclasses.replace(cfg, demos=cfg.demos + extra, rounds=0, train_steps=total_steps)
 
 
