@@ -151,3 +151,20 @@ def test_pick_and_place_observations_carry_the_cube_relative_to_the_gripper_and_
         np.testing.assert_allclose(obs[f"ee_to_cube{suffix}"], obs[cube] - obs["ee_pos"], atol=1e-12)
         np.testing.assert_allclose(obs[f"cube{suffix}_to_target"], obs[zone] - obs[cube], atol=1e-12)
     assert np.linalg.norm(obs[f"ee_to_cube{cubes[0][2]}"][:2]) < 0.7 * start  # the expert has been closing in
+
+
+def test_pick_place_two_observes_its_current_sub_goal_cube_a_until_it_lies_in_its_zone():
+    import mujoco
+
+    env = sim.make_env("pick_place_two")
+    obs, _ = env.reset(seed=1)
+    assert obs["active_cube"].tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(obs["ee_to_active_cube"], obs["ee_to_cube_a"])
+    zone_a = obs["target_a_pos"]
+    env.unwrapped._set_free_body("cube_a", np.append(zone_a[:2], 0.025))  # put cube A in its zone
+    mujoco.mj_forward(env.unwrapped.model, env.unwrapped.data)
+    obs = env.unwrapped._observation()
+    assert obs["active_cube"].tolist() == [0.0, 1.0]
+    np.testing.assert_allclose(obs["ee_to_active_cube"], obs["ee_to_cube_b"])
+    np.testing.assert_allclose(obs["active_cube_to_target"], obs["cube_b_to_target"])
+    np.testing.assert_allclose(obs["active_cube_quat"], obs["cube_b_quat"])
