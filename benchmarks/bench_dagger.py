@@ -11,8 +11,12 @@ scores every evaluation step against the expert; the mean number of off-track st
 first T grows like T^2 when errors compound (behavioural cloning) and like T when the policy has
 been trained on its own states (DAgger). The log-log slope of that curve is reported.
 
+On a task with sub-goals (pick_place_two: lift A, place A, lift B, place B) it also reports failure
+against horizon: the share of evaluation episodes that never reach each sub-goal, placed at the step
+where the expert reaches it.
+
     hgd-bench-dagger --task reach --seeds 0 1 2
-    hgd-bench-dagger --task pick_place --seeds 0 1 2 --jobs 2
+    hgd-bench-dagger --task pick_place_two --preset manipulation --seeds 0 1 2 --jobs 3
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(
         prog="hgd-bench-dagger", description=__doc__.split("\n\n")[0] + " Writes JSON and PNGs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", default="reach")
+        epilog="examples:\n" + __doc__.rstrip().split("\n\n")[-1],
+        formatter_class=type("Formatter", (argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter), {}))
+    p.add_argument("--task", default="reach", help="sim task")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="loop seeds (data, training, evaluation)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="loop settings to start from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one loop setting (JSON value)")
