@@ -162,7 +162,7 @@ def loglog_slope(curve: list[float], start: int = 5) -> float:
 
 
 def summarise(per_seed: list[dict], milestones: tuple[str, ...] = ()) -> dict:
-    from policy_server.sim_eval import failure_by_milestone
+    from policy_server.sim_eval import failure_by_milestone, failure_per_sub_goal
 
     def method(rates, wins, trials, labels):
         a = np.asarray(rates, float)
@@ -194,7 +194,8 @@ def summarise(per_seed: list[dict], milestones: tuple[str, ...] = ()) -> dict:
             per = np.array([failure_by_milestone(s[name]["watched"]["milestone_steps"], len(milestones))
                             for s in per_seed])
             out[name]["failure_by_milestone"] = {"mean": per.mean(0).tolist(), "per_seed": per.tolist(),
-                                                 "std": (per.std(0, ddof=1) if len(per) > 1 else 0 * per[0]).tolist()}
+                                                 "std": (per.std(0, ddof=1) if len(per) > 1 else 0 * per[0]).tolist(),
+                                                 "per_stage": failure_per_sub_goal(per.mean(0)).tolist()}
     return out
 
 
@@ -314,9 +315,11 @@ def run(argv: list[str] | None = None) -> dict:
         print("\nfailure against horizon: share of evaluation episodes that never reached each sub-goal (mean ± sd over seeds)")
         ms = summary["milestones"]
         names = [n for n in ("bc", "hgdagger", "hgdagger_scratch") if n in summary]
+        print("(in brackets: of the episodes that reached the previous sub-goal, the share that failed this one)")
         print_table(["sub-goal", "expert's step"] + [LABELS[n] for n in names],
                     [[m, f"{t:.0f}"] + [f"{summary[n]['failure_by_milestone']['mean'][k]:.2f} ± "
-                                        f"{summary[n]['failure_by_milestone']['std'][k]:.2f}" for n in names]
+                                        f"{summary[n]['failure_by_milestone']['std'][k]:.2f} "
+                                        f"({summary[n]['failure_by_milestone']['per_stage'][k]:.2f})" for n in names]
                      for k, (m, t) in enumerate(zip(ms["names"], ms["expert_steps_median"]))])
     png = out / f"dagger_{result_name(args)}.png"
     plot(per_seed, summary, args.task, png)

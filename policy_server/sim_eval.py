@@ -209,6 +209,17 @@ def failure_by_milestone(milestone_steps: list[list[int]], count: int) -> np.nda
     return np.array([float(np.mean(reached < k)) for k in range(1, count + 1)])
 
 
+def failure_per_sub_goal(failure_before: np.ndarray) -> np.ndarray:
+    """From the share of episodes failing before each sub-goal, the share of those that reached the
+    previous sub-goal but not this one: how often each stage fails when it is tried. Compounding
+    errors show as the same kind of stage (a second lift, a second place) failing more often when it
+    comes later in the episode."""
+    f = np.asarray(failure_before, float)
+    before = np.concatenate([[0.0], f[:-1]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(before < 1.0, (f - before) / (1.0 - before), np.nan)
+
+
 def expert_milestone_steps(task: str, episodes: int = 20, seed: int = 0) -> list[list[int]]:
     """The steps at which the scripted expert reaches each milestone (the horizon of each sub-goal)."""
     import sim

@@ -64,6 +64,8 @@ def test_failure_against_horizon_is_the_share_of_episodes_short_of_each_sub_goal
     # seed 0 BC: 1 of 4 episodes never lifted, 2 never placed, 3 never reached the 3rd and 4th sub-goals
     np.testing.assert_allclose(summary["bc"]["failure_by_milestone"]["per_seed"][0], [0.25, 0.5, 0.75, 0.75])
     np.testing.assert_allclose(summary["hgdagger"]["failure_by_milestone"]["mean"], [0, 0.125, 0.25, 0.375])
+    # per stage: of those that reached the previous sub-goal, the share that failed this one
+    np.testing.assert_allclose(summary["hgdagger"]["failure_by_milestone"]["per_stage"], [0, 0.125, 0.125 / 0.875, 0.125 / 0.75])
     summary["milestones"] = {"names": list(milestones), "expert_steps_median": [90, 170, 225, 295]}
     plot(per_seed, summary, "pick_place_two", tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 10_000
