@@ -194,18 +194,18 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
                 continue
             episodes = cfg.demos if r == 0 else cfg.rollouts_per_round
             what = "demonstrations" if r == 0 else "supervised rollouts"
-            if r > 0:
-                previous = round_dir(run, r - 1) / "checkpoints" / "last.pt"
-                if server is None:
-                    server = PolicyServerProcess(previous, f"ipc://{run.resolve()}/policy.sock", run / "server.log")
-                else:
-                    server.reload(previous)
             recorded = round_dir(run, r) / "sessions.json"
             if recorded.exists():  # interrupted after recording: its episodes are complete, train on them
                 sessions = json.loads(recorded.read_text())
                 log(f"round {r}: {sessions['episodes']} {what} recorded earlier (resuming at training)")
             else:
                 discard_interrupted_recording(run, r, log)
+                if r > 0:  # rollouts need the previous round's policy served
+                    previous = round_dir(run, r - 1) / "checkpoints" / "last.pt"
+                    if server is None:
+                        server = PolicyServerProcess(previous, f"ipc://{run.resolve()}/policy.sock", run / "server.log")
+                    else:
+                        server.reload(previous)
                 with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
                     sessions = record_round(cfg, run, r, server.endpoint if server else None, bar)
             checkpoint, seconds = train_round(cfg, run, r, progress)

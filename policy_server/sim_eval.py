@@ -221,25 +221,12 @@ def failure_per_sub_goal(failure_before: np.ndarray) -> np.ndarray:
 
 
 def expert_milestone_steps(task: str, episodes: int = 20, seed: int = 0) -> list[list[int]]:
-    """The steps at which the scripted expert reaches each milestone (the horizon of each sub-goal)."""
-    import sim
+    """The steps at which the scripted expert reaches each milestone (the horizon of each sub-goal):
+    the expert evaluated like any policy, one action per chunk, so it acts closed-loop every step."""
+    from policy_server.expert_policy import ExpertChunkPolicy
 
-    out = []
-    for s in range(seed, seed + episodes):
-        env, expert = sim.make_env(task), sim.make_expert(task)
-        obs, info = env.reset(seed=s)
-        expert.reset(s)
-        steps: list[int] = []
-        done, k = False, 0
-        while not done:
-            obs, _, term, trunc, info = env.step(expert.act(obs))
-            k += 1
-            while len(steps) < info.get("milestones_reached", 0):
-                steps.append(k)
-            done = term or trunc
-        env.close()
-        out.append(steps)
-    return out
+    expert = ExpertChunkPolicy(task, chunk_length=1)
+    return evaluate(expert, task, episodes, seed=seed, execute_steps=1, progress=False).milestone_steps
 
 
 def off_track_steps(disagrees: np.ndarray, run: int) -> np.ndarray:
