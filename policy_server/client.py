@@ -16,7 +16,7 @@ import zmq
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
-from common import wire
+from hgdagger.common import wire
 
 
 class ServerUnavailable(TimeoutError):
@@ -24,7 +24,7 @@ class ServerUnavailable(TimeoutError):
 
 
 class ServerError(RuntimeError):
-    """The server refused a request; ``code`` is a :class:`common.wire.ErrorCode` value."""
+    """The server refused a request; ``code`` is a :class:`hgdagger.common.wire.ErrorCode` value."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"policy server refused the request ({code}): {message}")

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recorder.dataset import RecordedEpisode
+from recorder.weighting import Weighting, uniform
+
 
 @dataclass
 class ChunkDataset:
@@ -120,3 +123,30 @@ def stack_history(x: np.ndarray, n: int) -> np.ndarray:
     t = len(x)
     idx = np.arange(t)[:, None] - np.arange(n - 1, -1, -1)[None, :]
     return x[np.maximum(idx, 0)]
+
+
+def episodes_to_dataset(
+    episodes: list[RecordedEpisode], horizon: int, weights: Weighting = uniform
+) -> ChunkDataset:
+    """Per-step samples (obs at t, actions t..t+H-1 padded at the end) with preset sample weights."""
+    obs: dict[str, list[np.ndarray]] = {}
+    acts, pads, ws, eids = [], [], [], []
+    all_w = weights(episodes)
+    for i, ep in enumerate(episodes):
+        if ep.planned is not None:
+            if ep.planned.shape[1] < horizon:
+                raise ValueError(f"'{ep.file}:{ep.name}' has planned chunks of {ep.planned.shape[1]} steps, fewer than H = {horizon}")
+            c, p = np.asarray(ep.planned[:, :horizon], np.float32), np.zeros((len(ep.planned), horizon), bool)
+        else:
+            c, p = chunks_from_episode(ep.actions, horizon)
+        acts.append(c)
+        pads.append(p)
+        w = np.asarray(all_w[i], np.float32)
+        if w.shape != (len(c),):
+            raise ValueError(f"weighting returned shape {w.shape} for '{ep.file}:{ep.name}' with {len(c)} steps")
+        ws.append(w)
+        eids.append(np.full(len(c), i))
+        for k, v in ep.obs.items():
+            obs.setdefault(k, []).append(np.asarray(v))
+    return ChunkDataset({k: np.concatenate(v) for k, v in obs.items()}, np.concatenate(acts), np.concatenate(pads),
+                        np.concatenate(ws), np.concatenate(eids), sorted({ep.file for ep in episodes}))

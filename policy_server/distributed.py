@@ -55,15 +55,6 @@ def device_for(info: DistInfo, requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def all_reduce_mean(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Average a tensor over ranks (identity in a single process)."""
-    if info.enabled:
-        x = x.clone()
-        dist.all_reduce(x, op=dist.ReduceOp.SUM)
-        x /= info.world_size
-    return x
-
-
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -201,9 +201,6 @@ class Normalizer:
     def norm_act(self, a: np.ndarray) -> np.ndarray:
         return (a - self.act_mean) / self.act_std
 
-    def denorm_act(self, z: np.ndarray) -> np.ndarray:
-        return z * self.act_std + self.act_mean
-
     def to_dict(self) -> dict:
         out: dict = {k: getattr(self, k).tolist() for k in ("obs_mean", "obs_std", "act_mean", "act_std")}
         if self.act_levels:  # (absent from older checkpoints, and then left out so their hash is unchanged)

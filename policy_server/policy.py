@@ -10,14 +10,13 @@ Physical units in and out; normalisation and the model stay inside.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from common.types import PolicyInfo
+from hgdagger.common.types import PolicyInfo
 from policy_server.checkpoint import file_hash, load_checkpoint, model_config_from_dict
 from policy_server.model import ChunkModel
 from policy_server.normalization import Normalizer, ObsLayout, action_reference, check_layout, snap_to_levels
@@ -196,5 +195,3 @@ class FlowPolicy:
             noise = g.standard_normal((n, self.cfg.horizon, self.cfg.action_dim)).astype(np.float32)
         return self.predict_chunks(batched, noise=noise)
 
-    def describe(self) -> dict[str, Any]:
-        return {"info": dataclasses.asdict(self.info), "model": dataclasses.asdict(self.cfg)}

@@ -23,8 +23,8 @@ import numpy as np
 import zmq
 import zmq.auth
 
-from common import wire
-from common.types import ChunkPolicy
+from hgdagger.common import wire
+from hgdagger.common.types import ChunkPolicy
 
 log = logging.getLogger("hgd.server")
 

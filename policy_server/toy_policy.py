@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.types import PolicyInfo
+from hgdagger.common.types import PolicyInfo
 
 
 @dataclass

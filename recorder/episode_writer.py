@@ -32,7 +32,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from common import wire
+from hgdagger.common import wire
 from recorder import layout
 
 

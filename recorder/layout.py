@@ -1,7 +1,7 @@
 """Names and constants of the on-disk layout (ARCHITECTURE.md "The HDF5 layout"), in one place.
 
-A run folder is ``<run>/round_<r>/data/ep_<nnnn>.hdf5``; each file is a robomimic-layout file
-holding exactly one episode as ``/data/demo_0``. An episode being written is
+An episode file (``<run>/round_<r>/data/ep_<nnnn>.hdf5``; the run folder is ``recorder.run_folder``'s)
+is a robomimic-layout file holding exactly one episode as ``/data/demo_0``. An episode being written is
 ``ep_<nnnn>.hdf5.partial``; it is renamed atomically when the episode ends, so a name without the
 suffix always means a finished, closed file.
 """
@@ -17,7 +17,6 @@ PARTIAL_SUFFIX = ".partial"
 LOCK_NAME = ".recorder.lock"
 EPISODE_RE = re.compile(r"^ep_(\d{4,})\.hdf5$")
 PARTIAL_RE = re.compile(r"^ep_(\d{4,})\.hdf5\.partial$")
-ROUND_RE = re.compile(r"^round_(\d+)$")
 
 # EpisodeEnd.outcome -> the label stored in /data/demo_0 attrs "label".
 LABELS = {"success": "success", "failure": "failure", "discard": "discard", "abort": "aborted"}
@@ -34,20 +33,6 @@ LOWDIM_CHUNK_ROWS = 256
 
 def episode_name(index: int) -> str:
     return f"ep_{index:04d}.hdf5"
-
-
-def round_data_dir(run: Path, round_index: int) -> Path:
-    return Path(run) / f"round_{round_index}" / "data"
-
-
-def round_of(path: Path) -> int | None:
-    """The round a file in ``round_<r>/data/`` belongs to (None when the path has no such parts)."""
-    parts = Path(path).parts
-    if len(parts) >= 3 and parts[-2] == "data":
-        m = ROUND_RE.match(parts[-3])
-        if m:
-            return int(m.group(1))
-    return None
 
 
 def next_episode_index(folder: Path) -> int:

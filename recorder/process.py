@@ -9,7 +9,6 @@ behind never back-pressures the control loop. A one-line status goes to stderr e
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import zmq
 
-from common import wire
-from recorder.session import RecordingSession
+from hgdagger.common import wire
+from recorder.recording_session import RecordingSession
 
 log = logging.getLogger("hgd.recorder")
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from recorder import layout
 from recorder.h5flags import clear_open_flags
-from recorder.session import FolderLock
+from recorder.recording_session import FolderLock
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """Look at a recorded episode: render its camera frames, or play its actions back in the sim.
 
 ``frames``: the episode's own recorded images (``obs/*_rgb``) -- what the robot saw.
-``sim``: the recorded ``actions`` (what was actually sent) are stepped open-loop through
-``sim.make_env(task)`` reset with the recorded seed (``env_args``), rendering a camera; the joint
-positions reached are compared with the recorded ``obs/joint_pos`` so a person can tell whether the
-replay is faithful (it is when the seed and control rate are known and the episode came from the sim).
+``sim`` (``sim.replay``, which builds on this module): the recorded ``actions`` (what was actually
+sent) are stepped open-loop through the task reset with the recorded seed (``env_args``), rendering a
+camera; the joint positions reached are compared with the recorded ``obs/joint_pos`` so a person can
+tell whether the replay is faithful (it is when the seed and control rate are known and the episode
+came from the sim).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recorder.run import RecordedEpisode, read_file
+from recorder.dataset import RecordedEpisode, read_file
 
 
 @dataclass
@@ -64,44 +65,6 @@ def replay_frames(ep: RecordedEpisode, camera: str | None = None) -> Replay:
     if camera and key != camera and key != f"{camera}_rgb":
         raise ValueError(f"no camera '{camera}' in '{ep.file}' (has {cams})")
     return Replay("frames", list(ep.obs[key]), recorded_fps(ep), notes=[f"camera {key}"])
-
-
-def replay_sim(ep: RecordedEpisode, env_args: dict, camera: str = "front",
-               size: tuple[int, int] = (240, 320)) -> Replay:
-    import sim  # noqa: F401  (registers the tasks, picks a headless GL backend)
-    from sim import make_env
-
-    task = ep.attrs.get("task") or env_args.get("env_name", "")
-    task = task.decode() if isinstance(task, bytes) else str(task)
-    if not task:
-        raise ValueError(f"'{ep.file}' does not say which task it recorded (no env_args env_name, no task attr)")
-    seed = env_args.get("seed")
-    fps = recorded_fps(ep)
-    kw = {}
-    hz = int(env_args.get("control_hz") or round(fps))
-    if hz in (20, 50, 100, 200):
-        kw["control_hz"] = hz
-    env = make_env(task, **kw)
-    notes = []
-    try:
-        obs, _ = env.reset(seed=seed)
-        if seed is None:
-            notes.append("no seed recorded: the scene starts from the task's default reset")
-        frames = [env.render_camera(camera.removesuffix("_rgb"), *size)]
-        err = 0.0
-        rec_q = ep.obs.get("joint_pos")
-        for t, a in enumerate(ep.actions):
-            obs, _, terminated, truncated, _ = env.step(np.asarray(a, np.float64))
-            frames.append(env.render_camera(camera.removesuffix("_rgb"), *size))
-            if rec_q is not None and t + 1 < len(rec_q):
-                err = max(err, float(np.max(np.abs(obs["joint_pos"] - rec_q[t + 1]))))
-            if terminated or truncated:
-                notes.append(f"the sim ended the episode after {t + 1} of {len(ep.actions)} steps")
-                break
-    finally:
-        env.close()
-    return Replay("sim", frames, fps, task=task, seed=seed, max_joint_error=err if rec_q is not None else None,
-                  notes=notes)
 
 
 def strip(frames: list[np.ndarray], count: int) -> np.ndarray:

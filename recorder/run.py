@@ -1,13 +1,12 @@
 """A run folder as a whole: every episode file across rounds, indexed and selectable.
 
 ``open_run`` walks ``<run>/round_<r>/data/ep_<n>.hdf5``, reads each file through the project's one
-episode reader (``policy_server.episodes.read_file`` -- imported here only, so moving the reader
-into this package later changes one line) without observations, so indexing 200 episodes with
+episode reader (``recorder.dataset.read_file``) without observations, so indexing 200 episodes with
 camera frames stays fast. Files that cannot be read are listed in ``problems`` by name and never
 used; partial files (a crash, or a recorder still running) are listed apart.
 
-Round aggregation: the training set of round r is every episode recorded in rounds 0..r
-(``select(up_to=r)``), narrowed by kind, label, or to episodes with interventions.
+``select(up_to=r)`` lists what round r trains on (``recorder.aggregation`` reads and weighs it),
+narrowed by kind, label, or to episodes with interventions (for exports and inspection).
 """
 
 from __future__ import annotations
@@ -19,8 +18,9 @@ from typing import Iterable
 
 import numpy as np
 
-from policy_server.episodes import RecordedEpisode, episodes_to_dataset, load_episodes, read_file  # the reader
-from recorder import layout
+from recorder.dataset import RecordedEpisode, load_episodes, read_file
+from hgdagger.common.types import Source
+from recorder import layout, run_folder
 
 
 class NotARun(ValueError):
@@ -72,7 +72,7 @@ def info_from_episode(ep: RecordedEpisode, round_index: int, index: int) -> Epis
     t = len(ep.actions)
     ts = ep.timestamps if ep.timestamps is not None and len(ep.timestamps) else None
     inter = ep.intervention if ep.intervention is not None else np.zeros(t, bool)
-    human = (np.asarray(ep.source) == 1) if ep.source is not None else np.ones(t, bool)
+    human = (np.asarray(ep.source) == int(Source.HUMAN)) if ep.source is not None else np.ones(t, bool)
     return EpisodeInfo(
         path=Path(ep.file), round=int(a.get("round", round_index)), index=index, num_samples=t,
         kind=_s(a.get("kind", "demo")), label=_s(a.get("label", "success" if a.get("success", True) else "failure")),
@@ -132,18 +132,6 @@ class RunIndex:
         """Full episodes (observations included) for training, via the project's reader."""
         return load_episodes([e.path for e in episodes], obs_keys)
 
-    def training_set(self, up_to: int, horizon: int, weighting: str = "hg-dagger",
-                     obs_keys: Iterable[str] | None = None, **filters):
-        """The aggregated training set of round ``up_to`` (rounds 0..up_to, narrowed by ``filters`` as
-        in ``select``): per-step samples (obs, action chunk padded at episode ends, sample weight from
-        the named preset of ``policy_server.weighting``)."""
-        from policy_server.weighting import make_weighting
-
-        eps = self.select(up_to=up_to, **filters)
-        if not eps:
-            raise ValueError(f"no episodes in rounds 0..{up_to} of '{self.root}' match {filters or 'anything'}")
-        return episodes_to_dataset(self.load(eps, obs_keys), horizon, make_weighting(weighting))
-
 
 def episode_files(root: Path) -> list[tuple[int, Path]]:
     """(round, file) for every finished episode file, in round then episode order."""
@@ -151,16 +139,16 @@ def episode_files(root: Path) -> list[tuple[int, Path]]:
     if not root.is_dir():
         raise NotARun(f"'{root}' is not a folder")
     found: list[tuple[int, Path]] = []
-    rounds = [d for d in root.iterdir() if d.is_dir() and layout.ROUND_RE.match(d.name)]
+    rounds = [d for d in root.iterdir() if d.is_dir() and run_folder.ROUND_RE.match(d.name)]
     for d in rounds:
-        r = int(layout.ROUND_RE.match(d.name).group(1))
+        r = int(run_folder.ROUND_RE.match(d.name).group(1))
         found += [(r, p) for p in (d / "data").glob("ep_*.hdf5") if layout.EPISODE_RE.match(p.name)]
     if not rounds:  # a single round's data folder given directly
         direct = [p for p in root.glob("ep_*.hdf5") if layout.EPISODE_RE.match(p.name)]
         if not direct and not list(root.glob("ep_*.partial")):
             raise NotARun(f"'{root}' is not a run folder: expected round_<r>/data/ep_<nnnn>.hdf5 inside "
                           f"(or ep_<nnnn>.hdf5 files directly); found {sorted(p.name for p in root.iterdir())[:6]}")
-        r = layout.round_of(root / "x")
+        r = run_folder.round_of(root / "x")
         found = [(r if r is not None else 0, p) for p in direct]
     return sorted(found, key=lambda rp: (rp[0], rp[1].name))
 

@@ -11,18 +11,15 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from recorder.session import RecordingSession
+from recorder.recording_session import RecordingSession
 
-try:  # the runtime's queue; any object with get(timeout) -> message | None works
-    from teleop.runtime import RecordQueue
-except Exception:  # pragma: no cover - teleop is optional for the recorder
-    RecordQueue = object  # type: ignore[misc,assignment]
+from hgdagger.common.record_queue import RecordQueue
 
 
 class QueueWriter:
     """Starts a thread writing everything from ``records`` into ``folder`` (see RecordingSession)."""
 
-    def __init__(self, records: "RecordQueue", folder: Path, **session_kw) -> None:
+    def __init__(self, records: RecordQueue, folder: Path, **session_kw) -> None:
         self.records = records
         self.session = RecordingSession(folder, **session_kw)
         self._stop = threading.Event()
@@ -38,7 +35,7 @@ class QueueWriter:
         return self.session.stats.error
 
     def _run(self) -> None:
-        while not self._stop.is_set() or not self.records.q.empty():
+        while not self._stop.is_set() or not self.records.empty():
             msg = self.records.get(timeout=0.05)
             if msg is not None:
                 self.session.handle(msg)

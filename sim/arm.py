@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.types import RobotSpec
+from hgdagger.common.types import RobotSpec
 
 JOINT_NAMES: tuple[str, ...] = tuple(f"joint{i}" for i in range(1, 8))
 FINGER_JOINTS: tuple[str, ...] = ("finger_left", "finger_right")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.types import Observation, RobotSpec
+from hgdagger.common.types import Observation, RobotSpec
 from sim.arm import arm_robot_spec
 from sim.registry import make_env
 from sim.tasks.base import ArmTaskEnv, TaskOutcome, validate_action

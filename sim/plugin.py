@@ -17,17 +17,43 @@ in-box step, and the simulated supervisor measures disagreement in action space 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
 
-from common.types import Observation, RobotSpec
+from hgdagger.common.types import Observation, RobotSpec
 from sim.registry import TaskEntry, get_task, register_task
 
 
 class PluginTaskError(ValueError):
     """A plugged-in environment the loop cannot drive, with what is missing."""
+
+
+def load_plugin(spec: str) -> None:
+    """Import a plug-in module, which registers its tasks: a module name (found on the path, or
+    under the current folder as ``python -m`` would), or a path to a ``.py`` file."""
+    path = Path(spec)
+    if spec.endswith(".py"):
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file {spec}")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        module_spec.loader.exec_module(module)
+        return
+    try:
+        importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        here = str(Path.cwd())
+        if exc.name is None or not spec.startswith(exc.name) or here in sys.path:
+            raise
+        sys.path.insert(0, here)  # an installed command does not look in the current folder by itself
+        importlib.import_module(spec)
 
 
 class CallableExpert:
@@ -88,8 +114,24 @@ def register_gym_task(name: str, gym_id: str, expert: Any, description: str = ""
         made.reset(seed)
         return made
 
-    register_task(TaskEntry(name, gym_id, "", make_expert, description or f"plugged-in {gym_id}", kind="gym",
-                            control_hz=control_hz))
+    register_task(TaskEntry(name, gym_id, "", make_expert, description or f"plugged-in {gym_id}", control_hz=control_hz,
+                            env_factory=make_plugin_env, driver_factory=_plugin_driver,
+                            supervisor_factory=_plugin_supervisor))
+
+
+def _plugin_driver(entry: TaskEntry, seed: int | None, control_hz: float) -> "GymDriver":
+    return GymDriver(entry.name, seed=seed)  # the environment's own step rate, whatever the caller's
+
+
+def _plugin_supervisor(entry: TaskEntry, expert, config, control_hz: float):
+    """With no arm to compute gripper motions with, the supervisor judges disagreement in action
+    space, scaled by the action box."""
+    from sim.supervisor import SimulatedSupervisor
+
+    env = make_plugin_env(entry)
+    scale = (env.action_space.high - env.action_space.low).astype(float)
+    env.close()
+    return SimulatedSupervisor(expert, config, entry.control_hz, action_scale=scale)
 
 
 def _takes_no_arguments(fn: Callable) -> bool:
@@ -102,7 +144,7 @@ def _takes_no_arguments(fn: Callable) -> bool:
         return False
 
 
-def make_plugin_env(entry: TaskEntry) -> gym.Env:
+def make_plugin_env(entry: TaskEntry, **_: Any) -> gym.Env:
     """The environment with its step limit kept (plugged-in environments rely on gymnasium's TimeLimit)."""
     env = gym.make(entry.gym_id, disable_env_checker=True)
     if env.spec is None or not env.spec.max_episode_steps:

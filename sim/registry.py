@@ -1,7 +1,9 @@
-"""Task names to environment and expert constructors, and their gymnasium registration.
+"""Task names to their constructors (environment, expert, driver, supervisor) and their gymnasium
+registration.
 
 Adding a task (or plugging in another gymnasium environment with its own expert) is one
-``register_task`` call; nothing else switches on task names.
+``register_task`` call; nothing switches on task names or kinds: an entry carries its own
+constructors, the arm's by default, a plugged-in environment's from ``sim.plugin``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,24 @@ import gymnasium as gym
 from sim.experts.base import Expert
 
 
+def arm_env(entry: "TaskEntry", **kwargs) -> gym.Env:
+    """One of this package's arm tasks (keyword arguments go to its constructor: control_hz, cameras, ...)."""
+    return gym.make(entry.gym_id, disable_env_checker=True, **kwargs).unwrapped
+
+
+def arm_driver(entry: "TaskEntry", seed: int | None, control_hz: float):
+    from sim.driver import SimArmDriver
+
+    return SimArmDriver(task=entry.name, seed=seed, control_hz=control_hz)
+
+
+def arm_supervisor(entry: "TaskEntry", expert: Expert, config, control_hz: float):
+    """The arm's supervisor judges divergence by where the gripper goes."""
+    from sim.supervisor import SimulatedSupervisor
+
+    return SimulatedSupervisor(expert, config, control_hz)
+
+
 @dataclass(frozen=True)
 class TaskEntry:
     name: str
@@ -21,8 +41,10 @@ class TaskEntry:
     env_entry_point: str
     make_expert: Callable[..., Expert]
     description: str
-    kind: str = "arm"  # "arm": one of this package's arm tasks; "gym": a plugged-in environment (sim.plugin)
     control_hz: float = 20.0  # the plugged-in environment's step rate (arm tasks take it as an argument)
+    env_factory: Callable[..., gym.Env] = arm_env  # (entry, **kwargs) -> environment
+    driver_factory: Callable[..., object] = arm_driver  # (entry, seed, control_hz) -> RobotDriver
+    supervisor_factory: Callable[..., object] = arm_supervisor  # (entry, expert, config, control_hz) -> supervisor
 
 
 _TASKS: dict[str, TaskEntry] = {}
@@ -52,11 +74,7 @@ def get_task(name: str) -> TaskEntry:
 def make_env(task: str, **kwargs) -> gym.Env:
     """A task's environment by name (keyword arguments go to an arm task's constructor)."""
     entry = get_task(task)
-    if entry.kind == "gym":
-        from sim.plugin import make_plugin_env
-
-        return make_plugin_env(entry)
-    return gym.make(entry.gym_id, disable_env_checker=True, **kwargs).unwrapped
+    return entry.env_factory(entry, **kwargs)
 
 
 def episode_limit(task: str) -> int:
@@ -70,28 +88,17 @@ def episode_limit(task: str) -> int:
 
 def make_driver(task: str, seed: int | None = 0, control_hz: float = 20.0):
     """The RobotDriver for a task: the sim arm, or the driver over a plugged-in environment."""
-    if get_task(task).kind == "gym":
-        from sim.plugin import GymDriver
-
-        return GymDriver(task, seed=seed)
-    from sim.driver import SimArmDriver
-
-    return SimArmDriver(task=task, seed=seed, control_hz=control_hz)
+    entry = get_task(task)
+    return entry.driver_factory(entry, seed, control_hz)
 
 
 def make_supervisor(task: str, config=None, control_hz: float = 20.0):
     """A simulated supervisor with the task's expert for hands; on a plugged-in task it judges
     disagreement in action space (there is no arm to compute gripper motions with)."""
-    from sim.supervisor import SimulatedSupervisor, SupervisorConfig
+    from sim.supervisor import SupervisorConfig
 
     entry = get_task(task)
-    expert = make_expert(task, control_hz=control_hz)
-    if entry.kind == "gym":
-        env = make_env(task)
-        scale = (env.action_space.high - env.action_space.low).astype(float)
-        env.close()
-        return SimulatedSupervisor(expert, config or SupervisorConfig(), entry.control_hz, action_scale=scale)
-    return SimulatedSupervisor(expert, config or SupervisorConfig(), control_hz)
+    return entry.supervisor_factory(entry, make_expert(task, control_hz=control_hz), config or SupervisorConfig(), control_hz)
 
 
 def make_expert(task: str, control_hz: float = 20.0, seed: int | None = None) -> Expert:

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from common.types import Observation
+from hgdagger.common.types import Observation
 from sim import arm
 from sim.experts.base import Expert
 from sim.kinematics import ArmKinematics

@@ -153,6 +153,10 @@ class CameraStream:
         self._rate_window = [t for t in self._rate_window if stamp - t < 2.0] + [stamp]
 
     # ------------------------------------------------------------ the loop's side
+    def peek(self) -> Frame | None:
+        """The newest frame without counting it as taken (for health displays)."""
+        return self._newest
+
     def newest(self) -> Frame | None:
         """The newest frame, at once (None before the first one)."""
         frame = self._newest
@@ -211,7 +215,7 @@ class CameraSet:
     def ages(self) -> dict[str, float | None]:
         """Seconds since each camera's newest frame was captured (None: no frame yet)."""
         now = time.time()
-        return {n: (now - f.timestamp if (f := s._newest) is not None else None) for n, s in self.streams.items()}
+        return {n: (now - f.timestamp if (f := s.peek()) is not None else None) for n, s in self.streams.items()}
 
     def close(self) -> None:
         for s in self.streams.values():

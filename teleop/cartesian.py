@@ -9,14 +9,26 @@ current pose, so control continues from where the arm is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from sim import arm
-from sim.experts.base import gripper_yaw
-from sim.kinematics import ArmKinematics, IKParams, yaw_down_quat
-from sim.tasks.base import canonical_gripper_quat
-from sim.scene import load_model
+
+class CartesianArm(Protocol):
+    """An arm's kinematics as Cartesian teleop needs them: the gripper's pose from the joints, and
+    one inverse-kinematics step towards a pose. The sim arm's is `sim.arm_model.SimArmModel`; a real
+    arm brings its own (its joints, its link lengths), so teleop never assumes which arm it drives."""
+
+    max_joint_velocity: float  # rad/s of the slowest joint
+
+    def gripper_pose(self, joint_pos: np.ndarray) -> tuple[np.ndarray, float]:
+        """The gripper centre (m, world frame) and its yaw about the vertical (rad)."""
+        ...
+
+    def solve(self, joint_pos: np.ndarray, target_pos: np.ndarray, target_yaw: float,
+              max_joint_step: float) -> np.ndarray:
+        """Joint targets one bounded step from `joint_pos` towards the gripper pointing down at `target_pos`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,18 +60,16 @@ def apply_dead_zone(value: float, dead_zone: float) -> float:
 class CartesianMapper:
     """Integrates twists into a gripper pose target and solves joint targets for it."""
 
-    def __init__(self, config: CartesianConfig = CartesianConfig(), kinematics: ArmKinematics | None = None):
+    def __init__(self, arm: CartesianArm, config: CartesianConfig = CartesianConfig()):
         self.config = config
-        self.kinematics = kinematics or ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES)
+        self.arm = arm
         self.target_pos: np.ndarray | None = None
         self.target_yaw = 0.0
         self.gripper = 0.0
 
     def start_from(self, joint_pos: np.ndarray, gripper: float) -> None:
         """Restart the target at the arm's current pose (called on takeover)."""
-        pos, quat = self.kinematics.site_pose(np.asarray(joint_pos, dtype=float))
-        self.target_pos = pos
-        self.target_yaw = gripper_yaw(canonical_gripper_quat(quat))
+        self.target_pos, self.target_yaw = self.arm.gripper_pose(np.asarray(joint_pos, dtype=float))
         self.gripper = float(gripper)
 
     def step(self, twist: Twist, joint_pos: np.ndarray, dt: float) -> np.ndarray:
@@ -68,7 +78,7 @@ class CartesianMapper:
         if self.target_pos is None:
             self.start_from(q, self.gripper)
         cfg = self.config
-        here, _ = self.kinematics.site_pose(q)
+        here, _ = self.arm.gripper_pose(q)
         move = np.clip(np.asarray(twist.linear, dtype=float), -1.0, 1.0) * cfg.max_linear_speed * cfg.speed_scale * dt
         target = np.clip(self.target_pos + move, cfg.workspace_low, cfg.workspace_high)
         lead = target - here
@@ -79,6 +89,5 @@ class CartesianMapper:
         if twist.gripper is not None:
             self.gripper = float(np.clip(twist.gripper, 0.0, 1.0))
         # Never ask a joint for more than 90% of its rated velocity over this tick.
-        ik = IKParams(max_joint_step=0.9 * float(np.min(arm.MAX_JOINT_VELOCITY)) * dt)
-        q_next = self.kinematics.step_towards(q, self.target_pos, yaw_down_quat(self.target_yaw), arm.HOME_QPOS, ik)
+        q_next = self.arm.solve(q, self.target_pos, self.target_yaw, 0.9 * self.arm.max_joint_velocity * dt)
         return np.append(q_next, self.gripper)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.types import Source
+from hgdagger.common.types import Source
 
 BANNER_COLOURS = {
     Source.POLICY: (40, 110, 220),  # blue: the policy drives

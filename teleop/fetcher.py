@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 import zmq
 
-from common import wire
+from hgdagger.common import wire
 from policy_server.client import ClientConfig, PolicyClient, ServerError, ServerUnavailable
 from teleop.timing import try_realtime
 

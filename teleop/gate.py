@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.types import Source
+from hgdagger.common.types import Source
 
 
 class TakeoverMode(str, enum.Enum):

@@ -15,9 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from common.types import Observation
+from hgdagger.common.types import Observation
 from teleop.cartesian import CartesianMapper, Twist
-from teleop.devices.leader import misaligned_joints
+from teleop.devices.leader_arm import misaligned_joints
 from teleop.gate import GateOutput, HumanIntent, TakeoverGate
 from teleop.intent import DeviceEvent, IntentMerger
 
@@ -40,10 +40,10 @@ class DeviceInput:
     """Real devices over ZeroMQ: a twist goes through Cartesian IK, a leader command passes through
     after the alignment check. The Cartesian target restarts at the arm's pose at every takeover."""
 
-    def __init__(self, merger: IntentMerger, control_period: float, mapper: CartesianMapper | None = None,
+    def __init__(self, merger: IntentMerger, control_period: float, mapper: CartesianMapper,
                  leader_tolerance: float = 0.15):
         self.merger = merger
-        self.mapper = mapper or CartesianMapper()
+        self.mapper = mapper
         self.period = control_period
         self.leader_tolerance = leader_tolerance
         self._was_human = False

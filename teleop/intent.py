@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 import zmq
 
-from common import wire
+from hgdagger.common import wire
 
 
 class DeviceEvent(str, enum.Enum):

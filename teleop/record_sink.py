@@ -13,8 +13,8 @@ import threading
 
 import zmq
 
-from common import wire
-from teleop.runtime import RecordQueue
+from hgdagger.common import wire
+from hgdagger.common.record_queue import RecordQueue
 
 log = logging.getLogger("hgd.records")
 
@@ -34,7 +34,7 @@ class RecordForwarder:
         self._thread.start()
 
     def _run(self) -> None:
-        while not (self._stop.is_set() and self.records.q.empty()):
+        while not (self._stop.is_set() and self.records.empty()):
             msg = self.records.get(timeout=0.1)
             if msg is None:
                 continue

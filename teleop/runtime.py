@@ -11,7 +11,6 @@ policy or the disk.
 from __future__ import annotations
 
 import logging
-import queue
 import sys
 import time
 import uuid
@@ -20,16 +19,17 @@ from typing import Callable
 
 import numpy as np
 
-from common import wire
-from common.types import Observation, RobotDriver, Source
-from teleop import chunking
+from hgdagger.common import wire
+from hgdagger.common.record_queue import RecordQueue
+from hgdagger.common.types import Observation, RobotDriver, Source
 from teleop.console import ConsoleStatus
 from teleop.executor import ChunkExecutor, ExecConfig, Planned
 from teleop.fetcher import ChunkEvent, ChunkFetcher, FailedEvent, LinkEvent
 from teleop.gate import GateEvent
 from teleop.human_side import HumanSide
 from teleop.intent import DeviceEvent
-from teleop.safety import SafetyLimits, Verdict, filter_command
+from teleop.command_shaper import CommandShaper, rest_command
+from teleop.safety import SafetyLimits, Verdict
 from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
 
 log = logging.getLogger("hgd.runtime")
@@ -52,39 +52,6 @@ class NoPolicy:
 
     def drop_chunks(self) -> None:
         pass
-
-
-class RecordQueue:
-    """Bounded hand-off to the recorder. Drop policy: when full, the *new* record is dropped and
-    counted (the loop never waits; records already queued keep their order; the gap shows up as
-    missing step numbers)."""
-
-    def __init__(self, maxsize: int = 2048) -> None:
-        self.q: queue.Queue[wire.Message] = queue.Queue(maxsize=maxsize)
-        self.dropped = 0
-
-    def put(self, msg: wire.Message) -> bool:
-        try:
-            self.q.put_nowait(msg)
-            return True
-        except queue.Full:
-            self.dropped += 1
-            return False
-
-    def get(self, timeout: float | None = None) -> wire.Message | None:
-        try:
-            return self.q.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def drain(self) -> list[wire.Message]:
-        """Everything queued now, without waiting."""
-        out = []
-        while True:
-            try:
-                out.append(self.q.get_nowait())
-            except queue.Empty:
-                return out
 
 
 @dataclass
@@ -143,9 +110,7 @@ class RobotRuntime:
             human.gate.bound_ramps(self.limits.max_step)
         self.last_verdict = Verdict.OK
         self.step = 0
-        self.last_sent: np.ndarray | None = None
-        self.hold_from: np.ndarray | None = None  # where the last hold left the arm
-        self.ramp_k = 0
+        self.shaper = CommandShaper(self.limits, self.cfg.resume_ramp_steps)
         self.policy_ok = True
         self.episode_id = ""
         self.checkpoint_id = ""
@@ -189,8 +154,7 @@ class RobotRuntime:
         self.episode_id = uuid.uuid4().hex[:12]
         self.step = 0
         self.report = RuntimeReport()
-        self.last_sent = None
-        self.hold_from = None
+        self.shaper.reset()
         self._labels = set()
         self._pending_events = []
         self._ignore_chunks_before = -1
@@ -266,15 +230,12 @@ class RobotRuntime:
     def tick(self) -> bool:
         """One control step. Returns True when the driver says the episode is over."""
         obs = self.driver.observe()
-        if self.last_sent is None:
-            rest = getattr(self.driver, "rest_command", None)  # drivers of non-arm robots say what holding is
-            here = rest(obs) if rest is not None else np.append(obs["joint_pos"], obs.get("gripper_pos", [0.0])[:1])
-            self.last_sent = np.clip(here, self.limits.lower, self.limits.upper)
+        self.shaper.begin(rest_command(self.driver, obs))
         self._apply_events()
         planned = self.executor.plan(self.step)
         human, human_in_control = None, False
         if self.human is not None:
-            decision, reading = self.human.decide(obs, planned.action, self.last_sent)
+            decision, reading = self.human.decide(obs, planned.action, self.shaper.last_sent)
             human, human_in_control = reading.intent.command, decision.human_in_control
             self._labels |= reading.episode_events
             if GateEvent.TAKEOVER in decision.events:
@@ -291,27 +252,16 @@ class RobotRuntime:
         else:
             source, target = Source.HOLD, None
 
-        if source == Source.HOLD:
-            if self.hold_from is None:
-                self.hold_from = self.last_sent.copy()
-            target = self.hold_from
-            self.ramp_k = 0
-        elif self.hold_from is not None:  # resuming: ramp from where the hold left the arm
-            target = chunking.ramp(self.hold_from, target, self.ramp_k, self.cfg.resume_ramp_steps)
-            self.ramp_k += 1
-            if self.ramp_k >= self.cfg.resume_ramp_steps:
-                self.hold_from = None
-        safe, verdict = filter_command(target, self.last_sent, self.limits)
-        self.last_verdict = verdict
-        if verdict & Verdict.REJECTED:
+        shaped = self.shaper.shape(source, target)
+        source, self.last_verdict = shaped.source, shaped.verdict
+        if shaped.verdict & Verdict.REJECTED:
             self.report.rejected += 1
-            source = Source.HOLD if source == Source.POLICY else source
-        elif verdict:
+        elif shaped.verdict:
             self.report.clipped += 1
-        sent = np.asarray(self.driver.command(safe), np.float64)
+        sent = np.asarray(self.driver.command(shaped.command), np.float64)
         if not self._driver_healthy():
             source = Source.HOLD  # the driver could not command the arm (a bus fault): it holds
-        self.last_sent = sent
+        self.shaper.sent(sent)
         self._last_obs, self._last_source, self._human_in_control = obs, source, human_in_control
         counts = {Source.POLICY: "policy_steps", Source.HUMAN: "human_steps", Source.HOLD: "hold_steps"}
         setattr(self.report, counts[source], getattr(self.report, counts[source]) + 1)
@@ -337,6 +287,11 @@ class RobotRuntime:
         self.step += 1
         self.report.steps += 1
         return done
+
+    @property
+    def human_in_control(self) -> bool:
+        """Whether the person held control at the last tick (for the console and benchmarks)."""
+        return self._human_in_control
 
     def _driver_healthy(self) -> bool:
         """Real drivers report bus faults in ``health``; note each fault and recovery once."""

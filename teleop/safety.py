@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.types import RobotSpec
+from hgdagger.common.types import RobotSpec
 
 
 class Verdict(enum.IntFlag):

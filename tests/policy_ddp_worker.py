@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from policy_server import synthetic
+from policy_server import synthetic_chunks as synthetic
 from policy_server.model import ModelConfig
 from policy_server.networks import NetConfig
 from policy_server.train import TrainConfig, train

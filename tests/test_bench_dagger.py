@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.bench_dagger import bc_config, loglog_slope
-from loop.config import LoopConfig
+from hgdagger.benchmarks.bench_dagger import bc_config, loglog_slope
+from hgdagger.loop.config import LoopConfig
 
 
 def test_bc_gets_at_least_the_loops_labels_as_whole_demonstrations_and_the_loops_gradient_steps():
@@ -28,7 +28,7 @@ def test_loglog_slope_recovers_the_growth_exponent(power):
 def test_the_benchmark_runs_both_arms_and_the_ablation_and_writes_its_report(tmp_path):
     import json
 
-    from benchmarks.bench_dagger import run
+    from hgdagger.benchmarks.bench_dagger import run
 
     tiny = ["--set", "demos=3", "--set", "rounds=1", "--set", "rollouts_per_round=2", "--set", "eval_episodes=4",
             "--set", "train_steps=60", "--set", "finetune_steps=30", "--set", "batch_size=64"]
@@ -56,7 +56,7 @@ def _fake_seed(bc_reached: list[int], dagger_reached: list[int]) -> dict:
 
 
 def test_failure_against_horizon_is_the_share_of_episodes_short_of_each_sub_goal(tmp_path):
-    from benchmarks.bench_dagger import plot, summarise
+    from hgdagger.benchmarks.bench_dagger import plot, summarise
 
     milestones = ("lifted", "placed", "second lifted", "second placed")
     per_seed = [_fake_seed([4, 1, 0, 2], [4, 4, 3, 2]), _fake_seed([4, 2, 0, 0], [4, 4, 4, 1])]
@@ -72,7 +72,7 @@ def test_failure_against_horizon_is_the_share_of_episodes_short_of_each_sub_goal
 
 
 def test_the_expert_reaches_pick_place_twos_sub_goals_in_order():
-    from policy_server.sim_eval import expert_milestone_steps
+    from sim.evaluation import expert_milestone_steps
 
     steps = expert_milestone_steps("pick_place_two", episodes=2, seed=3)
     assert all(len(s) == 4 and s == sorted(s) and s[0] > 20 for s in steps)

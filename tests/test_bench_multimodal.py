@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks import bench_multimodal
+from hgdagger.benchmarks import bench_multimodal
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import bench_policy
+from hgdagger.benchmarks import bench_policy
 from policy_server.policy import FlowPolicy
 
 

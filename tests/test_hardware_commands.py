@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from teleop.devices.leader import LeaderCalibration
+from teleop.devices.leader_arm import LeaderCalibration
 from teleop.intent import IntentMerger
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def leader_config(tmp_path: Path, port: Path) -> Path:
 
 def start_emulator(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
     link = tmp_path / "ttyLeader"
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.dxl_emulator", "--config", str(ROOT / "configs/koch_leader.json"),
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.dxl_emulator", "--config", str(ROOT / "configs/koch_leader.json"),
                              "--link", str(link), *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     first = proc.stdout.readline()
     assert "XL330-M077" in first, first
@@ -42,8 +42,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def test_help_texts_teach_the_commands():
-    for module, words in (("scripts.dxl_emulator", "SIGUSR1"), ("scripts.calibrate_leader", "quarter"),
-                          ("scripts.leader_device", "calibration")):
+    for module, words in (("hgdagger.cli.dxl_emulator", "SIGUSR1"), ("hgdagger.cli.calibrate_leader", "quarter"),
+                          ("hgdagger.cli.leader_device", "calibration")):
         out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode == 0 and words in out.stdout
 
@@ -55,7 +55,7 @@ def test_leader_device_process_streams_calibrated_follower_commands_over_zeromq(
     LeaderCalibration((1.0,) * 5, (0, 1, 0, 0, 0), -0.5, 0.5).save(cal)
     endpoint = f"ipc://{tmp_path}/intent"
     merger = IntentMerger(endpoint)
-    device = subprocess.Popen([sys.executable, "-m", "scripts.leader_device", "--leader", str(leader_config(tmp_path, link)),
+    device = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.leader_device", "--leader", str(leader_config(tmp_path, link)),
                                "--calibration", str(cal), "--endpoint", endpoint, "--rate", "50"], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -81,14 +81,14 @@ def test_leader_device_process_streams_calibrated_follower_commands_over_zeromq(
 def test_calibration_refuses_a_trigger_that_did_not_move_and_a_missing_port(tmp_path):
     emulator, link = start_emulator(tmp_path)
     try:
-        out = subprocess.run([sys.executable, "-m", "scripts.calibrate_leader", "--leader", str(leader_config(tmp_path, link)),
+        out = subprocess.run([sys.executable, "-m", "hgdagger.cli.calibrate_leader", "--leader", str(leader_config(tmp_path, link)),
                               "--out", str(tmp_path / "cal.json")], cwd=ROOT, input="\n\n\n", capture_output=True, text=True,
                              timeout=30)
         assert out.returncode == 2 and "trigger barely moved" in out.stderr
         assert not (tmp_path / "cal.json").exists()
     finally:
         stop(emulator)
-    out = subprocess.run([sys.executable, "-m", "scripts.calibrate_leader", "--leader", "configs/koch_leader.json",
+    out = subprocess.run([sys.executable, "-m", "hgdagger.cli.calibrate_leader", "--leader", "configs/koch_leader.json",
                           "--port", str(tmp_path / "ttyNone")], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "does not exist" in out.stderr
 
@@ -96,14 +96,14 @@ def test_calibration_refuses_a_trigger_that_did_not_move_and_a_missing_port(tmp_
 @pytest.mark.slow
 def test_puppet_runs_the_runtime_on_an_emulated_follower_from_an_emulated_leader(tmp_path):
     follower_link = tmp_path / "ttyFollower"
-    follower = subprocess.Popen([sys.executable, "-m", "scripts.dxl_emulator", "--config", "configs/koch_follower.json",
+    follower = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.dxl_emulator", "--config", "configs/koch_follower.json",
                                  "--link", str(follower_link)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     leader, leader_link = start_emulator(tmp_path, "--hand-motion", "sine")
     try:
         follower.stdout.readline()
         assert follower.stdout.readline().startswith("PORT ")
         report = tmp_path / "puppet.json"
-        out = subprocess.run([sys.executable, "-m", "scripts.puppet", "--follower", "configs/koch_follower.json",
+        out = subprocess.run([sys.executable, "-m", "hgdagger.cli.puppet", "--follower", "configs/koch_follower.json",
                               "--follower-port", str(follower_link), "--leader", "configs/koch_leader.json",
                               "--leader-port", str(leader_link), "--seconds", "2", "--report", str(report)],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)

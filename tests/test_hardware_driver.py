@@ -7,14 +7,13 @@ import time
 import numpy as np
 import pytest
 
-from common.types import RobotDriver
+from hgdagger.common.types import RobotDriver
 from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.bus import BusError
 from teleop.dynamixel.config import ArmConfig, BusConfig, GripperConfig, JointConfig
-from teleop.dynamixel.emulator import EmulatedServo, Faults, PtyBus, ServoChain, chain_for
+from teleop.dynamixel.emulator import EmulatedServo, PtyBus, ServoChain, chain_for
 from teleop.dynamixel.follower import DynamixelFollower
-from teleop.dynamixel.leader import DynamixelLeader, DynamixelLeaderDevice, calibrate
-from teleop.devices.leader import LeaderCalibration
+from teleop.dynamixel.dynamixel_leader import DynamixelLeader, DynamixelLeaderDevice, calibrate
 
 N = 6  # arm joints; + a gripper = 7 servos
 

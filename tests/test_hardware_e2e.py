@@ -7,17 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from common import wire
-from common.types import Source
-from teleop.devices.leader import LeaderCalibration
+from hgdagger.common import wire
+from hgdagger.common.types import Source
+from teleop.devices.leader_arm import LeaderCalibration
 from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.config import ArmConfig, BusConfig, GripperConfig, JointConfig
 from teleop.dynamixel.emulator import EmulatedServo, PtyBus, ServoChain, chain_for
 from teleop.dynamixel.follower import DynamixelFollower
-from teleop.dynamixel.leader import DynamixelLeader
+from teleop.dynamixel.dynamixel_leader import DynamixelLeader
 from teleop.gate import GateConfig, TakeoverGate, TakeoverMode
 from teleop.human_side import FunctionInput, HumanSide
-from teleop.runtime import RecordQueue, RobotRuntime, RuntimeConfig
+from hgdagger.common.record_queue import RecordQueue
+from teleop.runtime import RobotRuntime, RuntimeConfig
 
 N = 6
 HZ = 50.0

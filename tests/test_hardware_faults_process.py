@@ -26,7 +26,7 @@ def arm_config(port: str) -> ArmConfig:
 
 
 def start_emulator(link: Path, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.dxl_emulator", "--servos", str(N + 1), "--link", str(link),
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.dxl_emulator", "--servos", str(N + 1), "--link", str(link),
                              "--tau", "0.03", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for _ in range(5):
         line = proc.stdout.readline()

@@ -17,7 +17,7 @@ TINY = ["--set", "task=reach", "--set", "demos=3", "--set", "rounds=1", "--set",
 
 
 def loop(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scripts.hgdagger", "--out", str(out), "--quiet", *TINY, *extra],
+    return subprocess.run([sys.executable, "-m", "hgdagger.cli.loop", "--out", str(out), "--quiet", *TINY, *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -95,7 +95,7 @@ def test_loop_refuses_to_mix_settings_into_an_existing_run(tmp_path):
 
 
 def test_loop_rejects_unknown_settings_clearly(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "scripts.hgdagger", "--out", str(tmp_path / "r"), "--set", "epochs=3"],
+    result = subprocess.run([sys.executable, "-m", "hgdagger.cli.loop", "--out", str(tmp_path / "r"), "--set", "epochs=3"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "unknown loop settings ['epochs']" in result.stderr
 
@@ -105,7 +105,7 @@ def test_loop_runs_a_plugged_in_gymnasium_environment(tmp_path):
     """Not our arm: a point-reaching gymnasium task with a plain-function expert, through the same
     runtime, gate, supervisor, recorder, server and training."""
     run = tmp_path / "point"
-    args = [sys.executable, "-m", "scripts.hgdagger", "--out", str(run), "--quiet", "--plugin", "examples.point_reach",
+    args = [sys.executable, "-m", "hgdagger.cli.loop", "--out", str(run), "--quiet", "--plugin", "examples.point_reach",
             "--set", "task=point_reach", "--set", 'relative_to=""', "--set", "demos=4", "--set", "rounds=1",
             "--set", "rollouts_per_round=2", "--set", "eval_episodes=4", "--set", "train_steps=60",
             "--set", "finetune_steps=30", "--set", "batch_size=64"]
@@ -135,7 +135,7 @@ IMPROVEMENT_MARGIN = 0.15
 @pytest.mark.slow
 def test_the_default_loop_improves_the_policy(tmp_path):
     run = tmp_path / "demo"
-    result = subprocess.run([sys.executable, "-m", "scripts.hgdagger", "--out", str(run), "--quiet"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "hgdagger.cli.loop", "--out", str(run), "--quiet"], cwd=ROOT,
                             capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((run / "report.json").read_text())

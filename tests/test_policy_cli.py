@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import warnings
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
-from policy_server.episodes import DatasetError, episodes_to_dataset, load_episodes
+from policy_server.data import episodes_to_dataset
+from recorder.dataset import DatasetError, load_episodes
 from policy_server.checkpoint import load_checkpoint
 from policy_server.policy import FlowPolicy
-from policy_server.weighting import make_weighting
+from recorder.weighting import make_weighting
 from policy_hdf5 import bimodal_episode, write_episode_file
-from scripts import train as cli
+from hgdagger.cli import train as cli
 
 torch.set_num_threads(1)
 TINY = ["model.net.hidden=32", "model.net.depth=1", "model.net.cond_dim=16", "model.net.obs_hidden=32",

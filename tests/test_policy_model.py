@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.types import ChunkPolicy
-from policy_server import synthetic
+from hgdagger.common.types import ChunkPolicy
+from policy_server import synthetic_chunks as synthetic
 from policy_server.checkpoint import CheckpointError, file_hash
 from policy_server.data import ChunkDataset
 from policy_server.model import ModelConfig

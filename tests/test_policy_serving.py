@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import torch
 
-from policy_server import synthetic
+from policy_server import synthetic_chunks as synthetic
 from policy_server.checkpoint import load_policy
 from policy_server.client import ClientConfig, PolicyClient
 from policy_server.model import ModelConfig

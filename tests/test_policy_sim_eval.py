@@ -9,7 +9,9 @@ import torch
 from policy_server.model import ModelConfig
 from policy_server.networks import NetConfig
 from policy_server.policy import FlowPolicy
-from policy_server.sim_eval import collect_demos, episodes_to_dataset, evaluate
+from policy_server.data import episodes_to_dataset
+from sim.demos import collect_demos
+from sim.evaluation import evaluate
 from policy_server.train import TrainConfig, train
 
 torch.set_num_threads(1)
@@ -32,7 +34,7 @@ def test_demos_train_and_evaluate_in_the_sim(tmp_path):
 
 
 def test_cumulative_off_track_counts_failures_to_the_horizon_and_successes_not_after_the_end():
-    from policy_server.sim_eval import cumulative_off_track, first_off_track
+    from hgdagger.benchmarks.horizon import cumulative_off_track, first_off_track
 
     gaps = [np.array([0.0, 2.0, 0.0]), np.array([2.0, 2.0])]  # a success, then a failure that ended at step 2
     curve = cumulative_off_track(gaps, [True, False], horizon=5, threshold=1.0)
@@ -59,8 +61,8 @@ class _StandStill:
 
 
 def test_watched_evaluation_scores_each_step_against_the_expert():
-    from policy_server.expert_policy import ExpertChunkPolicy
-    from policy_server.sim_eval import cumulative_off_track
+    from sim.expert_policy import ExpertChunkPolicy
+    from hgdagger.benchmarks.horizon import cumulative_off_track
 
     expert = ExpertChunkPolicy("reach", chunk_length=4)
     good = evaluate(expert, "reach", 2, seed=5, execute_steps=1, batch=2, progress=False, watch=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from policy_server import synthetic
+from policy_server import synthetic_chunks as synthetic
 from policy_server.checkpoint import load_checkpoint
 from policy_server.data import ChunkDataset, chunks_from_episode, stack_history
 from policy_server.model import ModelConfig

@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 import zmq
 
-from common import wire
-from policy_server.episodes import read_file
-from recorder.synthetic import episode_messages
+from hgdagger.common import wire
+from recorder.dataset import read_file
+from recorder.synthetic_episodes import episode_messages
 from recorder.thread_writer import QueueWriter
-from teleop.runtime import RecordQueue
+from hgdagger.common.record_queue import RecordQueue
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(REPO)}
 
 
 def start_recorder(out: Path, endpoint: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scripts.record", "--endpoint", endpoint, "--out", str(out),
+    return subprocess.Popen([sys.executable, "-m", "hgdagger.cli.record", "--endpoint", endpoint, "--out", str(out),
                              "--flush", "0.5", *extra], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -69,7 +69,7 @@ def test_kill_9_of_the_recorder_process_loses_at_most_about_a_second(tmp_path):
         (ep,) = read_file(out / f"ep_{i:04d}.hdf5")
         assert len(ep.actions) == 25 and ep.attrs["label"] == "success"
     assert (out / "ep_0003.hdf5.partial").exists()
-    r = subprocess.run([sys.executable, "-m", "scripts.recover", str(tmp_path / "run")], cwd=REPO, env=ENV,
+    r = subprocess.run([sys.executable, "-m", "hgdagger.cli.recover", str(tmp_path / "run")], cwd=REPO, env=ENV,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "recovered" in r.stdout and "ep_0003.hdf5" in r.stdout
@@ -92,7 +92,7 @@ def test_recover_quarantines_a_file_that_is_not_hdf5_and_leaves_finished_files_a
 
 def test_a_partial_still_being_written_is_readable_and_not_touched_by_recover(tmp_path):
     from recorder.recover import recover_run
-    from recorder.session import RecordingSession
+    from recorder.recording_session import RecordingSession
 
     s = RecordingSession(tmp_path / "round_0" / "data", flush_interval=0.0)
     msgs = list(episode_messages(10, end=False))
@@ -151,11 +151,11 @@ def test_runtime_record_forwarder_feeds_hgd_record_end_to_end(tmp_path):
 
 
 def test_hgd_record_refuses_a_folder_another_recorder_holds(tmp_path):
-    from recorder.session import RecordingSession
+    from recorder.recording_session import RecordingSession
 
     s = RecordingSession(tmp_path / "d")
     try:
-        r = subprocess.run([sys.executable, "-m", "scripts.record", "--out", str(tmp_path / "d"),
+        r = subprocess.run([sys.executable, "-m", "hgdagger.cli.record", "--out", str(tmp_path / "d"),
                             "--endpoint", f"ipc://{tmp_path}/x.sock", "--seconds", "1"], cwd=REPO, env=ENV,
                            capture_output=True, text=True, timeout=60)
     finally:
@@ -167,8 +167,8 @@ KILLED_WHILE_FINALISING = r"""
 import os, sys, h5py
 from pathlib import Path
 from recorder.episode_writer import EpisodeMeta, EpisodeWriter
-from recorder.synthetic import episode_messages
-from common import wire
+from recorder.synthetic_episodes import episode_messages
+from hgdagger.common import wire
 w = EpisodeWriter(Path(sys.argv[1]), EpisodeMeta(task="reach"))
 for m in episode_messages(40):
     if isinstance(m, wire.StepRecord):

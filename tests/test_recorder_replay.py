@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from common import wire
-from recorder.session import RecordingSession
-from recorder.synthetic import episode_messages
-from scripts import replay as replay_cli
+from hgdagger.common import wire
+from recorder.recording_session import RecordingSession
+from recorder.synthetic_episodes import episode_messages
+from hgdagger.cli import replay as replay_cli
 
 
 def test_replay_of_recorded_frames_writes_a_strip(tmp_path, capsys):

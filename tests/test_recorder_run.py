@@ -12,11 +12,13 @@ import h5py
 import numpy as np
 import pytest
 
+from policy_server.data import episodes_to_dataset
+from recorder.aggregation import round_training_set
 from recorder.run import NotARun, count_runs, open_run
-from recorder.session import RecordingSession
-from recorder.synthetic import episode_messages
-from scripts import export as export_cli
-from scripts import inspect_run
+from recorder.recording_session import RecordingSession
+from recorder.synthetic_episodes import episode_messages
+from hgdagger.cli import export as export_cli
+from hgdagger.cli import inspect_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,13 +64,13 @@ def test_run_index_selects_by_round_kind_label_and_interventions(tmp_path):
 
 def test_training_set_of_a_round_aggregates_earlier_rounds_with_preset_weights(tmp_path):
     run = open_run(make_run(tmp_path / "run"))
-    ds = run.training_set(up_to=1, horizon=4, weighting="hg-dagger", obs_keys=["joint_pos"])
+    agg = round_training_set(run.root, 1, weighting="hg-dagger", obs_keys=["joint_pos"])
+    ds = episodes_to_dataset(agg.episodes, 4, lambda _: agg.weights)
     n_steps = sum(e.num_samples for e in run.select(up_to=1))
     assert ds.actions.shape == (n_steps, 4, 8) and ds.pad_mask[:, -1].sum() == 6 * 3  # last 3 steps of 6 episodes
     human = sum(e.human_steps for e in run.select(up_to=1))
     assert ds.weights.sum() == human  # hg-dagger: demos and human-controlled rollout steps only
-    with pytest.raises(ValueError, match="no episodes"):
-        run.training_set(up_to=0, horizon=4, kind="rollout")
+    assert sorted(agg.files) == sorted(str(e.path) for e in run.select(up_to=1))
 
 
 def test_unreadable_files_are_named_and_skipped_and_partials_listed(tmp_path):
@@ -97,7 +99,7 @@ def test_hgd_inspect_prints_episodes_and_round_totals(tmp_path, capsys):
 
 def test_hgd_inspect_on_a_folder_that_is_not_a_run_fails_without_a_traceback(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    r = subprocess.run([sys.executable, "-m", "scripts.inspect_run", str(tmp_path)], cwd=REPO, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "hgdagger.cli.inspect_run", str(tmp_path)], cwd=REPO, capture_output=True,
                        text=True, env=os.environ | {"PYTHONPATH": str(REPO)}, timeout=60)
     assert r.returncode == 2 and "is not a run folder" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(NotARun):
@@ -119,7 +121,7 @@ def test_hgd_export_writes_one_robomimic_file_with_masks(tmp_path, capsys):
         assert f["mask/round_1"].dtype.kind == "S"
         g = f["data/demo_6"]
         assert g.attrs["round"] == 2 and g.attrs["checkpoint"] == "ckpt-r2" and g["source"].dtype == np.uint8
-    from policy_server.episodes import read_file
+    from recorder.dataset import read_file
     assert len(read_file(out)) == 7  # the training reader takes the aggregated file too
     out2 = tmp_path / "r1.hdf5"
     assert export_cli.main([str(root), "--round", "1", "--interventions", "--out", str(out2)]) == 0

@@ -14,11 +14,11 @@ import h5py
 import numpy as np
 import pytest
 
-from common import wire
-from policy_server.episodes import load_episodes, read_file
+from hgdagger.common import wire
+from recorder.dataset import load_episodes, read_file
 from recorder import layout
-from recorder.session import FolderLocked, RecordingSession
-from recorder.synthetic import episode_messages, step_message
+from recorder.recording_session import FolderLocked, RecordingSession
+from recorder.synthetic_episodes import episode_messages, step_message
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def test_two_recorders_on_one_folder_fail_clearly_and_the_lock_dies_with_its_pro
         RecordingSession(folder)
     s.close()
     RecordingSession(folder).close()  # released on close
-    code = ("import os, time, sys; from recorder.session import RecordingSession;"
+    code = ("import os, time, sys; from recorder.recording_session import RecordingSession;"
             f"s = RecordingSession({str(folder)!r}); print('locked', flush=True); time.sleep(60)")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO,
                          env=os.environ | {"PYTHONPATH": str(REPO)})
@@ -142,8 +142,8 @@ def test_two_recorders_on_one_folder_fail_clearly_and_the_lock_dies_with_its_pro
 DISK_FULL = r"""
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write past the limit fails with EFBIG instead
-from recorder.session import RecordingSession
-from recorder.synthetic import episode_messages
+from recorder.recording_session import RecordingSession
+from recorder.synthetic_episodes import episode_messages
 s = RecordingSession(sys.argv[1], flush_interval=0.0)
 for m in episode_messages(20, cameras=("front",), episode_id="a"):
     s.handle(m)
@@ -176,7 +176,7 @@ def test_disk_full_stops_recording_with_a_clear_error_and_damages_nothing(tmp_pa
 
 READ_ONLY = r"""
 import os, sys
-from recorder.session import RecordingSession   # imported before dropping privileges
+from recorder.recording_session import RecordingSession   # imported before dropping privileges
 from recorder.episode_writer import RecordError
 os.setgid(65534); os.setuid(65534)
 try:

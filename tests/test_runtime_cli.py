@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from common import wire
+from hgdagger.common import wire
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,17 +19,17 @@ def _cmd(module: str, *args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, **kw)
 
 
-@pytest.mark.parametrize("module,words", [("scripts.serve", ["--policy", "CURVE", "Example"]),
-                                          ("scripts.run_robot", ["--mode", "rtc", "ensemble", "hold"])])
+@pytest.mark.parametrize("module,words", [("hgdagger.cli.serve", ["--policy", "CURVE", "Example"]),
+                                          ("hgdagger.cli.run_robot", ["--mode", "rtc", "ensemble", "hold"])])
 def test_help_teaches(module, words):
     out = _cmd(module, "--help")
     assert out.returncode == 0 and all(w in out.stdout for w in words)
 
 
 def test_clear_errors_without_tracebacks():
-    out = _cmd("scripts.serve", "--policy", "expert:nope")
+    out = _cmd("hgdagger.cli.serve", "--policy", "expert:nope")
     assert out.returncode == 2 and "unknown task" in out.stderr and "Traceback" not in out.stderr
-    out = _cmd("scripts.run_robot", "--server", "ipc:///tmp/hgd-nobody-here", "--task", "reach", "--no-realtime",
+    out = _cmd("hgdagger.cli.run_robot", "--server", "ipc:///tmp/hgd-nobody-here", "--task", "reach", "--no-realtime",
                "--connect-timeout", "1")
     assert out.returncode == 2 and "is `hgd-serve` running" in out.stderr and "Traceback" not in out.stderr
 
@@ -39,11 +39,11 @@ def test_serve_and_run_forward_every_step_to_the_recorder(tmp_path):
     srv_ep, rec_ep = f"ipc://{tmp_path}/srv", f"ipc://{tmp_path}/rec"
     pull = zmq.Context.instance().socket(zmq.PULL)
     pull.bind(rec_ep)
-    srv = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--policy", "expert:reach", "--endpoint", srv_ep],
+    srv = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--policy", "expert:reach", "--endpoint", srv_ep],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert "serving" in srv.stdout.readline()
-        out = _cmd("scripts.run_robot", "--server", srv_ep, "--task", "reach", "--max-steps", "80",
+        out = _cmd("hgdagger.cli.run_robot", "--server", srv_ep, "--task", "reach", "--max-steps", "80",
                    "--record-to", rec_ep, "--report", str(tmp_path / "rep.json"))
         assert out.returncode == 0, out.stderr
         msgs = []

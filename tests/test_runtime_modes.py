@@ -9,15 +9,16 @@ import time
 import numpy as np
 import pytest
 
-from common import wire
-from common.types import Source
+from hgdagger.common import wire
+from hgdagger.common.types import Source
 from policy_server.client import ClientConfig
 from policy_server.server import PolicyServer, ServerConfig
 from policy_server.toy_policy import ToyConfig, ToyPolicy
 from sim.driver import SimArmDriver
 from teleop.executor import ExecConfig, Mode
 from teleop.fetcher import ChunkFetcher
-from teleop.runtime import RecordQueue, RobotRuntime, RuntimeConfig
+from hgdagger.common.record_queue import RecordQueue
+from teleop.runtime import RobotRuntime, RuntimeConfig
 from teleop.timing import JitterStats, Ticker, try_realtime
 
 

@@ -12,21 +12,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import wire
-from common.types import Source
+from hgdagger.common import wire
+from hgdagger.common.types import Source
 from policy_server.client import ClientConfig
 from sim.driver import SimArmDriver
 from teleop.executor import ExecConfig, Mode
 from teleop.fetcher import ChunkFetcher
 from teleop.gate import GateConfig, TakeoverGate, TakeoverMode
 from teleop.human_side import FunctionInput, HumanSide
-from teleop.runtime import RecordQueue, RobotRuntime, RuntimeConfig
+from hgdagger.common.record_queue import RecordQueue
+from teleop.runtime import RobotRuntime, RuntimeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _spawn_server(endpoint: str, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--endpoint", endpoint, "--log-level", "WARNING", *extra],
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--endpoint", endpoint, "--log-level", "WARNING", *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()  # "hgd-serve: serving ..." once bound
     assert "serving" in line, line + proc.stdout.read()

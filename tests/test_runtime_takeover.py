@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import sim
-from common import wire
-from common.types import Source
+from hgdagger.common import wire
+from hgdagger.common.types import Source
 from policy_server.client import ClientConfig
 from policy_server.server import PolicyServer, ServerConfig
 from policy_server.toy_policy import ToyConfig, ToyPolicy
@@ -21,7 +21,8 @@ from teleop.executor import ExecConfig, Mode
 from teleop.fetcher import ChunkFetcher
 from teleop.gate import GateConfig, TakeoverGate, TakeoverMode
 from teleop.human_side import HumanSide, ScriptedInput
-from teleop.runtime import RecordQueue, RobotRuntime, RuntimeConfig
+from hgdagger.common.record_queue import RecordQueue
+from teleop.runtime import RobotRuntime, RuntimeConfig
 
 
 @pytest.mark.slow

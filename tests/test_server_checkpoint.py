@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from policy_server import synthetic
+from policy_server import synthetic_chunks as synthetic
 from policy_server.client import ClientConfig, PolicyClient
 from policy_server.model import ModelConfig
 from policy_server.networks import NetConfig
@@ -36,7 +36,7 @@ def checkpoints(tmp_path_factory):
 @pytest.mark.slow
 def test_serving_a_trained_checkpoint_with_reload(checkpoints, tmp_path):
     ep = f"ipc://{tmp_path}/srv"
-    srv = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--checkpoint", str(checkpoints[0]), "--endpoint", ep,
+    srv = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--checkpoint", str(checkpoints[0]), "--endpoint", ep,
                             "--device", "cpu", "--log-level", "WARNING"], cwd=ROOT, stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
     try:

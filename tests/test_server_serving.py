@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import zmq
 
-from common import wire
+from hgdagger.common import wire
 from policy_server.client import ClientConfig, PolicyClient, ServerError, ServerUnavailable
 from policy_server.server import PolicyServer, ServerConfig
 from policy_server.toy_policy import ToyConfig, ToyPolicy
@@ -203,7 +203,7 @@ def test_gen_keys_cli_writes_keys_a_curve_server_and_robot_can_use(tmp_path):
     import sys
 
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-m", "scripts.serve", "--gen-keys", str(tmp_path)], cwd=root,
+    out = subprocess.run([sys.executable, "-m", "hgdagger.cli.serve", "--gen-keys", str(tmp_path)], cwd=root,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--curve-secret" in out.stdout
     sec, clients = tmp_path / "server.key_secret", tmp_path / "clients"

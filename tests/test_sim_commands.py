@@ -14,7 +14,7 @@ def run(*args, env_extra=None):
 
 
 def test_expert_command_writes_a_playable_video_a_strip_and_a_summary(tmp_path):
-    result = run("scripts.expert_video", "--task", "reach", "--episodes", "2", "--size", "120x160", "--out", str(tmp_path))
+    result = run("hgdagger.cli.expert_video", "--task", "reach", "--episodes", "2", "--size", "120x160", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "2/2 episodes succeeded" in result.stdout
     video = cv2.VideoCapture(str(tmp_path / "reach_seed0.mp4"))
@@ -34,7 +34,7 @@ def test_expert_command_rejects_bad_input_without_a_traceback(tmp_path):
         (["--size", "2000x10"], "--size must be HEIGHTxWIDTH"),
         (["--seed", "-3"], "--seed must be a non-negative integer"),
     ]:
-        result = run("scripts.expert_video", *args, "--out", str(tmp_path))
+        result = run("hgdagger.cli.expert_video", *args, "--out", str(tmp_path))
         assert result.returncode == 2
         assert message in result.stderr
         assert "Traceback" not in result.stderr
@@ -42,6 +42,6 @@ def test_expert_command_rejects_bad_input_without_a_traceback(tmp_path):
 
 def test_viewer_says_clearly_when_there_is_no_display():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-m", "scripts.viewer"], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "hgdagger.cli.viewer"], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 2
     assert "no display found" in result.stderr and "hgd-expert" in result.stderr

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from common.types import RobotDriver
+from hgdagger.common.types import RobotDriver
 from sim.driver import SimArmDriver
 from sim.tasks.base import ActionError
 

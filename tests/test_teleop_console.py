@@ -4,7 +4,7 @@ import numpy as np
 import pygame
 import pytest
 
-from common.types import Source
+from hgdagger.common.types import Source
 from teleop.console import BANNER_COLOURS, ConsoleStatus, OperatorConsole
 from policy_server.doubt import chunk_spread
 

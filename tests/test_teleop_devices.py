@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from teleop.devices.gamepad import GAMEPAD_PRESETS, ButtonMap, GamepadMapper
@@ -36,7 +35,7 @@ def merger(tmp_path):
 def test_keyboard_process_in_a_real_terminal_sends_motion_gripper_and_events(merger):
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.teleop_device", "keyboard", "--endpoint", merger.endpoint],
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.teleop_device", "keyboard", "--endpoint", merger.endpoint],
                             stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
     try:
         wait_for(merger, lambda m, s: "keyboard" in merger.devices)
@@ -78,7 +77,7 @@ while True:
 
 def test_gamepad_process_without_a_pad_reports_unplugged(merger):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_JOYSTICK_DEVICE": "/nonexistent"}
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.teleop_device", "gamepad", "--endpoint", merger.endpoint],
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.teleop_device", "gamepad", "--endpoint", merger.endpoint],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         merged, _ = wait_for(merger, lambda m, s: "gamepad" in m.disconnected_devices, timeout=20)

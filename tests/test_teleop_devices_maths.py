@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sim
+from sim.arm_model import SimArmModel
 from teleop.cartesian import CartesianConfig, CartesianMapper, Twist, apply_dead_zone
-from teleop.devices.leader import LeaderCalibration, SimulatedLeaderArm, misaligned_joints
+from teleop.devices.leader_arm import LeaderCalibration, SimulatedLeaderArm, misaligned_joints
 
 
 @settings(max_examples=200, deadline=None)
@@ -25,7 +26,7 @@ def test_dead_zone_silences_small_inputs_and_keeps_full_range(value, dead):
 def test_stick_forward_moves_the_real_arm_forward_at_the_configured_speed():
     env = sim.make_env("reach")
     obs, _ = env.reset(seed=0)
-    mapper = CartesianMapper(CartesianConfig(max_linear_speed=0.1))
+    mapper = CartesianMapper(SimArmModel(), CartesianConfig(max_linear_speed=0.1))
     mapper.start_from(obs["joint_pos"], 0.0)
     start = obs["ee_pos"].copy()
     for _ in range(40):  # 2 s at 20 Hz, full stick +x
@@ -38,24 +39,24 @@ def test_stick_forward_moves_the_real_arm_forward_at_the_configured_speed():
 def test_takeover_starts_from_the_arms_current_pose_without_a_jump():
     env = sim.make_env("reach")
     obs, _ = env.reset(seed=1)
-    mapper = CartesianMapper()
+    mapper = CartesianMapper(SimArmModel())
     mapper.start_from(obs["joint_pos"], 0.0)
     action = mapper.step(Twist(), obs["joint_pos"], 0.05)  # stick at rest
     assert np.abs(action[:7] - obs["joint_pos"]).max() < 0.01
 
 
 def test_target_does_not_wind_up_when_the_arm_is_blocked():
-    mapper = CartesianMapper(CartesianConfig(max_lead=0.05))
+    mapper = CartesianMapper(SimArmModel(), CartesianConfig(max_lead=0.05))
     q = sim.arm.HOME_QPOS.copy()
     mapper.start_from(q, 0.0)
     for _ in range(100):  # the arm never moves (blocked), the stick is held
         mapper.step(Twist(linear=np.array([0, 1.0, 0])), q, 0.05)
-    here, _ = mapper.kinematics.site_pose(q)
+    here, _ = mapper.arm.gripper_pose(q)
     assert np.linalg.norm(mapper.target_pos - here) <= 0.05 + 1e-9
 
 
 def test_workspace_bounds_hold_the_target():
-    mapper = CartesianMapper(CartesianConfig(max_lead=10.0))
+    mapper = CartesianMapper(SimArmModel(), CartesianConfig(max_lead=10.0))
     mapper.start_from(sim.arm.HOME_QPOS, 0.0)
     for _ in range(200):
         mapper.step(Twist(linear=np.array([0, 0, -1.0])), sim.arm.HOME_QPOS, 0.05)

@@ -1,11 +1,10 @@
 """The takeover gate: instant takeover, jerk-free handovers, and safe holds when an input is missing."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.types import Source
+from hgdagger.common.types import Source
 from teleop.gate import GateConfig, GateEvent, GatePhase, HumanIntent, TakeoverGate, TakeoverMode, ramp, ramp_length
 
 A = 8

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.types import Source
+from hgdagger.common.types import Source
 from sim.driver import SimArmDriver
 from teleop.intent import IntentPublisher, TeleopIntent
 from teleop.runtime import RobotRuntime, RuntimeConfig
-from teleop.session import HumanOptions, device_human_side
+from sim.arm_model import SimArmModel
+from teleop.operator_setup import HumanOptions, device_human_side
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ def run(*args, timeout=120):
 
 @pytest.mark.slow
 def test_rehearse_holds_the_follower_until_the_leader_is_aligned_then_completes_the_task():
-    result = run("scripts.rehearse", "--task", "reach", "--offset-joint", "3", "--offset-rad", "0.5")
+    result = run("hgdagger.cli.rehearse", "--task", "reach", "--offset-joint", "3", "--offset-rad", "0.5")
     assert result.returncode == 0, result.stdout + result.stderr
     line = result.stdout.strip().splitlines()[-1]
     assert "success" in line
@@ -69,7 +70,7 @@ def events_once(schedule: dict[str, float]):
 @pytest.mark.slow
 def test_collect_command_records_labelled_demonstrations_and_redoes_discarded_ones(tmp_path):
     endpoint = f"ipc://{tmp_path}/intent"
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.collect", "--task", "reach", "--episodes", "1",
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.collect", "--task", "reach", "--episodes", "1",
                              "--cameras", "", "--intent-endpoint", endpoint], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(2.0)  # the command binds its intent socket
@@ -91,7 +92,7 @@ def test_collect_command_records_labelled_demonstrations_and_redoes_discarded_on
 def test_unplugged_and_stale_devices_make_the_arm_hold_and_the_console_says_why(tmp_path):
     driver = SimArmDriver(task="reach", seed=0)
     human, merger = device_human_side(HumanOptions(intent_endpoint=f"ipc://{tmp_path}/intent", start_in_human=True,
-                                                   stale_after_s=0.2), driver.spec.control_period)
+                                                   stale_after_s=0.2), driver.spec.control_period, SimArmModel())
     rt = RobotRuntime(driver, None, RuntimeConfig(realtime=False), human=human)
     rt.start()
     phase = {"now": "driving"}
@@ -129,7 +130,7 @@ def test_unplugged_and_stale_devices_make_the_arm_hold_and_the_console_says_why(
 
 def test_buttons_pressed_during_a_reset_do_not_end_or_toggle_the_next_episode(tmp_path):
     driver = SimArmDriver(task="reach", seed=0)
-    human, merger = device_human_side(HumanOptions(intent_endpoint=f"ipc://{tmp_path}/intent"), driver.spec.control_period)
+    human, merger = device_human_side(HumanOptions(intent_endpoint=f"ipc://{tmp_path}/intent"), driver.spec.control_period, SimArmModel())
     rt = RobotRuntime(driver, None, RuntimeConfig(realtime=False), human=human)
     rt.start()
     pub = IntentPublisher(merger.endpoint, "pad")

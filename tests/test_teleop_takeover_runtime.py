@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import sim
-from common import wire
-from common.types import Source
+from hgdagger.common import wire
+from hgdagger.common.types import Source
 from policy_server.client import ClientConfig
 from sim.driver import SimArmDriver
 from sim.supervisor import SimulatedSupervisor, SupervisorConfig
@@ -19,7 +19,8 @@ from teleop.executor import ExecConfig, Mode
 from teleop.fetcher import ChunkFetcher
 from teleop.gate import GateConfig, TakeoverGate, TakeoverMode
 from teleop.human_side import HumanSide, ScriptedInput
-from teleop.runtime import RecordQueue, RobotRuntime, RuntimeConfig
+from hgdagger.common.record_queue import RecordQueue
+from teleop.runtime import RobotRuntime, RuntimeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def server(tmp_path, request):
     endpoint = f"ipc://{tmp_path}/srv"
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.serve", "--endpoint", endpoint, "--log-level", "WARNING",
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--endpoint", endpoint, "--log-level", "WARNING",
                              "--policy", *request.param.split()], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()
     assert "serving" in line, line + proc.stdout.read()

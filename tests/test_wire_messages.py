@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from common import wire
-from common.types import PolicyInfo
+from hgdagger.common import wire
+from hgdagger.common.types import PolicyInfo
 
 
 def _obs(image: bool = False) -> dict[str, np.ndarray]:

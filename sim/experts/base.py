@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from common.types import Observation
+from hgdagger.common.types import Observation
 from sim import arm
 from sim.kinematics import ArmKinematics, IKParams, yaw_down_quat
 from sim.scene import load_model

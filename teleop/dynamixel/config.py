@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from common.types import RobotSpec
+from hgdagger.common.types import RobotSpec
 from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.calibration import GripperMap, JointMap
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.types import Observation, RobotSpec
+from hgdagger.common.types import Observation, RobotSpec
 from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.bus import BusError, BusLost, DynamixelBus
 from teleop.dynamixel.calibration import rad_to_ticks, ticks_to_rad, velocity_units_to_rad_s

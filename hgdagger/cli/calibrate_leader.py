@@ -1,0 +1,64 @@
+"""hgd-calibrate-leader: walk the operator through calibrating a Dynamixel leader arm; write the file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hgdagger.cli.arguments import fail
+
+EPILOG = """\
+What it measures (LeaderCalibration, read by hgd-leader and the runtime):
+  signs                 +1/-1 per joint: taken from the leader config's joint "sign" fields
+                        (or --signs), i.e. which way each leader joint turns relative to the follower
+  offset_quarter_turns  per joint, so the leader reads the reference pose when it is held in it
+                        (servo horns are mounted at multiples of a quarter turn)
+  gripper_open/closed   the raw trigger angle fully open and fully closed (mapped to 0..1)
+
+Example (no hardware: start `hgd-dxl-emulator --config configs/koch_leader.json --link /tmp/hgd-leader`
+and pass --port /tmp/hgd-leader):
+  hgd-calibrate-leader --leader configs/koch_leader.json --pose 0,0,0,0,0 --out leader_calibration.json
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="hgd-calibrate-leader",
+        description="Calibrate a Dynamixel leader arm against its follower: you hold the leader in a reference "
+        "pose, then open and close its trigger; the command computes quarter-turn offsets and the gripper range "
+        "and writes the calibration file.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--leader", required=True, help="the leader arm's config (JSON/TOML), e.g. configs/koch_leader.json")
+    p.add_argument("--port", help="override the config's serial port (e.g. an emulator's link)")
+    p.add_argument("--pose", help="the follower pose to hold the leader in, comma-separated rad (default: all 0)")
+    p.add_argument("--signs", help="comma-separated +1/-1 per joint (default: the config's joint signs)")
+    p.add_argument("--out", default="leader_calibration.json", help="where to write (default leader_calibration.json)")
+    args = p.parse_args(argv)
+
+    from teleop.dynamixel.bus import BusError
+    from teleop.dynamixel.config import ArmConfig
+    from teleop.dynamixel.dynamixel_leader import DynamixelLeader, calibrate
+
+    try:
+        cfg = ArmConfig.load(args.leader)
+        if args.port:
+            cfg.bus.port = args.port
+        n = len(cfg.joints)
+        pose = [float(x) for x in args.pose.split(",")] if args.pose else [0.0] * n
+        signs = [float(x) for x in args.signs.split(",")] if args.signs else [j.sign for j in cfg.joints]
+        leader = DynamixelLeader(cfg)
+    except (ValueError, BusError, RuntimeError) as exc:
+        return fail(str(exc))
+    try:
+        cal = calibrate(leader, pose, signs, ask=lambda prompt: input(prompt + " "))
+    except (ValueError, EOFError) as exc:
+        return fail(f"calibration not written: {exc}")
+    finally:
+        leader.close()
+    cal.save(args.out)
+    print(f"wrote {args.out}: {json.dumps(json.loads(open(args.out).read()))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""hgd-export: one robomimic-style HDF5 file (with mask/ filter keys) from a run or some rounds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hgdagger.cli.arguments import fail
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hgd-export",
+        description="Aggregate a run's episode files into one robomimic-layout HDF5 file: data/demo_<i>\n"
+        "(every dataset and attribute of the episode, plus source_file and round) and mask/<name> filter\n"
+        "keys: round_<r>, kind_demo / kind_rollout, label_<label>, interventions.\n\n"
+        "  hgd-export runs/exp1 --out exp1_all.hdf5\n"
+        "  hgd-export runs/exp1 --up-to 2 --out round2_training_set.hdf5   # what round 2 trains on\n"
+        "  hgd-export runs/exp1 --round 3 --interventions --out r3_takeovers.hdf5",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", type=Path, help="run folder")
+    p.add_argument("--out", type=Path, required=True, help="output .hdf5 file (must not exist unless --overwrite)")
+    p.add_argument("--round", type=int, action="append", help="only this round (repeatable)")
+    p.add_argument("--up-to", type=int, help="rounds 0..N (the aggregated training set of round N)")
+    p.add_argument("--kind", choices=("demo", "rollout"))
+    p.add_argument("--label", help="only this label (success, failure, discard, aborted)")
+    p.add_argument("--interventions", action="store_true", help="only episodes with interventions")
+    p.add_argument("--overwrite", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from recorder.export import export
+    from recorder.run import NotARun, open_run
+
+    if args.out.exists() and not args.overwrite:
+        return fail(f"'{args.out}' exists (use --overwrite to replace it)")
+    try:
+        run = open_run(args.run, progress=True)
+    except NotARun as e:
+        return fail(str(e))
+    eps = run.select(rounds=args.round, up_to=args.up_to, kind=args.kind, label=args.label,
+                     interventions_only=args.interventions)
+    if not eps:
+        return fail(f"no episode in '{args.run}' matches the filters")
+    for p, why in run.problems:
+        print(f"skipped unreadable {p}: {why}", file=sys.stderr)
+    try:
+        summary = export(run, eps, args.out)
+    except OSError as e:
+        return fail(f"cannot write '{args.out}': {e}")
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""hgd-inspect: what is in a run folder, per episode and per round."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hgdagger.cli.arguments import fail
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hgd-inspect",
+        description="List every recorded episode of a run: length, duration, label, interventions, the\n"
+        "share of steps a human commanded and the policy checkpoint; then totals per round. Files that\n"
+        "cannot be read are named (and would be skipped by training); partial files left by a crash\n"
+        "are listed with a hint to run hgd-recover.\n\n"
+        "  hgd-inspect runs/exp1\n  hgd-inspect runs/exp1 --round 2 --interventions\n"
+        "  hgd-inspect runs/exp1 --json > index.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", type=Path, help="run folder (holding round_<r>/data/) or one round's data folder")
+    p.add_argument("--round", type=int, action="append", help="only this round (repeatable)")
+    p.add_argument("--kind", choices=("demo", "rollout"), help="only this kind of episode")
+    p.add_argument("--label", help="only this label (success, failure, discard, aborted)")
+    p.add_argument("--interventions", action="store_true", help="only episodes with at least one intervention")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--totals", action="store_true", help="print only the per-round totals")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from recorder.run import NotARun, open_run
+
+    try:
+        run = open_run(args.run, progress=not args.json)
+    except NotARun as e:
+        return fail(str(e))
+    eps = run.select(rounds=args.round, kind=args.kind, label=args.label, interventions_only=args.interventions)
+    totals = run.totals(eps)
+    if args.json:
+        print(json.dumps({"run": str(run.root), "episodes": [
+            {"file": str(e.path), "round": e.round, "steps": e.num_samples, "seconds": round(e.duration_s, 3),
+             "kind": e.kind, "label": e.label, "interventions": e.interventions,
+             "human_share": round(e.human_share, 4), "checkpoint": e.checkpoint, "operator": e.operator,
+             "recovered": e.recovered} for e in eps],
+            "rounds": totals, "problems": [[str(p), why] for p, why in run.problems],
+            "partials": [str(p) for p in run.partials]}, indent=1))
+        return 0
+    if not args.totals:
+        print(f"{'round':>5} {'episode':<14} {'kind':<8} {'label':<8} {'steps':>6} {'sec':>7} {'interv':>6} "
+              f"{'human%':>6}  checkpoint")
+        for e in eps:
+            print(f"{e.round:>5} {e.path.name:<14} {e.kind:<8} {e.label:<8} {e.num_samples:>6} {e.duration_s:>7.1f} "
+                  f"{e.interventions:>6} {100 * e.human_share:>6.1f}  {e.checkpoint or '-'}"
+                  + ("  (recovered)" if e.recovered else ""))
+        print()
+    print(f"{'round':>5} {'episodes':>8} {'steps':>8} {'minutes':>8} {'success':>8} {'interv':>7} {'human%':>7}")
+    for r, t in sorted(totals.items()):
+        print(f"{r:>5} {t['episodes']:>8} {t['steps']:>8} {t['seconds'] / 60:>8.1f} {t['successes']:>8} "
+              f"{t['interventions']:>7} {100 * t['human_steps'] / max(t['steps'], 1):>7.1f}")
+    for p, why in run.problems:
+        print(f"unreadable: {p}: {why} (skipped by training)", file=sys.stderr)
+    if run.partials:
+        print(f"{len(run.partials)} partial file(s) from a crash or a running recorder; "
+              f"run `hgd-recover {args.run}` once no recorder is writing", file=sys.stderr)
+    if not eps:
+        print("no episodes match", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

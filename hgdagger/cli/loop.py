@@ -1,0 +1,93 @@
+"""hgd-loop: the unattended HG-DAgger loop in the sim, end to end — the project's main job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hgdagger.cli.arguments import fail
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hgdagger.loop.config import PRESETS
+
+    p = argparse.ArgumentParser(
+        prog="hgd-loop",
+        description="Round 0: the scripted expert demonstrates through the real runtime and recorder; a "
+        "flow-matching policy is trained. Each later round: the policy server (its own process, hot-reloaded) "
+        "serves the newest checkpoint, the runtime rolls it out, a simulated supervisor takes over through the "
+        "takeover gate when the policy heads for failure, everything is recorded, all rounds are aggregated and "
+        "the policy retrained and evaluated (autonomous success, no supervisor). Prints a table per round and "
+        "writes a plot. Rerun the same command to resume an interrupted run.",
+        epilog="Examples:\n  hgd-loop --out runs/hgdagger\n  hgd-loop --preset quick --out runs/quick\n"
+        "  hgd-loop --out runs/long --set task=pick_place_two --set rounds=4\n"
+        "  hgd-loop --plugin examples.point_reach --set task=point_reach --set relative_to='\"\"' --out runs/point",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/hgdagger", help="the run folder (default runs/hgdagger)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    p.add_argument("--config", help="a JSON file of loop settings (applied after the preset)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (JSON value)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (a module name, or a path to a .py file) first: it registers another gymnasium "
+                        "task (see sim/plugin.py)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+
+    from hgdagger.loop.config import LoopConfig
+    from hgdagger.loop.report import plot, table
+    from hgdagger.loop.round_loop import run_loop
+
+    run = Path(args.out)
+    settings = dict(PRESETS[args.preset])
+    try:
+        if args.config:
+            settings.update(json.loads(Path(args.config).read_text()))
+        for item in args.set:
+            key, _, value = item.partition("=")
+            if not key or not value:
+                return fail(f"--set {item!r}: expected KEY=VALUE")
+            try:
+                settings[key] = json.loads(value)
+            except json.JSONDecodeError:
+                settings[key] = value
+        cfg = LoopConfig.from_dict(settings)
+        if (run / "config.json").exists():
+            earlier = LoopConfig.load(run / "config.json")
+            if earlier != cfg:
+                return fail(f"{run} holds a run with other settings ({run / 'config.json'}); "
+                            "use another --out, or the same settings to resume it")
+    except (OSError, ValueError, TypeError) as exc:
+        return fail(str(exc))
+    import sim
+    from sim.plugin import load_plugin
+
+    for module in args.plugin:
+        try:
+            load_plugin(module)
+        except Exception as exc:  # a plugin that does not import: say which and why
+            return fail(f"--plugin {module}: {type(exc).__name__}: {exc}")
+    if cfg.task not in sim.task_names():
+        return fail(f"unknown task {cfg.task!r}; tasks: {', '.join(sim.task_names())} (another environment: --plugin)")
+    try:
+        env = sim.make_env(cfg.task)
+        keys = set(env.observation_space.spaces)
+        env.close()
+    except ValueError as exc:
+        return fail(f"task {cfg.task}: {exc}")
+    if cfg.relative_to and cfg.relative_to not in keys:
+        return fail(f"task {cfg.task} has no observation {cfg.relative_to!r} to learn targets relative to "
+                    f"(it has {', '.join(sorted(keys))}); use --set relative_to='\"\"' for absolute targets")
+    print(f"hgd-loop: {cfg.task}, {cfg.demos} demos, {cfg.rounds} rounds x {cfg.rollouts_per_round} rollouts, "
+          f"{cfg.eval_episodes} evaluation episodes per round -> {run}")
+    results = run_loop(cfg, run, progress=not args.quiet)
+    print("\n" + table(results))
+    picture = plot(results, run / "report.png", f"HG-DAgger on {cfg.task} (seed {cfg.seed})")
+    (run / "report.json").write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    print(f"\nplot: {picture}\nreport: {run / 'report.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

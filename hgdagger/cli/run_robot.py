@@ -1,0 +1,181 @@
+"""hgd-run: drive the sim arm (or, later, a real arm) with chunks from a policy server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from hgdagger.cli.arguments import fail, parse_size
+
+MODES = ("rtc", "naive", "ensemble", "sync")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hgd-run",
+        description="The robot runtime: a fixed-rate loop that executes action chunks from a policy server "
+        "(hgd-serve) on the sim arm. It never waits on the network: if chunks stop coming (server slow or "
+        "killed) the arm holds and the step is marked 'hold'; when they come back it ramps back in. Every "
+        "command passes a safety filter (joint range, per-step velocity, NaN rejection). Each step can be "
+        "forwarded to a recorder over ZeroMQ.",
+        epilog="Execution modes:\n"
+        "  rtc       real-time chunking: requests carry the committed prefix and the measured delay (default)\n"
+        "  naive     asynchronous, switch to each new chunk as soon as it arrives\n"
+        "  ensemble  ACT temporal ensembling: average every chunk covering the step\n"
+        "  sync      execute --execute-steps actions, then stop and wait for the next chunk\n"
+        "Example:\n"
+        "  hgd-serve --policy expert:pick_place &\n"
+        "  hgd-run --server tcp://127.0.0.1:5555 --task pick_place --episodes 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--server", default="tcp://127.0.0.1:5555", help="policy server endpoint (default: tcp://127.0.0.1:5555)")
+    p.add_argument("--task", default="pick_place", help="sim task (default: pick_place)")
+    p.add_argument("--mode", choices=MODES, default="rtc", help="chunk execution mode (default: rtc)")
+    p.add_argument("--execute-steps", type=int, default=8,
+                   help="sync: actions executed per chunk; rtc/naive: steps between requests (default: 8)")
+    p.add_argument("--ensemble-decay", type=float, default=0.01, help="ACT's m for --mode ensemble (default: 0.01)")
+    p.add_argument("--hz", type=float, default=20.0, help="control rate of the sim arm (default: 20)")
+    p.add_argument("--episodes", type=int, default=1, help="episodes to run (default: 1)")
+    p.add_argument("--max-steps", type=int, default=600, help="step limit per episode (default: 600)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
+    p.add_argument("--cameras", default="", help="comma-separated sim cameras to observe, e.g. front,wrist")
+    p.add_argument("--image-size", default="128x128", help="camera size HEIGHTxWIDTH (default: 128x128)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
+    p.add_argument("--request-timeout", type=float, default=1.0, help="seconds before a request counts as lost (default: 1)")
+    p.add_argument("--record-to", default=None, help="PUSH every step to this recorder endpoint (e.g. ipc:///tmp/hgd-rec)")
+    p.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO for the loop thread")
+    p.add_argument("--curve-server", default=None, help="the server's public certificate (enables CURVE)")
+    p.add_argument("--curve-secret", default=None, help="this robot's secret certificate")
+    p.add_argument("--report", default=None, help="write the run report (timing, holds, events) as JSON here")
+    p.add_argument("--takeover", choices=["none", "devices"], default="none",
+                   help="'devices': listen for hgd-device processes (keyboard, gamepad, pedal) that can take over")
+    p.add_argument("--takeover-mode", choices=["toggle", "deadman"], default="toggle",
+                   help="toggle: press to take over and again to hand back; deadman: intervene while held (default: toggle)")
+    p.add_argument("--intent-endpoint", default="tcp://127.0.0.1:5561", help="where devices send intent (default: tcp://127.0.0.1:5561)")
+    p.add_argument("--ramp-steps", type=int, default=5, help="handover ramp length in control steps (default: 5)")
+    p.add_argument("--console", action="store_true", help="open the operator console window")
+    p.add_argument("--doubt-threshold", type=float, default=0.05,
+                   help="chunk spread (rad) at which the console's doubt gauge alarms; the server must run with "
+                   "--doubt-samples (default: 0.05)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    size = parse_size(args.image_size)
+    if size is None:
+        return fail(f"--image-size {args.image_size!r}: expected HEIGHTxWIDTH")
+    if bool(args.curve_server) != bool(args.curve_secret):
+        return fail("CURVE needs both --curve-server and --curve-secret")
+    import sim
+    from policy_server.client import ClientConfig, ServerUnavailable
+    from sim.driver import SimArmDriver
+    from teleop.executor import ExecConfig, Mode
+    from teleop.fetcher import ChunkFetcher
+    from teleop.record_sink import RecordForwarder
+    from hgdagger.common.record_queue import RecordQueue
+    from teleop.runtime import RobotRuntime, RuntimeConfig
+
+    if args.task not in sim.task_names():
+        return fail(f"unknown task {args.task!r}; tasks: {', '.join(sim.task_names())}")
+    cams = tuple(c for c in args.cameras.split(",") if c)
+    try:
+        driver = SimArmDriver(task=args.task, seed=args.seed, control_hz=args.hz, cameras=cams, image_size=size)
+    except ValueError as e:
+        return fail(str(e))
+    fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=f"sim-{args.task}",
+                                        request_timeout_s=args.request_timeout,
+                                        curve_server_public_file=args.curve_server, curve_client_secret_file=args.curve_secret))
+    records = RecordQueue()
+    forwarder = RecordForwarder(records, args.record_to) if args.record_to else None
+    cfg = RuntimeConfig(execution=ExecConfig(mode=Mode(args.mode), execute_steps=args.execute_steps,
+                                             ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime,
+                        doubt_threshold=args.doubt_threshold)
+    human = merger = None
+    if args.takeover == "devices":
+        from teleop.gate import TakeoverMode
+        from sim.arm_model import SimArmModel
+        from teleop.operator_setup import HumanOptions, device_human_side
+
+        try:
+            human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, ramp_steps=args.ramp_steps,
+                                                           mode=TakeoverMode(args.takeover_mode)), driver.spec.control_period, SimArmModel())
+        except Exception as e:  # address in use, malformed endpoint
+            return fail(f"cannot listen for devices on {args.intent_endpoint}: {e}")
+    rt = RobotRuntime(driver, fetcher, cfg, records if forwarder else None, human=human)
+    try:
+        hs = rt.start(connect_timeout_s=args.connect_timeout)
+    except ServerUnavailable as e:
+        return fail(str(e))
+    except ValueError as e:
+        return fail(str(e))
+    print(f"hgd-run: {hs.checkpoint_id} from {args.server} (H={hs.chunk_length}), mode {args.mode}, {args.hz:g} Hz"
+          + (f", takeover by devices on {args.intent_endpoint} ({args.takeover_mode})" if human else ""))
+    console = None
+    if args.console:
+        from teleop.operator_setup import ConsoleThread
+
+        console = ConsoleThread(rt)
+    results = []
+    try:
+        for i in range(args.episodes):
+            driver.reset(args.seed + i)
+            rt.report = type(rt.report)()
+            rep = rt.run_episode(args.max_steps, task=args.task, seed=args.seed + i,
+                                 env_args=json.dumps({"type": "hgd_sim", "task": args.task, "seed": args.seed + i}))
+            t = rep.timing
+            lat = np.median(rep.latency_ms) if rep.latency_ms else float("nan")
+            print(f"episode {i}: success={driver.outcome.success} steps={rep.steps} policy={rep.policy_steps} "
+                  f"hold={rep.hold_steps} clipped={rep.clipped} rejected={rep.rejected} latency_p50={lat:.1f} ms "
+                  f"jitter p50/p99/max={t.get('jitter_p50_ms', 0):.3f}/{t.get('jitter_p99_ms', 0):.3f}/"
+                  f"{t.get('jitter_max_ms', 0):.3f} ms [{rep.scheduler}]"
+                  + (f" takeovers={rep.takeovers} human={rep.human_steps}" if human else ""))
+            results.append(asdict(rep) | {"success": bool(driver.outcome.success)})
+    except KeyboardInterrupt:
+        print("interrupted")
+    finally:
+        if console:
+            console.stop()
+        rt.close()
+        if merger:
+            merger.close()
+        if forwarder:
+            forwarder.close()
+            print(f"records: {forwarder.sent} sent, {forwarder.dropped + records.dropped} dropped")
+        driver.close()
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(results, indent=1, default=float))
+    return 0
+
+
+def reload_main(argv: list[str] | None = None) -> int:
+    """hgd-reload: tell a running policy server to load a checkpoint (no restart)."""
+    p = argparse.ArgumentParser(prog="hgd-reload", description="Ask a running hgd-serve to load a new checkpoint between "
+                                "two batches. If it fails to load, the old one keeps serving and the error is printed.")
+    p.add_argument("checkpoint", nargs="?", default="", help="checkpoint file (default: reload the current one)")
+    p.add_argument("--server", default="tcp://127.0.0.1:5555")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the verdict (default: 120)")
+    args = p.parse_args(argv)
+    from policy_server.client import ClientConfig, PolicyClient, ServerUnavailable
+
+    c = PolicyClient(ClientConfig(endpoint=args.server))
+    try:
+        r = c.reload(args.checkpoint, timeout_s=args.timeout)
+    except ServerUnavailable as e:
+        return fail(str(e))
+    finally:
+        c.close()
+    print(("ok: " if r.ok else "FAILED: ") + f"serving {r.checkpoint_id}. {r.message}")
+    return 0 if r.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""hgd-serve: serve a chunked policy to robot runtimes over ZeroMQ."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from hgdagger.cli.arguments import fail, parse_size
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hgd-serve",
+        description="Serve a policy to one or many robot runtimes (hgd-run). Robots connect, receive a handshake "
+        "(chunk length, action dimension, control period, observation keys and shapes, checkpoint id and hash), "
+        "then send observations in physical units and get back action chunks with timings. Requests that arrive "
+        "together are batched into one forward pass. Ctrl-C stops the server.",
+        epilog="Examples:\n"
+        "  hgd-serve --policy expert:pick_place                 # the sim's scripted expert, before any training\n"
+        "  hgd-serve --checkpoint runs/r1/policy.pt --watch     # a trained policy; reload when the file changes\n"
+        "  hgd-serve --gen-keys keys/ && hgd-serve --endpoint tcp://0.0.0.0:5555 \\\n"
+        "      --curve-secret keys/server.key_secret --curve-clients keys/clients/   # off-loopback: encrypted\n"
+        "Reload on command from another shell: hgd-reload --server tcp://127.0.0.1:5555 runs/r2/policy.pt",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("what to serve (one of)")
+    src.add_argument("--policy", default=None,
+                     help="a built-in policy: 'expert:TASK' (scripted expert, kinematic rollout) or 'toy' (deterministic "
+                     "stand-in for tests and benchmarks)")
+    src.add_argument("--checkpoint", default=None, help="a trained checkpoint file (hgd-train's .pt)")
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:5555",
+                   help="where to listen: tcp://HOST:PORT or ipc:///path (default: tcp://127.0.0.1:5555, loopback only)")
+    p.add_argument("--chunk-length", type=int, default=16, help="H for built-in policies (default: 16)")
+    p.add_argument("--control-hz", type=float, default=20.0, help="control rate for built-in policies (default: 20)")
+    p.add_argument("--max-batch", type=int, default=8, help="most requests per forward pass (default: 8)")
+    p.add_argument("--batch-window-ms", type=float, default=0.0,
+                   help="after a request arrives, wait this long for others to batch with it (default: 0)")
+    p.add_argument("--watch", action="store_true", help="reload the checkpoint when its file changes")
+    p.add_argument("--doubt-samples", type=int, default=0,
+                   help="also sample N chunks per request and send their spread, the console's doubt gauge "
+                   "(costs one extra batched forward pass; 0 = off, default)")
+    p.add_argument("--noise-seed", type=int, default=0,
+                   help="each request's flow noise is drawn from this seed, the robot, the episode and the request "
+                   "number, so reruns reproduce (default 0; -1 = fresh noise every time)")
+    p.add_argument("--device", default="auto", help="torch device for checkpoints: auto (cuda if present), cpu, cuda")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model's velocity network (pays on GPU)")
+    p.add_argument("--inject-delay-ms", type=float, default=0.0,
+                   help="make every forward pass this much slower (fault drills, chunking benchmarks)")
+    p.add_argument("--toy-delay-ms", type=float, default=0.0, help="toy policy: injected inference delay")
+    p.add_argument("--toy-noise", type=float, default=0.0, help="toy policy: per-call random offset (rad)")
+    p.add_argument("--toy-image", default=None, help="toy policy: also expect a front_rgb image of HEIGHTxWIDTH")
+    sec = p.add_argument_group("CURVE authentication and encryption (for any endpoint that is not loopback)")
+    sec.add_argument("--curve-secret", default=None, help="the server's secret certificate (*.key_secret)")
+    sec.add_argument("--curve-clients", default=None, help="folder of the public certificates of allowed robots")
+    sec.add_argument("--gen-keys", metavar="DIR", default=None,
+                     help="write a server key pair and one robot key pair under DIR (clients/ holds the public robot key), then exit")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: INFO)")
+    return p
+
+
+def _checkpoint_policy(args: argparse.Namespace, _: str):
+    from policy_server.policy import FlowPolicy
+
+    device = None if args.device == "auto" else args.device
+    loader = lambda path: FlowPolicy.load(path, device=device, compile=args.compile)  # noqa: E731
+    try:
+        return loader(args.checkpoint), loader
+    except FileNotFoundError:
+        raise SystemExit(fail(f"--checkpoint {args.checkpoint}: no such file"))
+    except ValueError as e:  # CheckpointError and layout refusals say what is wrong
+        raise SystemExit(fail(f"--checkpoint {args.checkpoint}: {e}"))
+
+
+def _toy_policy(args: argparse.Namespace, _: str):
+    from policy_server.toy_policy import ToyConfig, ToyPolicy
+
+    image = parse_size(args.toy_image) if args.toy_image else None
+    if args.toy_image and image is None:
+        raise SystemExit(fail(f"--toy-image {args.toy_image!r}: expected HEIGHTxWIDTH, e.g. 480x640"))
+    return ToyPolicy(ToyConfig(chunk_length=args.chunk_length, control_period=1 / args.control_hz,
+                               delay_s=args.toy_delay_ms / 1e3, noise=args.toy_noise,
+                               image_shape=(*image, 3) if image else None)), None
+
+
+def _expert_policy(args: argparse.Namespace, task: str):
+    import sim
+    from sim.expert_policy import ExpertChunkPolicy
+
+    if task not in sim.task_names():
+        raise SystemExit(fail(f"unknown task {task!r}; tasks: {', '.join(sim.task_names())}"))
+    return ExpertChunkPolicy(task, args.chunk_length, args.control_hz), None
+
+
+# --policy KIND[:ARGUMENT] -> (args, argument) -> (policy, loader for reloads or None). A checkpoint
+# is the kind --checkpoint picks. The simulator is imported only for the expert, so a machine
+# without MuJoCo serves checkpoints.
+POLICY_KINDS = {"checkpoint": _checkpoint_policy, "toy": _toy_policy, "expert": _expert_policy}
+
+
+def make_policy(args: argparse.Namespace):
+    """The policy named on the command line (and a loader for reloads, when it has files)."""
+    name = "checkpoint" if args.checkpoint else (args.policy or "expert:pick_place")
+    kind, _, argument = name.partition(":")
+    if kind not in POLICY_KINDS or kind == "checkpoint" and not args.checkpoint or kind == "expert" and not argument:
+        raise SystemExit(fail(f"--policy {name!r}: expected 'expert:TASK' or 'toy' (or use --checkpoint FILE)"))
+    return POLICY_KINDS[kind](args, argument)
+
+
+def gen_keys(folder: str) -> int:
+    import zmq.auth
+
+    root = Path(folder)
+    (root / "clients").mkdir(parents=True, exist_ok=True)
+    pub, sec = zmq.auth.create_certificates(root, "server")
+    rpub, rsec = zmq.auth.create_certificates(root, "robot")
+    Path(rpub).replace(root / "clients" / Path(rpub).name)
+    print(f"server: --curve-secret {sec} --curve-clients {root / 'clients'}\n"
+          f"robot:  --curve-server {pub} --curve-secret {rsec}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.gen_keys:
+        return gen_keys(args.gen_keys)
+    if args.policy and args.checkpoint:
+        return fail("give --policy or --checkpoint, not both")
+    if bool(args.curve_secret) != bool(args.curve_clients):
+        return fail("CURVE needs both --curve-secret and --curve-clients")
+    host = args.endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
+    if args.endpoint.startswith("tcp://") and host not in ("127.0.0.1", "localhost", "[::1]") and not args.curve_secret:
+        logging.warning("listening on %s without CURVE: anyone who can reach it can drive your robots' policy "
+                        "(hgd-serve --gen-keys DIR to make keys)", args.endpoint)
+    from policy_server.server import PolicyServer, ServerConfig
+
+    policy, loader = make_policy(args)
+    if args.doubt_samples == 1 or args.doubt_samples < 0:
+        return fail("--doubt-samples needs at least 2 samples (or 0 for off)")
+    cfg = ServerConfig(endpoint=args.endpoint, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
+                       doubt_samples=args.doubt_samples, noise_seed=None if args.noise_seed < 0 else args.noise_seed,
+                       inject_delay_ms=args.inject_delay_ms,
+                       watch_path=args.checkpoint if args.watch else None,
+                       curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)
+    try:
+        server = PolicyServer(policy, cfg, loader=loader)
+    except Exception as e:  # bind errors, bad keys: say it plainly
+        return fail(f"cannot start on {args.endpoint}: {e}")
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    print(f"hgd-serve: serving {server.handshake.checkpoint_id} on {server.bound_endpoint}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

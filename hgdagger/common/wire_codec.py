@@ -1,0 +1,355 @@
+"""The framing and validation behind :mod:`hgdagger.common.wire` (import that module, not this one).
+
+A message is one multipart ZeroMQ message::
+
+    [header (msgpack map), array_0 bytes, array_1 bytes, ...]
+
+The header carries the type, the schema version, a sequence number, the send time (wall clock,
+seconds), the robot and episode ids, the scalar fields, and for every array its field path, dtype
+and shape. Arrays travel as their raw bytes in their own frames: large ones (camera images) are
+sent without a copy and decoded with ``np.frombuffer`` over the received frame (no copy either).
+Nothing is ever pickled: a pickle endpoint runs code for anyone who can reach the port.
+
+``decode`` validates everything it is given and raises a :class:`WireError` subclass whose
+``code`` can go back to the sender in an ``ErrorReply``; the receiver keeps running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Sequence
+
+import msgpack
+import numpy as np
+
+
+SCHEMA_VERSION = 1
+"""Bump when a message changes incompatibly; receivers refuse any other version."""
+
+# Fixed-size, little-endian, plain numeric dtypes only: no object arrays, no structured dtypes.
+ALLOWED_DTYPES = frozenset(
+    np.dtype(d).str for d in ("?", "u1", "i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8")
+)
+
+
+# --------------------------------------------------------------------------- errors
+class ErrorCode(str, enum.Enum):
+    MALFORMED = "malformed"
+    SCHEMA_VERSION = "schema_version"
+    UNKNOWN_TYPE = "unknown_type"
+    MISSING_FIELD = "missing_field"
+    SPEC_MISMATCH = "spec_mismatch"
+    OVERSIZED = "oversized"
+    NOT_READY = "not_ready"
+    INTERNAL = "internal"
+
+
+class WireError(ValueError):
+    """A message that cannot be accepted; ``code`` says which rule it broke."""
+
+    code: ErrorCode = ErrorCode.MALFORMED
+
+
+class MalformedMessage(WireError):
+    code = ErrorCode.MALFORMED
+
+
+class SchemaVersionMismatch(WireError):
+    code = ErrorCode.SCHEMA_VERSION
+
+
+class UnknownMessageType(WireError):
+    code = ErrorCode.UNKNOWN_TYPE
+
+
+class MissingField(WireError):
+    code = ErrorCode.MISSING_FIELD
+
+
+class SpecMismatch(WireError):
+    code = ErrorCode.SPEC_MISMATCH
+
+
+class OversizedMessage(WireError):
+    code = ErrorCode.OVERSIZED
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a receiver accepts. ZeroMQ's own MAXMSGSIZE (see ``hard_frame_limit``) is set higher,
+    so that an oversized frame still arrives and can be refused with an error reply."""
+
+    max_header_bytes: int = 64 * 1024
+    max_frame_bytes: int = 32 * 1024 * 1024
+    max_frames: int = 64
+    max_total_bytes: int = 128 * 1024 * 1024
+
+    @property
+    def hard_frame_limit(self) -> int:
+        """Value for zmq.MAXMSGSIZE: beyond this the transport drops the peer without a reply."""
+        return 4 * self.max_frame_bytes
+
+
+DEFAULT_LIMITS = Limits()
+
+
+# --------------------------------------------------------------------------- messages
+@dataclass
+class Header:
+    """The envelope every message carries."""
+
+    type: str = ""
+    version: int = SCHEMA_VERSION
+    seq: int = 0
+    send_time: float = 0.0
+    robot_id: str = ""
+    episode_id: str = ""
+
+
+_REGISTRY: dict[str, type["Message"]] = {}
+
+
+@dataclass(kw_only=True)
+class Message:
+    """Base of all messages. Fields annotated ``np.ndarray`` travel as frames, ``dict[str,
+    np.ndarray]`` as one frame per key, everything else in the msgpack header."""
+
+    TYPE: ClassVar[str] = ""
+    header: Header = field(default_factory=Header)
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.TYPE:
+            if cls.TYPE in _REGISTRY:
+                raise TypeError(f"message type {cls.TYPE!r} registered twice")
+            _REGISTRY[cls.TYPE] = cls
+
+
+
+def message_types() -> dict[str, type[Message]]:
+    """The registry of known message types, by wire name."""
+    return dict(_REGISTRY)
+
+
+# --------------------------------------------------------------------------- field kinds
+_META, _ARRAY, _ARRAY_MAP = "meta", "array", "array_map"
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+    "dict": (dict,), "list": (list,),
+}
+
+
+def _kinds(cls: type[Message]) -> dict[str, tuple[str, bool, tuple[type, ...] | None]]:
+    """field name -> (kind, optional, python types for meta fields)."""
+    cached = cls.__dict__.get("_kinds_cache")
+    if cached is not None:
+        return cached
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "header":
+            continue
+        ann = str(f.type).replace(" ", "")
+        optional = ann.endswith("|None")
+        base = ann.removesuffix("|None")
+        if "ndarray" in base:
+            out[f.name] = (_ARRAY_MAP if base.startswith("dict") else _ARRAY, optional, None)
+        else:
+            out[f.name] = (_META, optional, _PY_TYPES[base.split("[")[0]])
+    setattr(cls, "_kinds_cache", out)
+    return out
+
+
+# --------------------------------------------------------------------------- encode / decode
+def encode(msg: Message, *, seq: int | None = None, robot_id: str | None = None,
+           episode_id: str | None = None, send_time: float | None = None) -> list[Any]:
+    """Frames for ``msg``; keyword arguments overwrite the header (send_time defaults to now).
+
+    Array frames are the arrays' own buffers (C-contiguous views, no copy); do not modify an
+    array after sending it with ``copy=False``.
+    """
+    h = msg.header
+    h.type = msg.TYPE
+    h.version = SCHEMA_VERSION
+    if seq is not None:
+        h.seq = seq
+    if robot_id is not None:
+        h.robot_id = robot_id
+    if episode_id is not None:
+        h.episode_id = episode_id
+    h.send_time = time.time() if send_time is None else send_time
+    meta: dict[str, Any] = {}
+    descs: list[list[Any]] = []
+    bufs: list[Any] = []
+
+    def add(path: str, arr: Any) -> None:
+        a = np.asarray(arr)
+        if not a.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            a = a.copy(order="C")
+        if a.dtype.str not in ALLOWED_DTYPES:
+            a = a.astype(a.dtype.newbyteorder("<")) if a.dtype.kind in "biuf" else a
+            if a.dtype.str not in ALLOWED_DTYPES:
+                raise MalformedMessage(f"{msg.TYPE}.{path}: dtype {arr.dtype} cannot go on the wire")
+        descs.append([path, a.dtype.str, list(a.shape)])
+        bufs.append(a.data if a.nbytes else b"")
+
+    for name, (kind, optional, _) in _kinds(type(msg)).items():
+        value = getattr(msg, name)
+        if value is None:
+            if not optional:
+                raise MissingField(f"{msg.TYPE}.{name} is None")
+            continue
+        if kind == _ARRAY:
+            add(name, value)
+        elif kind == _ARRAY_MAP:
+            for key, arr in value.items():
+                if "/" in key:
+                    raise MalformedMessage(f"{msg.TYPE}.{name}: key {key!r} contains '/'")
+                add(f"{name}/{key}", arr)
+            meta[name] = list(value.keys())  # so an empty dict survives the trip
+        else:
+            meta[name] = value
+    head = {"h": {"type": h.type, "version": h.version, "seq": h.seq, "send_time": h.send_time,
+                  "robot_id": h.robot_id, "episode_id": h.episode_id}, "m": meta, "a": descs}
+    return [msgpack.packb(head, use_bin_type=True), *bufs]
+
+
+def _buffer(frame: Any) -> memoryview:
+    if isinstance(frame, memoryview):
+        return frame
+    if isinstance(frame, bytes):
+        return memoryview(frame)
+    return frame.buffer  # zmq.Frame -> memoryview without copying
+
+
+def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Message:
+    """Validate and decode frames (bytes, memoryviews or zmq.Frame) into a message.
+
+    Raises a :class:`WireError` subclass for anything it cannot accept.
+    """
+    if not frames:
+        raise MalformedMessage("empty message")
+    if len(frames) > limits.max_frames:
+        raise OversizedMessage(f"{len(frames)} frames > limit {limits.max_frames}")
+    views = [_buffer(f) for f in frames]
+    total = sum(v.nbytes for v in views)
+    if total > limits.max_total_bytes:
+        raise OversizedMessage(f"message of {total} bytes > limit {limits.max_total_bytes}")
+    if views[0].nbytes > limits.max_header_bytes:
+        raise OversizedMessage(f"header of {views[0].nbytes} bytes > limit {limits.max_header_bytes}")
+    for i, v in enumerate(views[1:], 1):
+        if v.nbytes > limits.max_frame_bytes:
+            raise OversizedMessage(f"frame {i} of {v.nbytes} bytes > limit {limits.max_frame_bytes}")
+    try:
+        head = msgpack.unpackb(views[0], raw=False, strict_map_key=True)
+    except Exception as e:  # msgpack raises several unrelated types for bad input
+        raise MalformedMessage(f"header is not msgpack: {type(e).__name__}: {e}") from None
+    if not isinstance(head, dict) or not isinstance(head.get("h"), dict):
+        raise MalformedMessage("header is not a map with an 'h' entry")
+    h = head["h"]
+    if h.get("version") != SCHEMA_VERSION:  # checked before anything else is trusted
+        raise SchemaVersionMismatch(
+            f"schema version {h.get('version')!r}, this process speaks {SCHEMA_VERSION} "
+            "(update both ends to the same release)")
+    cls = _REGISTRY.get(h.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise UnknownMessageType(f"unknown message type {h.get('type')!r}; known: {sorted(_REGISTRY)}")
+    try:
+        header = Header(**{k: h[k] for k in ("type", "version", "seq", "send_time", "robot_id", "episode_id")})
+    except KeyError as e:
+        raise MissingField(f"{cls.TYPE}: header lacks {e}") from None
+    _check_types(cls.TYPE, "header", header, {"seq": (int,), "send_time": (int, float),
+                                               "robot_id": (str,), "episode_id": (str,)})
+    meta, descs = head.get("m"), head.get("a")
+    if not isinstance(meta, dict) or not isinstance(descs, list):
+        raise MalformedMessage(f"{cls.TYPE}: header lacks the 'm' map or the 'a' list")
+    if len(descs) != len(views) - 1:
+        raise MalformedMessage(f"{cls.TYPE}: header declares {len(descs)} arrays, got {len(views) - 1} frames")
+    arrays = {}
+    for (desc, view) in zip(descs, views[1:]):
+        path, arr = _decode_array(cls.TYPE, desc, view)
+        if path in arrays:
+            raise MalformedMessage(f"{cls.TYPE}: array {path!r} sent twice")
+        arrays[path] = arr
+    return _build(cls, header, meta, arrays)
+
+
+def _decode_array(mtype: str, desc: Any, view: memoryview) -> tuple[str, np.ndarray]:
+    if not (isinstance(desc, list) and len(desc) == 3 and isinstance(desc[0], str)
+            and isinstance(desc[1], str) and isinstance(desc[2], list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in desc[2])):
+        raise MalformedMessage(f"{mtype}: bad array descriptor {desc!r}")
+    path, dtype, shape = desc
+    if dtype not in ALLOWED_DTYPES:
+        raise MalformedMessage(f"{mtype}.{path}: dtype {dtype!r} not allowed")
+    dt = np.dtype(dtype)
+    expected = dt.itemsize * math.prod(shape)
+    if expected != view.nbytes:
+        raise SpecMismatch(f"{mtype}.{path}: {dtype}{tuple(shape)} needs {expected} bytes, frame has {view.nbytes}")
+    return path, np.frombuffer(view, dtype=dt).reshape(shape)
+
+
+def _check_types(mtype: str, where: str, obj: Any, types: Mapping[str, tuple[type, ...]]) -> None:
+    for name, ok in types.items():
+        v = getattr(obj, name)
+        if not isinstance(v, ok) or (isinstance(v, bool) and bool not in ok):
+            raise MalformedMessage(f"{mtype}.{where}.{name}: expected {ok[0].__name__}, got {type(v).__name__}")
+
+
+def _build(cls: type[Message], header: Header, meta: dict, arrays: dict[str, np.ndarray]) -> Message:
+    kinds = _kinds(cls)
+    kwargs: dict[str, Any] = {}
+    for name in meta:
+        if name not in kinds:
+            raise MalformedMessage(f"{cls.TYPE}: unknown field {name!r}")
+    for path in arrays:
+        root = path.split("/", 1)[0]
+        if root not in kinds or kinds[root][0] == _META:
+            raise MalformedMessage(f"{cls.TYPE}: unexpected array {path!r}")
+    for name, (kind, optional, types) in kinds.items():
+        if kind == _ARRAY:
+            if name in arrays:
+                kwargs[name] = arrays[name]
+            elif optional:
+                kwargs[name] = None
+        elif kind == _ARRAY_MAP:
+            keys = meta.get(name)
+            if keys is None:
+                continue
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise MalformedMessage(f"{cls.TYPE}.{name}: key list is not a list of strings")
+            missing = [k for k in keys if f"{name}/{k}" not in arrays]
+            extra = [p for p in arrays if p.startswith(name + "/") and p.split("/", 1)[1] not in keys]
+            if missing or extra:
+                raise MalformedMessage(f"{cls.TYPE}.{name}: keys {keys} vs arrays sent (missing {missing}, extra {extra})")
+            kwargs[name] = {k: arrays[f"{name}/{k}"] for k in keys}
+        elif name in meta:
+            v = meta[name]
+            if not ((v is None and optional) or (isinstance(v, types) and (bool in types or not isinstance(v, bool)))):
+                raise MalformedMessage(f"{cls.TYPE}.{name}: expected {types[0].__name__}, got {type(v).__name__}")
+            kwargs[name] = v
+    try:
+        return cls(header=header, **kwargs)
+    except TypeError as e:
+        raise MissingField(f"{cls.TYPE}: {e}") from None
+
+
+
+class Sequencer:
+    """Per-sender monotonically increasing sequence numbers."""
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def next(self) -> int:
+        self._n += 1
+        return self._n
+
+
+def send(sock: Any, msg: Message, *, envelope: Sequence[bytes] = (), flags: int = 0, **header: Any) -> None:
+    """Encode ``msg`` and send it on a ZeroMQ socket (large arrays without a copy)."""
+    sock.send_multipart([*envelope, *encode(msg, **header)], flags=flags, copy=False)
+

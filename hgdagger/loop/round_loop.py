@@ -1,0 +1,213 @@
+"""The round loop: round 0 = demonstrations; round r >= 1 = supervised rollouts with the policy of
+round r-1, then retraining on everything recorded in rounds 0..r. Each round is a folder; a round
+with an ``eval.json`` is finished, so an interrupted run resumes at the first unfinished round."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hgdagger.loop.config import LoopConfig
+from hgdagger.loop.sessions import demonstrations, summarise, supervised_rollouts
+from recorder import run_folder
+
+if TYPE_CHECKING:
+    from policy_server.train import TrainConfig
+
+
+@dataclass
+class RoundResult:
+    round: int
+    success_rate: float
+    eval_episodes: int
+    eval_successes: int
+    interventions_per_episode: float
+    human_step_share: float
+    labels_so_far: int  # expert-labelled (human-sourced) steps in rounds 0..r
+    train_seconds: float
+    episodes_recorded: int
+
+    @classmethod
+    def load(cls, path: Path) -> "RoundResult":
+        raw = json.loads(path.read_text())
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+
+
+def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progress) -> dict:
+    """Run this round's episodes through the runtime, writing them into round_<r>/data."""
+    from hgdagger.common.record_queue import RecordQueue
+    from recorder.thread_writer import QueueWriter
+
+    records = RecordQueue(maxsize=100_000)
+    writer = QueueWriter(records, run_folder.data_dir(run, r), round_index=r)
+    try:
+        if r == 0:
+            seeds = [cfg.seed * 100_000 + i for i in range(cfg.demos)]
+            stats = demonstrations(cfg, records, seeds, progress)
+        else:
+            seeds = [cfg.seed * 100_000 + 1_000 * r + i for i in range(cfg.rollouts_per_round)]
+            stats = supervised_rollouts(cfg, server, records, seeds, progress)
+    finally:
+        writer.close()
+    if writer.error:
+        raise RuntimeError(f"recording round {r} failed: {writer.error}")
+    summary = summarise(stats) | {"record_drops": records.dropped}
+    run_folder.sessions_path(run, r).write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def train_config(cfg: LoopConfig, r: int) -> "TrainConfig":
+    """The training settings of round r: round 0 (and every round when from_scratch) trains from
+    scratch for train_steps; later rounds fine-tune the previous checkpoint for finetune_steps."""
+    from policy_server.train import TrainConfig
+
+    fine_tune = r > 0 and not cfg.from_scratch
+    tcfg = TrainConfig(steps=cfg.finetune_steps if fine_tune else cfg.train_steps, batch_size=cfg.batch_size,
+                       seed=cfg.seed, control_period=1.0 / cfg.control_hz, val_every=10**9, ckpt_every=10**9,
+                       warmup_steps=0 if fine_tune else 100)
+    tcfg.model.horizon = cfg.horizon
+    tcfg.model.relative_to = cfg.relative_to
+    return tcfg
+
+
+def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool, out: Path | None = None) -> tuple[Path, float]:
+    """Train round r's checkpoint on rounds 0..r through hgd-train's own path (fine-tuning round r-1's
+    unless from_scratch). `out`: train into this folder instead of the round's own (for ablations;
+    the round is untouched)."""
+    from policy_server import round_training
+
+    tcfg = train_config(cfg, r)
+    prepared = round_training.prepare_round(run, r, tcfg, cfg.weighting)
+    fine_tune = r > 0 and not cfg.from_scratch
+    start = time.perf_counter()
+    result = round_training.train_round(run, r, tcfg, prepared, cfg.weighting,
+                                        init_from=round_training.PREVIOUS if fine_tune else None, progress=progress, out=out)
+    return result.checkpoint, time.perf_counter() - start
+
+
+def evaluate_round(cfg: LoopConfig, checkpoint: Path, progress: bool) -> tuple[int, int]:
+    """Autonomous success of a checkpoint: no supervisor, fixed evaluation seeds."""
+    from policy_server.checkpoint import load_policy
+    from sim.evaluation import evaluate
+
+    policy = load_policy(checkpoint)
+    result = evaluate(policy, cfg.task, cfg.eval_episodes, seed=900_000 + cfg.seed * 1_000,
+                      execute_steps=cfg.execute_steps, progress=progress)
+    return sum(result.successes), result.episodes
+
+
+class PolicyServerProcess:
+    """hgd-serve in its own process, as a lab runs it; new checkpoints are hot-reloaded, not restarted.
+    Its output goes to `log` (a file, so a chatty server can never block on a full pipe)."""
+
+    def __init__(self, checkpoint: Path, endpoint: str, log: Path, start_timeout_s: float = 120.0):
+        self.endpoint = endpoint
+        self.log = log
+        start = log.stat().st_size if log.exists() else 0
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--checkpoint", str(checkpoint),
+                                          "--endpoint", endpoint, "--log-level", "WARNING"],
+                                         stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            said = log.read_bytes()[start:].decode(errors="replace")
+            if "serving" in said:
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"the policy server did not start (see {log}): {said.strip()[-2000:]}")
+            time.sleep(0.05)
+
+    def reload(self, checkpoint: Path) -> None:
+        from policy_server.client import ClientConfig, PolicyClient
+
+        client = PolicyClient(ClientConfig(endpoint=self.endpoint))
+        try:
+            reply = client.reload(str(checkpoint), timeout_s=120)
+        finally:
+            client.close()
+        if not reply.ok:
+            raise RuntimeError(f"the policy server refused {checkpoint}: {reply.message}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        if self.endpoint.startswith("ipc://"):
+            Path(self.endpoint[len("ipc://"):]).unlink(missing_ok=True)  # the socket file ZeroMQ leaves behind
+
+
+def discard_interrupted_recording(run: Path, r: int, log) -> None:
+    """A round whose recording was cut off starts its recording over: the recorder numbers new
+    episodes after the ones already there, so keeping them would train on duplicates of the same
+    seeds. They are regenerated exactly (same seeds, same server noise)."""
+    data = run_folder.data_dir(run, r)
+    partial = sorted(data.glob("*.hdf5")) if data.exists() else []
+    if partial:
+        log(f"round {r}: discarding {len(partial)} episodes of an interrupted recording (re-recorded from the same seeds)")
+        shutil.rmtree(data)
+
+
+def _also_to_file(log, path: Path):
+    """`log`, and every line also appended, time-stamped, to the run's own log file."""
+    def both(line: str) -> None:
+        log(line)
+        with open(path, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+    return both
+
+
+def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> list[RoundResult]:
+    """Run (or resume) the whole loop; returns one result per round."""
+    from tqdm import tqdm
+
+    run.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_folder.config_path(run))
+    log = _also_to_file(log, run / "loop.log")
+    results: list[RoundResult] = []
+    server: PolicyServerProcess | None = None
+    try:
+        for r in range(cfg.rounds + 1):
+            done = run_folder.eval_path(run, r)
+            if done.exists():
+                results.append(RoundResult.load(done))
+                log(f"round {r}: finished earlier, {results[-1].success_rate:.2f} success (resuming after it)")
+                continue
+            episodes = cfg.demos if r == 0 else cfg.rollouts_per_round
+            what = "demonstrations" if r == 0 else "supervised rollouts"
+            recorded = run_folder.sessions_path(run, r)
+            if recorded.exists():  # interrupted after recording: its episodes are complete, train on them
+                sessions = json.loads(recorded.read_text())
+                log(f"round {r}: {sessions['episodes']} {what} recorded earlier (resuming at training)")
+            else:
+                discard_interrupted_recording(run, r, log)
+                if r > 0:  # rollouts need the previous round's policy served
+                    previous = run_folder.checkpoint_path(run, r - 1)
+                    if server is None:
+                        server = PolicyServerProcess(previous, f"ipc://{run.resolve()}/policy.sock", run / "server.log")
+                    else:
+                        server.reload(previous)
+                with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
+                    sessions = record_round(cfg, run, r, server.endpoint if server else None, bar)
+            checkpoint, seconds = train_round(cfg, run, r, progress)
+            wins, total = evaluate_round(cfg, checkpoint, progress)
+            result = RoundResult(r, wins / total, total, wins, sessions["interventions_per_episode"],
+                                 sessions["human_step_share"], run_folder.labels_so_far(run, r), seconds, sessions["episodes"])
+            run_folder.write_json(done, result.__dict__ | {"sessions": sessions})
+            results.append(result)
+            log(f"round {r}: success {result.success_rate:.2f} ({wins}/{total}), "
+                f"{result.interventions_per_episode:.1f} interventions/episode, "
+                f"{100 * result.human_step_share:.0f}% human steps, {result.labels_so_far} labels so far")
+    finally:
+        if server is not None:
+            server.close()
+    return results

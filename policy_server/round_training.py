@@ -1,0 +1,77 @@
+"""The one way a policy is trained on recorded episodes: `hgd-train` and the unattended loop both
+call `train_round` (a round of a run folder) or `train_on_files` (plain files), so a round trained
+by hand and a round trained by the loop read the same data, weight it the same way and write the
+same files.
+
+A round (HG-DAgger: Kelly et al., ICRA 2019) trains on everything recorded in rounds 0..r, weighted
+by a preset of `recorder.weighting`, and writes `round_<r>/checkpoints/` and
+`round_<r>/train_config.json` (the settings and the exact files trained on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from policy_server.data import ChunkDataset, episodes_to_dataset
+from policy_server.train import TrainConfig, TrainResult, train
+from recorder import aggregation, run_folder
+
+PREVIOUS = "previous"
+"""`init_from` value: fine-tune from the previous round's checkpoint when there is one."""
+
+
+@dataclass
+class Prepared:
+    """What a training run will read, before it starts (for a summary line and the round's record)."""
+
+    dataset: ChunkDataset
+    episodes: int
+    files: list[str]
+
+
+def prepare(files: list[Path], cfg: TrainConfig, weighting: str = "uniform", **weighting_kw: Any) -> Prepared:
+    """Read `files` through the recorder's reader and cut them into weighted chunks of the model's horizon.
+    Raises recorder.dataset.DatasetError (naming the file) on data that cannot be trained on."""
+    return _prepared(aggregation.weigh(files, weighting, cfg.lowdim_keys, **weighting_kw), cfg)
+
+
+def _prepared(agg: aggregation.Aggregate, cfg: TrainConfig) -> Prepared:
+    dataset = episodes_to_dataset(agg.episodes, cfg.model.horizon, lambda _: agg.weights)
+    return Prepared(dataset, len(agg.episodes), agg.files)
+
+
+def resolve_init(run: str | Path, r: int, init_from: str | Path | None) -> str | None:
+    """`previous` -> round r-1's checkpoint if it exists (None for round 0); a path as given; None: from scratch."""
+    if init_from is None or str(init_from) == "none":
+        return None
+    if str(init_from) == PREVIOUS:
+        prev = run_folder.checkpoint_path(run, r - 1) if r > 0 else None
+        return str(prev) if prev is not None and prev.exists() else None
+    return str(init_from)
+
+
+def train_on_files(prepared: Prepared, cfg: TrainConfig, out: Path, init_from: str | None = None, resume: bool = False,
+                   progress: bool = True, meta: dict[str, Any] | None = None) -> TrainResult:
+    """Train on already prepared data into `out` (last.pt, best.pt)."""
+    meta = dict(meta or {}) | {"data_files": prepared.files, "init_from": init_from}
+    return train(prepared.dataset, cfg, out, resume=resume, init_from=init_from, progress=progress, extra_meta=meta)
+
+
+def prepare_round(run: str | Path, r: int, cfg: TrainConfig, weighting: str = "uniform", **weighting_kw: Any) -> Prepared:
+    """Round r's training set: every episode of rounds 0..r (RoundError names a missing or empty round)."""
+    return _prepared(aggregation.round_training_set(run, r, weighting, cfg.lowdim_keys, **weighting_kw), cfg)
+
+
+def train_round(run: str | Path, r: int, cfg: TrainConfig, prepared: Prepared, weighting: str = "uniform",
+                init_from: str | Path | None = PREVIOUS, resume: bool = False, progress: bool = True,
+                out: Path | None = None) -> TrainResult:
+    """Train round r of `run` on `prepared` (from `prepare_round`). `out`: train into this folder
+    instead, leaving the round untouched (ablations)."""
+    init = None if resume else resolve_init(run, r, init_from)
+    if out is None:
+        run_folder.write_round_config(run, r, cfg.to_dict(), [Path(f) for f in prepared.files], weighting=weighting,
+                                      init_from=init, horizon=cfg.model.horizon)
+    return train_on_files(prepared, cfg, out or run_folder.checkpoints_dir(run, r), init_from=init, resume=resume,
+                          progress=progress, meta={"round": r, "weighting": weighting})

@@ -1,0 +1,128 @@
+"""The episode reader: recorded episodes (the HDF5 layout of ARCHITECTURE.md, robomimic-compatible)
+into `RecordedEpisode`s, validating at the boundary. Training cuts them into chunks
+(`policy_server.data.episodes_to_dataset`); inspection and export index them (`recorder.run`).
+
+Problems a person must fix (a missing observation key, a wrong action dimension, no episodes at
+all) stop with a message naming the file; damaged files or episodes (truncated, unreadable,
+inconsistent lengths, non-finite actions) are skipped with a warning naming them, so one bad file
+does not end a long training run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+
+
+class DatasetError(ValueError):
+    """Data that cannot be trained on, with a message naming the file and what is wrong."""
+
+
+@dataclass
+class RecordedEpisode:
+    """One episode as recorded: per-step arrays (T, ...)."""
+
+    file: str
+    name: str
+    obs: dict[str, np.ndarray]
+    actions: np.ndarray
+    source: np.ndarray | None = None  # 0 policy, 1 human, 2 hold
+    intervention: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    attrs: dict = field(default_factory=dict)
+    # Per-step chunk labels (T, H, A) when the chunk at t is not simply actions t..t+H-1: the
+    # scripted expert's clean plan under injected noise (`sim.demos.collect_demos`). Not recorded.
+    planned: np.ndarray | None = None
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders searched recursively for *.hdf5 (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(p.rglob("*.hdf5"))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise DatasetError(f"dataset '{p}': no such file or folder")
+    if not out:
+        raise DatasetError(f"no episode files (*.hdf5) in {[str(p) for p in paths]}")
+    return out
+
+
+def read_file(path: Path, obs_keys: Iterable[str] | None = None) -> list[RecordedEpisode]:
+    """All episodes of one file. Raises OSError/KeyError-like errors for damaged files (caller skips)."""
+    import h5py
+
+    eps = []
+    with h5py.File(path, "r") as f:
+        if "data" not in f:
+            raise KeyError("no /data group (is this an episode file of this project?)")
+        for name in sorted(f["data"].keys(), key=lambda s: (len(s), s)):
+            g = f["data"][name]
+            if "actions" not in g or "obs" not in g:
+                raise KeyError(f"{name} has no 'actions' or 'obs'")
+            keys = list(obs_keys) if obs_keys is not None else list(g["obs"].keys())
+            missing = [k for k in keys if k not in g["obs"]]
+            if missing:
+                raise DatasetError(
+                    f"dataset '{path}': {name} is missing {['obs/' + k for k in missing]} "
+                    f"(has {sorted(g['obs'].keys())}; is this a file from another robot or task?)"
+                )
+            opt = {k: g[k][()] for k in ("source", "intervention", "timestamps") if k in g}
+            eps.append(RecordedEpisode(str(path), name, {k: g["obs"][k][()] for k in keys}, g["actions"][()],
+                                       attrs=dict(g.attrs), **opt))
+    return eps
+
+
+def _check_episode(ep: RecordedEpisode, action_dim: int | None) -> str | None:
+    """Why an episode is damaged (skip it), or None."""
+    t = len(ep.actions)
+    if t == 0:
+        return "no steps"
+    if ep.actions.ndim != 2:
+        return f"actions have shape {ep.actions.shape}, expected (T, A)"
+    for k, v in ep.obs.items():
+        if len(v) != t:
+            return f"obs/{k} has {len(v)} steps but actions have {t}"
+    if not np.all(np.isfinite(ep.actions)):
+        return "non-finite values in actions"
+    return None
+
+
+def load_episodes(
+    paths: Iterable[str | Path], obs_keys: Iterable[str] | None = None, action_dim: int | None = None
+) -> list[RecordedEpisode]:
+    """Read every episode under `paths`; skip damaged ones with a warning, stop on real mismatches."""
+    files = expand_paths(paths)
+    keys = list(obs_keys) if obs_keys is not None else None
+    out: list[RecordedEpisode] = []
+    for path in files:
+        try:
+            eps = read_file(path, keys)
+        except DatasetError:
+            raise
+        except Exception as e:  # truncated, not HDF5, missing groups: skip the file
+            warnings.warn(f"skipping dataset file '{path}': unreadable ({type(e).__name__}: {e})", stacklevel=2)
+            continue
+        for ep in eps:
+            if keys is None:
+                keys = list(ep.obs)  # the first good episode fixes the layout
+            why = _check_episode(ep, action_dim)
+            if why is not None:
+                warnings.warn(f"skipping episode '{path}:{ep.name}': {why}", stacklevel=2)
+                continue
+            a = ep.actions.shape[1]
+            if action_dim is None:
+                action_dim = a
+            elif a != action_dim:
+                raise DatasetError(f"dataset '{path}': {ep.name} has action dimension {a}, expected {action_dim}")
+            out.append(ep)
+    if not out:
+        raise DatasetError(f"no usable episodes in {len(files)} file(s): {[str(f) for f in files[:5]]}")
+    return out

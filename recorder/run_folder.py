@@ -1,0 +1,131 @@
+"""The run folder: the one place that knows where a run keeps its rounds, data, checkpoints and
+configs, so anyone can see what a checkpoint was trained on.
+
+    <run>/config.json                       the loop's settings (hgd-loop)
+    <run>/round_<r>/data/ep_<nnnn>.hdf5     episodes recorded with round r's policy (round 0: demos)
+    <run>/round_<r>/checkpoints/last.pt     the policy trained at round r (on rounds 0..r)
+    <run>/round_<r>/train_config.json       settings + the exact list of files (and their sizes)
+    <run>/round_<r>/sessions.json           what round r's sessions recorded (episodes, human steps)
+    <run>/round_<r>/eval.json               evaluation of that checkpoint (a round with one is finished)
+
+Round r's checkpoint is trained on all data of rounds 0..r (aggregation, as DAgger and HG-DAgger
+prescribe: Ross et al., AISTATS 2011; Kelly et al., ICRA 2019), and the sessions of round r+1 run it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+ROUND_RE = re.compile(r"^round_(\d+)$")
+LAST_CHECKPOINT = "last.pt"
+
+
+class RoundError(ValueError):
+    """A run or round folder that cannot be trained on, with a message naming the folder."""
+
+
+def config_path(run: str | Path) -> Path:
+    return Path(run) / "config.json"
+
+
+def round_dir(run: str | Path, r: int) -> Path:
+    return Path(run) / f"round_{r}"
+
+
+def data_dir(run: str | Path, r: int) -> Path:
+    return round_dir(run, r) / "data"
+
+
+def checkpoints_dir(run: str | Path, r: int) -> Path:
+    return round_dir(run, r) / "checkpoints"
+
+
+def checkpoint_path(run: str | Path, r: int, name: str = LAST_CHECKPOINT) -> Path:
+    return checkpoints_dir(run, r) / name
+
+
+def sessions_path(run: str | Path, r: int) -> Path:
+    return round_dir(run, r) / "sessions.json"
+
+
+def eval_path(run: str | Path, r: int) -> Path:
+    return round_dir(run, r) / "eval.json"
+
+
+def train_config_path(run: str | Path, r: int) -> Path:
+    return round_dir(run, r) / "train_config.json"
+
+
+def round_of(path: Path) -> int | None:
+    """The round a file in ``round_<r>/data/`` belongs to (None when the path has no such parts)."""
+    parts = Path(path).parts
+    if len(parts) >= 3 and parts[-2] == "data":
+        m = ROUND_RE.match(parts[-3])
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def list_rounds(run: str | Path) -> list[int]:
+    """Round numbers present under `run`, ascending."""
+    run = Path(run)
+    if not run.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in run.iterdir() if p.is_dir() and (m := ROUND_RE.match(p.name)))
+
+
+def episode_files(run: str | Path, r: int) -> list[Path]:
+    """Episode files of round `r` (sorted); RoundError if the round has none."""
+    d = data_dir(run, r)
+    files = sorted(d.glob("*.hdf5")) if d.is_dir() else []
+    if not files:
+        raise RoundError(f"round folder '{round_dir(run, r)}' has no episode files (expected data/ep_<nnnn>.hdf5)")
+    return files
+
+
+def training_files(run: str | Path, upto: int) -> list[Path]:
+    """All episode files of rounds 0..upto (aggregation); empty rounds are an error, named."""
+    rounds = [r for r in list_rounds(run) if r <= upto]
+    if upto not in rounds:
+        raise RoundError(f"run '{run}' has no folder round_{upto} (rounds present: {list_rounds(run)})")
+    files: list[Path] = []
+    for r in rounds:
+        files += episode_files(run, r)
+    return files
+
+
+def latest_checkpoint(run: str | Path) -> Path | None:
+    """The newest round's last.pt that exists, or None."""
+    for r in reversed(list_rounds(run)):
+        p = checkpoint_path(run, r)
+        if p.exists():
+            return p
+    return None
+
+
+def labels_so_far(run: str | Path, upto: int) -> int:
+    """Expert-labelled (human-sourced) steps recorded in rounds 0..upto, from each round's sessions.json."""
+    total = 0
+    for r in range(upto + 1):
+        path = sessions_path(run, r)
+        if path.exists():
+            total += json.loads(path.read_text())["human_steps"]
+    return total
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> Path:
+    """Write JSON atomically (temp + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)
+    return path
+
+
+def write_round_config(run: str | Path, r: int, config: dict[str, Any], files: list[Path], **extra: Any) -> Path:
+    """round_<r>/train_config.json: the settings and the exact files (with sizes) trained on."""
+    listing = [{"path": str(f), "bytes": f.stat().st_size} for f in files]
+    return write_json(train_config_path(run, r), {"round": r, "config": config, "files": listing, **extra})

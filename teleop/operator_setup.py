@@ -1,0 +1,97 @@
+"""Wiring for the operator's commands: the human side from options, the console beside the loop,
+and the simulated leader arm that lets an operator rehearse puppeteering without hardware."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+from teleop.cartesian import CartesianArm, CartesianMapper
+from teleop.devices.base import run_device
+from teleop.devices.leader_arm import SimulatedLeaderArm, misaligned_joints
+from teleop.gate import GateConfig, TakeoverGate, TakeoverMode
+from teleop.human_side import DeviceInput, HumanSide
+from teleop.intent import IntentMerger, TeleopIntent
+
+DEFAULT_INTENT_ENDPOINT = "tcp://127.0.0.1:5561"
+
+HINTS = {
+    "policy": ["t / A: take over", "hold LB: intervene while held (dead-man mode)"],
+    "human": ["t / A: hand back", "enter / Start: success", "b / Back: failure", "x / B: discard"],
+}
+
+
+@dataclass(frozen=True)
+class HumanOptions:
+    intent_endpoint: str = DEFAULT_INTENT_ENDPOINT
+    mode: TakeoverMode = TakeoverMode.TOGGLE
+    ramp_steps: int = 5
+    start_in_human: bool = False
+    stale_after_s: float = 0.25
+    leader_tolerance: float = 0.15
+
+
+def device_human_side(options: HumanOptions, control_period: float, arm: CartesianArm) -> tuple[HumanSide, IntentMerger]:
+    """The gate fed by every device process that connects to ``options.intent_endpoint``; twists
+    from a gamepad or keyboard become joint targets through `arm`'s kinematics."""
+    merger = IntentMerger(options.intent_endpoint, stale_after_s=options.stale_after_s)
+    gate = TakeoverGate(GateConfig(mode=options.mode, ramp_steps=options.ramp_steps, start_in_human=options.start_in_human))
+    return HumanSide(gate, DeviceInput(merger, control_period, CartesianMapper(arm), leader_tolerance=options.leader_tolerance)), merger
+
+
+class ConsoleThread:
+    """Draws the runtime's status at ``fps`` in its own thread, so drawing never delays a tick."""
+
+    def __init__(self, runtime, fps: float = 15.0, window: bool = True, png_path: str | None = None):
+        from teleop.console import OperatorConsole
+
+        self.runtime, self.period, self.png_path = runtime, 1.0 / fps, png_path
+        self.console = OperatorConsole(window=window)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hgd-console", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            phase = "human" if self.runtime.human_in_control else "policy"
+            self.console.show(self.runtime.console_status(HINTS[phase]))
+            if self.png_path:
+                self.console.save_png(self.png_path)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+class SimulatedLeaderDevice:
+    """A leader arm that replays a joint trajectory, read through a calibration like real hardware,
+    reporting which joints are off the follower (whose joints it learns from ``follower``)."""
+
+    name = "leader"
+
+    def __init__(self, leader: SimulatedLeaderArm, follower, tolerance: float, period: float, takeover_at_s: float | None):
+        self.leader, self.follower, self.tolerance, self.period = leader, follower, tolerance, period
+        self.takeover_at_s = takeover_at_s
+        self._sent_takeover = False
+
+    def read(self) -> TeleopIntent:
+        self.leader.advance(self.period)
+        command = self.leader.calibration.to_follower(self.leader.read())
+        off = misaligned_joints(command, self.follower(), self.tolerance)
+        events = []
+        if self.takeover_at_s is not None and not self._sent_takeover and self.leader.time >= self.takeover_at_s:
+            events, self._sent_takeover = ["takeover"], True
+        status = "leader aligned" if not off else "leader off at joints " + ", ".join(str(j + 1) for j in off)
+        return TeleopIntent(device=self.name, events=events, command=command, aligned=not off, misaligned=off, status=status)
+
+    def close(self) -> None:
+        pass
+
+
+def start_device_thread(device, endpoint: str, rate_hz: float) -> tuple[threading.Thread, threading.Event]:
+    """Run an in-process device (e.g. the simulated leader) on its own thread, through the same socket path."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run_device, args=(device, endpoint, rate_hz, stop.is_set), daemon=True)
+    thread.start()
+    return thread, stop

@@ -1,0 +1,69 @@
+"""What installing the project puts on a machine: the card's packages and one of its own, commands
+that start from any folder, and a robot side that imports without torch or MuJoCo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+# What a robot-side machine runs: client, runtime, drivers and their emulators, devices, recorder.
+ROBOT_SIDE = [
+    "policy_server.client", "teleop.runtime", "teleop.fetcher", "teleop.local_rollout", "teleop.human_side",
+    "teleop.operator_setup", "teleop.dynamixel.follower", "teleop.dynamixel.dynamixel_leader", "teleop.dynamixel.emulator",
+    "teleop.devices.keyboard", "teleop.record_sink", "recorder.recording_session", "recorder.thread_writer",
+    "recorder.process", "recorder.recover", "recorder.run", "recorder.export", "recorder.replay", "recorder.aggregation",
+    "hgdagger.cli.record", "hgdagger.cli.recover", "hgdagger.cli.inspect_run", "hgdagger.cli.export",
+    "hgdagger.cli.teleop_device", "hgdagger.cli.leader_device", "hgdagger.cli.calibrate_leader", "hgdagger.cli.puppet",
+    "hgdagger.cli.dxl_emulator",
+]
+HEAVY = ("torch", "mujoco", "gymnasium", "matplotlib")
+
+
+def test_installed_top_level_packages_are_the_cards_and_the_projects_own():
+    found = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert sorted(p.rstrip("*") for p in found) == ["hgdagger", "policy_server", "recorder", "sim", "teleop"]
+    for name in ("common", "loop", "scripts", "benchmarks"):
+        assert not (ROOT / name / "__init__.py").exists(), f"{name}/ would be a generic top-level package"
+
+
+def test_every_command_entry_point_resolves_inside_the_installed_packages():
+    import importlib
+
+    for command, target in PYPROJECT["project"]["scripts"].items():
+        module, _, func = target.partition(":")
+        assert module.split(".")[0] in ("hgdagger", "policy_server", "recorder", "sim", "teleop"), command
+        assert callable(getattr(importlib.import_module(module), func)), command
+
+
+def test_robot_side_modules_import_without_torch_or_mujoco():
+    """A robot-side install (pip install 'hgdagger-stack[robot]') has no torch, MuJoCo or gymnasium:
+    every module it runs must import with those missing."""
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {HEAVY!r}:\n"
+        "            raise ImportError(f'{name} is not installed on a robot-side machine')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import importlib\n"
+        f"for m in {ROBOT_SIDE!r}:\n"
+        "    importlib.import_module(m)\n"
+        f"print(sorted(k for k in sys.modules if k.split('.')[0] in {HEAVY!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["hgd-serve", "hgd-record", "hgd-loop"])
+def test_commands_start_from_any_folder(tmp_path, command):
+    exe = Path(sys.executable).with_name(command)
+    out = subprocess.run([str(exe), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "usage" in out.stdout, out.stderr[-2000:]
