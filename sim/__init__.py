@@ -1,4 +1,5 @@
-"""The MuJoCo arm: tasks (gymnasium environments), scripted experts, the sim robot driver, rendering.
+"""The MuJoCo arm: tasks (gymnasium environments), scripted experts, the simulated supervisor, the sim
+robot driver and Cartesian model, rendering, evaluation and replay.
 
 Importing ``sim`` registers the tasks with gymnasium (``gymnasium.make("hgd/PickPlace-v0")``) and,
 on a machine without a display, picks a headless OpenGL backend (EGL, else OSMesa) before MuJoCo

@@ -42,16 +42,33 @@ def test_every_command_entry_point_resolves_inside_the_installed_packages():
         assert callable(getattr(importlib.import_module(module), func)), command
 
 
-def test_robot_side_modules_import_without_torch_or_mujoco():
-    """A robot-side install (pip install 'hgdagger-stack[robot]') has no torch, MuJoCo or gymnasium:
-    every module it runs must import with those missing."""
-    blocker = (
+def _blocking(heavy: tuple[str, ...]) -> str:
+    return (
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        f"        if name.split('.')[0] in {HEAVY!r}:\n"
-        "            raise ImportError(f'{name} is not installed on a robot-side machine')\n"
+        f"        if name.split('.')[0] in {heavy!r}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, Block())\n"
+    )
+
+
+@pytest.mark.parametrize("module, argv, group", [
+    ("hgdagger.cli.run_robot", ["--task", "reach", "--episodes", "1"], "sim"),
+    ("hgdagger.cli.serve", ["--policy", "expert:reach"], "sim"),
+    ("hgdagger.cli.train", ["--data", "x.hdf5"], "policy"),
+])
+def test_a_command_that_needs_a_missing_group_names_it_instead_of_a_traceback(module, argv, group):
+    code = _blocking(HEAVY) + f"from {module} import main\nsys.exit(main({argv!r}))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert f"pip install 'hgdagger-stack[{group}]'" in out.stderr
+
+
+def test_robot_side_modules_import_without_torch_or_mujoco():
+    """A robot-side install (pip install 'hgdagger-stack[robot]') has no torch, MuJoCo or gymnasium:
+    every module it runs must import with those missing."""
+    blocker = _blocking(HEAVY) + (
         "import importlib\n"
         f"for m in {ROBOT_SIDE!r}:\n"
         "    importlib.import_module(m)\n"

@@ -19,3 +19,27 @@ def parse_size(text: str) -> tuple[int, int] | None:
     except ValueError:
         return None
     return (height, width) if height > 0 and width > 0 else None
+
+
+# Top-level modules of the optional dependency groups (pyproject.toml), and the group that brings each.
+EXTRAS = {"torch": "policy", "matplotlib": "policy", "mujoco": "sim", "gymnasium": "sim", "cv2": "sim",
+          "pygame": "robot", "dynamixel_sdk": "robot"}
+
+
+def reports_missing_extras(main):
+    """A command's entry point that, when it needs an optional dependency this machine lacks (a
+    robot-side install has no torch or MuJoCo), says which group to install instead of a traceback."""
+    import functools
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top not in EXTRAS:
+                raise
+            return fail(f"this needs {top}, which is not installed here: pip install 'hgdagger-stack[{EXTRAS[top]}]' "
+                        "(a robot-side install has the client, runtime, drivers and recorder only)")
+
+    return run

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 EPILOG = """\
 What it measures (LeaderCalibration, read by hgd-leader and the runtime):
@@ -22,6 +22,7 @@ and pass --port /tmp/hgd-leader):
 """
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="hgd-calibrate-leader",

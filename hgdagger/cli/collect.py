@@ -7,9 +7,10 @@ import json
 import logging
 import sys
 
-from hgdagger.cli.arguments import fail, parse_size
+from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     from teleop.operator_setup import DEFAULT_INTENT_ENDPOINT
 

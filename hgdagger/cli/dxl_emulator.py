@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 EPILOG = """\
 Examples:
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from teleop.dynamixel import control_table as ct

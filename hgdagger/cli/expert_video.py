@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hgdagger.cli.arguments import fail, parse_size
+from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +61,7 @@ def strip(frames: list[np.ndarray], count: int) -> np.ndarray:
     return np.concatenate([frames[i] for i in picks], axis=1)
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from sim import make_env, make_expert

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from recorder.run import NotARun, open_run

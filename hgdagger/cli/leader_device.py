@@ -6,9 +6,10 @@ import argparse
 import signal
 import sys
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="hgd-leader",

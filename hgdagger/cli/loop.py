@@ -7,9 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     from hgdagger.loop.config import PRESETS
 

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 EPILOG = """\
 Rehearse without hardware (three terminals, or append & to the first two):
@@ -21,6 +21,7 @@ With hardware: hgd-calibrate-leader first, then pass --calibration leader_calibr
 """
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="hgd-puppet",

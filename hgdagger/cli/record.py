@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")

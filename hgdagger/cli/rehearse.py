@@ -8,9 +8,10 @@ import sys
 
 import numpy as np
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="hgd-rehearse",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail, parse_size
+from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.file.is_file():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hgdagger.cli.arguments import fail, parse_size
+from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
 
 MODES = ("rtc", "naive", "ensemble", "sync")
 
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@reports_missing_extras
 def reload_main(argv: list[str] | None = None) -> int:
     """hgd-reload: tell a running policy server to load a checkpoint (no restart)."""
     p = argparse.ArgumentParser(prog="hgd-reload", description="Ask a running hgd-serve to load a new checkpoint between "

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail, parse_size
+from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +121,7 @@ def gen_keys(folder: str) -> int:
     return 0
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")

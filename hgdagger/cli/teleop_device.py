@@ -6,11 +6,12 @@ import argparse
 import signal
 import sys
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5561"
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="hgd-device",

@@ -22,13 +22,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from policy_server import round_training
-from policy_server.train import TrainConfig
+from hgdagger.cli.arguments import reports_missing_extras
 from recorder import run_folder
 from recorder.dataset import DatasetError
 from recorder.weighting import WEIGHTINGS
+
+if TYPE_CHECKING:
+    from policy_server.train import TrainConfig
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config fields, e.g. steps=500 model.head=l2 model.net.velocity_net=unet1d")
     p.add_argument("--steps", type=int, help="training steps")
-    p.add_argument("--horizon", type=int, help=f"chunk length H (default: {TrainConfig().model.horizon})")
+    p.add_argument("--horizon", type=int, help="chunk length H (default: the config's model.horizon, 16)")
     p.add_argument("--obs-keys", nargs="+", help="low-dim observation keys, in order (default: all, sorted)")
     p.add_argument("--head", choices=["flow", "l2"], help="flow matching (default) or the L2 baseline")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
@@ -80,7 +82,9 @@ def apply_overrides(d: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     return d
 
 
-def build_config(args: argparse.Namespace) -> TrainConfig:
+def build_config(args: argparse.Namespace) -> "TrainConfig":
+    from policy_server.train import TrainConfig
+
     d = TrainConfig().to_dict()
     if args.config:
         loaded = json.loads(args.config.read_text())
@@ -101,10 +105,13 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if (args.run is None) == (args.data is None):
         raise SystemExit("give exactly one of --run RUN (a round) or --data FILES (plain files)")
+    from policy_server import round_training
+
     cfg = build_config(args)
     weighting_kw = {"pre_intervention_s": args.pre_intervention_s}
     try:

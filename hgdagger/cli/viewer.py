@@ -7,13 +7,14 @@ import os
 import sys
 import time
 
-from hgdagger.cli.arguments import fail
+from hgdagger.cli.arguments import fail, reports_missing_extras
 
 
 def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+@reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     from sim import task_names
 

@@ -6,7 +6,7 @@ The real ``dynamixel_sdk`` (through pyserial) opens the pty's slave path exactly
 lag (time constant ``tau_s``), with torque off it stays put or follows a "hand" trajectory (a leader
 arm being moved). Faults can be injected at any time: dropped packets, corrupt CRCs, slow replies,
 servos that vanish and come back. As a command (``hgd-dxl-emulator``) it also lets you rehearse a
-rig without hardware; the CLI lives in ``scripts/dxl_emulator.py``.
+rig without hardware; the CLI lives in ``hgdagger/cli/dxl_emulator.py``.
 """
 
 from __future__ import annotations
