@@ -2,6 +2,8 @@
 configs, so anyone can see what a checkpoint was trained on.
 
     <run>/config.json                       the loop's settings (hgd-loop)
+    <run>/loop.log, server.log              what the loop and its policy server said
+    <run>/report.json, report.png           the loop's table and picture, per round
     <run>/round_<r>/data/ep_<nnnn>.hdf5     episodes recorded with round r's policy (round 0: demos)
     <run>/round_<r>/checkpoints/last.pt     the policy trained at round r (on rounds 0..r)
     <run>/round_<r>/train_config.json       settings + the exact list of files (and their sizes)
@@ -29,6 +31,21 @@ class RoundError(ValueError):
 
 def config_path(run: str | Path) -> Path:
     return Path(run) / "config.json"
+
+
+def log_path(run: str | Path, who: str) -> Path:
+    """`<run>/<who>.log` (who: loop, server)."""
+    return Path(run) / f"{who}.log"
+
+
+def report_path(run: str | Path, suffix: str) -> Path:
+    """`<run>/report.json` or `<run>/report.png`."""
+    return Path(run) / f"report{suffix}"
+
+
+def server_socket(run: str | Path) -> str:
+    """The ipc endpoint the loop's policy server listens on, inside the run folder."""
+    return f"ipc://{Path(run).resolve()}/policy.sock"
 
 
 def round_dir(run: str | Path, r: int) -> Path:

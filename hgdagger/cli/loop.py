@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hgdagger.cli.arguments import fail, reports_missing_extras
+from recorder import run_folder
 
 
 @reports_missing_extras
@@ -54,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             except json.JSONDecodeError:
                 settings[key] = value
         cfg = LoopConfig.from_dict(settings)
-        if (run / "config.json").exists():
-            earlier = LoopConfig.load(run / "config.json")
+        if run_folder.config_path(run).exists():
+            earlier = LoopConfig.load(run_folder.config_path(run))
             if earlier != cfg:
-                return fail(f"{run} holds a run with other settings ({run / 'config.json'}); "
+                return fail(f"{run} holds a run with other settings ({run_folder.config_path(run)}); "
                             "use another --out, or the same settings to resume it")
     except (OSError, ValueError, TypeError) as exc:
         return fail(str(exc))
@@ -84,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{cfg.eval_episodes} evaluation episodes per round -> {run}")
     results = run_loop(cfg, run, progress=not args.quiet)
     print("\n" + table(results))
-    picture = plot(results, run / "report.png", f"HG-DAgger on {cfg.task} (seed {cfg.seed})")
-    (run / "report.json").write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    picture = plot(results, run_folder.report_path(run, ".png"), f"HG-DAgger on {cfg.task} (seed {cfg.seed})")
+    run_folder.report_path(run, ".json").write_text(json.dumps([r.__dict__ for r in results], indent=1))
     print(f"\nplot: {picture}\nreport: {run / 'report.json'}")
     return 0
 

@@ -172,7 +172,7 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
 
     run.mkdir(parents=True, exist_ok=True)
     cfg.save(run_folder.config_path(run))
-    log = _also_to_file(log, run / "loop.log")
+    log = _also_to_file(log, run_folder.log_path(run, "loop"))
     results: list[RoundResult] = []
     server: PolicyServerProcess | None = None
     try:
@@ -193,7 +193,7 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
                 if r > 0:  # rollouts need the previous round's policy served
                     previous = run_folder.checkpoint_path(run, r - 1)
                     if server is None:
-                        server = PolicyServerProcess(previous, f"ipc://{run.resolve()}/policy.sock", run / "server.log")
+                        server = PolicyServerProcess(previous, run_folder.server_socket(run), run_folder.log_path(run, "server"))
                     else:
                         server.reload(previous)
                 with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
