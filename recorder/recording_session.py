@@ -152,6 +152,11 @@ class RecordingSession:
                 log.warning("refused a record: %s", e)
         except (OSError, RuntimeError) as e:  # h5py reports failed writes as RuntimeError
             self._fail(e)
+        except (ValueError, TypeError, OverflowError, KeyError, IndexError) as e:
+            # A record the file cannot hold (a field out of range, an observation whose shape
+            # changed mid-episode): that record is refused, the episode and the process go on.
+            self.stats.records_refused += 1
+            log.warning("refused a record: %s: %s", type(e).__name__, e)
 
     def _fail(self, e: Exception) -> None:
         text = str(e)

@@ -22,6 +22,12 @@ from recorder.h5flags import clear_open_flags
 from recorder.recording_session import FolderLock
 
 
+NOTHING_WRITTEN_BYTES = 1024
+"""An unreadable HDF5 partial this small holds no step: the datasets of even one step take more
+room, so such a file was killed before its first flush and nothing was lost."""
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
 @dataclass
 class Recovery:
     partial: Path
@@ -65,6 +71,13 @@ def recover_partial(partial: Path) -> Recovery:
     try:
         src = _open_any(partial)
     except Exception as e:
+        size = partial.stat().st_size
+        with open(partial, "rb") as f:
+            ours = f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+        if ours and size <= NOTHING_WRITTEN_BYTES:  # killed between creating the file and its first step
+            partial.unlink()
+            return Recovery(partial, "empty-removed",
+                            message=f"killed before its first step was written ({size} bytes, nothing lost)")
         bad = partial.with_name(final.name + ".corrupt")
         os.replace(partial, bad)
         return Recovery(partial, "quarantined", result=bad, message=f"unreadable ({type(e).__name__}: {e})")

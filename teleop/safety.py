@@ -20,6 +20,7 @@ class Verdict(enum.IntFlag):
     REJECTED = 1  # NaN/inf/wrong shape: held instead
     RANGE_CLIPPED = 2
     RATE_LIMITED = 4
+    NO_BASIS = 8  # the previous command was not finite: the rate limit had nothing to start from
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,23 @@ class SafetyLimits:
 
 
 def filter_command(target: np.ndarray | None, last: np.ndarray, limits: SafetyLimits) -> tuple[np.ndarray, Verdict]:
-    """The command to send for ``target`` given the ``last`` command sent, and what was changed."""
+    """The command to send for ``target`` given the ``last`` command sent, and what was changed.
+    Whatever the inputs, the output is finite and in range."""
     last = np.asarray(last, np.float64)
+    verdict = Verdict.OK
+    middle = (limits.lower + limits.upper) / 2
+    if last.shape != middle.shape:  # a driver that reported nonsense: start again from the middle
+        last, verdict = middle.copy(), verdict | Verdict.NO_BASIS
+    elif not np.isfinite(last).all():
+        # A driver reported a non-finite command: the joints it left undefined are rate-limited
+        # from the middle of their range (never NaN passed on, never an unlimited jump), and the
+        # verdict says so.
+        last, verdict = np.where(np.isfinite(last), last, middle), verdict | Verdict.NO_BASIS
     if target is None:
-        return np.clip(last, limits.lower, limits.upper), Verdict.REJECTED
+        return np.clip(last, limits.lower, limits.upper), verdict | Verdict.REJECTED
     t = np.asarray(target, np.float64)
     if t.shape != last.shape or not np.isfinite(t).all():
-        return np.clip(last, limits.lower, limits.upper), Verdict.REJECTED
-    verdict = Verdict.OK
+        return np.clip(last, limits.lower, limits.upper), verdict | Verdict.REJECTED
     stepped = np.clip(t, last - limits.max_step, last + limits.max_step)
     if not np.array_equal(stepped, t):
         verdict |= Verdict.RATE_LIMITED

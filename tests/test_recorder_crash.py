@@ -80,6 +80,32 @@ def test_kill_9_of_the_recorder_process_loses_at_most_about_a_second(tmp_path):
     assert not list(out.glob("*.partial"))
 
 
+@pytest.mark.slow
+def test_an_episode_killed_before_its_first_step_recovers_as_empty_not_corrupt(tmp_path):
+    out = tmp_path / "run" / "round_0" / "data"
+    endpoint = f"ipc://{tmp_path}/rec.sock"
+    proc = start_recorder(out, endpoint)
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(endpoint)
+    try:
+        start = next(iter(episode_messages(1, episode_id="e0")))
+        assert isinstance(start, wire.EpisodeStart)
+        wire.send(push, start)
+        wait_for(lambda: (out / "ep_0000.hdf5.partial").exists())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        push.close()
+        if proc.poll() is None:
+            proc.kill()
+    r = subprocess.run([sys.executable, "-m", "hgdagger.cli.recover", str(tmp_path / "run")], cwd=REPO, env=ENV,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("empty-removed ") and ("nothing lost" in r.stdout or "no steps" in r.stdout), r.stdout
+    assert not list(out.glob("ep_0000*"))
+
+
 def test_recover_quarantines_a_file_that_is_not_hdf5_and_leaves_finished_files_alone(tmp_path):
     d = tmp_path / "round_0" / "data"
     d.mkdir(parents=True)

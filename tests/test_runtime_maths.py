@@ -175,6 +175,17 @@ def test_safety_never_sends_out_of_range_even_from_an_out_of_range_start(last):
     assert (out >= LIM.lower).all() and (out <= LIM.upper).all()
 
 
+@given(target=anything, last=hnp.arrays(np.float64, A, elements=st.floats(allow_nan=True, allow_infinity=True)))
+def test_safety_output_is_finite_and_in_range_even_from_a_non_finite_previous_command(target, last):
+    out, verdict = filter_command(target, last, LIM)
+    assert np.isfinite(out).all() and (out >= LIM.lower).all() and (out <= LIM.upper).all()
+    if not np.isfinite(last).all():
+        assert verdict & Verdict.NO_BASIS
+        basis = np.where(np.isfinite(last), last, (LIM.lower + LIM.upper) / 2)
+        assert (np.abs(out - np.clip(basis, LIM.lower, LIM.upper)) <= LIM.max_step + 1e-9).all() or \
+            (np.abs(out - basis) <= LIM.max_step + 1e-9).all()
+
+
 def test_safety_rejects_wrong_shapes_and_none():
     last = np.zeros(A)
     for bad in (None, np.zeros(A - 1), np.zeros((2, A))):

@@ -207,6 +207,13 @@ def test_gen_keys_cli_writes_keys_a_curve_server_and_robot_can_use(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--curve-secret" in out.stdout
     sec, clients = tmp_path / "server.key_secret", tmp_path / "clients"
+    for secret in (sec, tmp_path / "robot.key_secret"):
+        assert secret.stat().st_mode & 0o777 == 0o600  # no other local user reads a secret key
+    before = sec.read_bytes()
+    again = subprocess.run([sys.executable, "-m", "hgdagger.cli.serve", "--gen-keys", str(tmp_path)], cwd=root,
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "already exist" in again.stderr and "Traceback" not in again.stderr
+    assert sec.read_bytes() == before  # never silently replaced
     with serving(curve_secret_file=str(sec), curve_clients_dir=str(clients)) as s:
         c = _client(s, curve_server_public_file=str(tmp_path / "server.key"),
                     curve_client_secret_file=str(tmp_path / "robot.key_secret"))

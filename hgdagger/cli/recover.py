@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"would recover {p}")
             continue
         if not args.force and FolderLock.is_held(p.parent):
-            print(f"skipped   {p}: a recorder is still writing into this folder")
+            print(f"{'skipped':<14} {p}: a recorder is still writing into this folder")
             bad += 1
             continue
         r = recover_partial(p)
-        print(f"{r.action:<10}{p}" + (f" -> {r.result.name}" if r.result else "") + f": {r.message}")
+        print(f"{r.action:<14} {p}" + (f" -> {r.result.name}" if r.result else "") + f": {r.message}")
         bad += r.action == "quarantined"
     return 1 if bad else 0
 

@@ -109,14 +109,30 @@ def make_policy(args: argparse.Namespace):
 
 
 def gen_keys(folder: str) -> int:
+    """CURVE key pairs for the server and one robot. Secret keys are readable by their owner only
+    (0600), and existing keys are never replaced: a lab's robots hold the server's public key."""
+    import os
+
     import zmq.auth
 
     root = Path(folder)
-    (root / "clients").mkdir(parents=True, exist_ok=True)
-    pub, sec = zmq.auth.create_certificates(root, "server")
-    rpub, rsec = zmq.auth.create_certificates(root, "robot")
-    Path(rpub).replace(root / "clients" / Path(rpub).name)
-    print(f"server: --curve-secret {sec} --curve-clients {root / 'clients'}\n"
+    clients = root / "clients"
+    targets = [root / "server.key", root / "server.key_secret", root / "robot.key_secret", clients / "robot.key"]
+    existing = [str(p) for p in targets if p.exists()]
+    if existing:
+        return fail(f"--gen-keys {folder}: keys already exist ({', '.join(existing)}); remove them first or choose "
+                    "another folder (robots configured with the old public key would stop connecting)")
+    try:
+        clients.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        pub, sec = zmq.auth.create_certificates(root, "server")
+        rpub, rsec = zmq.auth.create_certificates(root, "robot")
+    except OSError as e:
+        return fail(f"--gen-keys {folder}: cannot write keys there ({e.strerror or e})")
+    for secret in (sec, rsec):
+        os.chmod(secret, 0o600)
+    Path(rpub).replace(clients / Path(rpub).name)
+    print(f"server: --curve-secret {sec} --curve-clients {clients}\n"
           f"robot:  --curve-server {pub} --curve-secret {rsec}")
     return 0
 

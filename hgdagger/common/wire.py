@@ -45,6 +45,7 @@ class Handshake(Message):
     """Server -> client: what the served policy promises (PolicyInfo plus dtypes and options)."""
 
     TYPE: ClassVar[str] = "handshake"
+    RANGES: ClassVar[dict[str, tuple[int, int]]] = {"chunk_length": (1, 2**16), "action_dim": (1, 2**16)}
     chunk_length: int
     action_dim: int
     control_period: float
@@ -64,6 +65,7 @@ class ObsRequest(Message):
     NaN rows where nothing is committed, and how many of its steps will surely execute (RTC)."""
 
     TYPE: ClassVar[str] = "obs"
+    RANGES: ClassVar[dict[str, tuple[int, int]]] = {"frozen_steps": (0, 2**16)}
     request_id: int
     observation: dict[str, np.ndarray]
     prefix: np.ndarray | None = None
@@ -118,6 +120,8 @@ class StepRecord(Message):
     """Runtime -> recorder: one control step. Missing actions are NaN-filled (A,) arrays."""
 
     TYPE: ClassVar[str] = "step"
+    RANGES: ClassVar[dict[str, tuple[int, int]]] = {"step": (0, 2**31 - 1), "source": (0, 2), "chunk_id": (-1, 2**62),
+                                                    "chunk_index": (-1, 2**31 - 1)}
     step: int
     observation: dict[str, np.ndarray]
     action: np.ndarray
@@ -151,6 +155,7 @@ class EpisodeEnd(Message):
     """Runtime -> recorder: the episode ended; ``outcome`` is success | failure | discard | abort."""
 
     TYPE: ClassVar[str] = "episode_end"
+    RANGES: ClassVar[dict[str, tuple[int, int]]] = {"num_steps": (0, 2**31 - 1)}
     outcome: str
     success: bool
     num_steps: int

@@ -95,6 +95,9 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+MAX_ARRAY_DIMS = 8  # an observation is at most an image stack; numpy itself refuses beyond 64
+MAX_ARRAY_DIM = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what every integer field is stored as (HDF5, numpy)
 
 
 # --------------------------------------------------------------------------- messages
@@ -119,6 +122,9 @@ class Message:
     np.ndarray]`` as one frame per key, everything else in the msgpack header."""
 
     TYPE: ClassVar[str] = ""
+    # Inclusive bounds of integer fields where int64 is too wide (a step's source is 0, 1 or 2);
+    # every other integer field must fit in int64, which is how it is stored.
+    RANGES: ClassVar[dict[str, tuple[int, int]]] = {}
     header: Header = field(default_factory=Header)
 
     def __init_subclass__(cls, **kw: Any) -> None:
@@ -228,6 +234,20 @@ def _buffer(frame: Any) -> memoryview:
 def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Message:
     """Validate and decode frames (bytes, memoryviews or zmq.Frame) into a message.
 
+    Nothing but a :class:`WireError` ever leaves it: a check this module forgot is still reported
+    as a malformed message, never as an exception that ends the receiver's loop.
+    """
+    try:
+        return _decode(frames, limits)
+    except WireError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the boundary: whatever a hostile peer provokes is its mistake
+        raise MalformedMessage(f"undecodable message ({type(e).__name__}: {e})") from None
+
+
+def _decode(frames: Sequence[Any], limits: Limits) -> Message:
+    """The checks of `decode`, in order.
+
     Raises a :class:`WireError` subclass for anything it cannot accept.
     """
     if not frames:
@@ -254,7 +274,9 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Message:
         raise SchemaVersionMismatch(
             f"schema version {h.get('version')!r}, this process speaks {SCHEMA_VERSION} "
             "(update both ends to the same release)")
-    cls = _REGISTRY.get(h.get("type"))  # type: ignore[arg-type]
+    if not isinstance(h.get("type"), str):
+        raise MalformedMessage(f"message type {h.get('type')!r} is not a string")
+    cls = _REGISTRY.get(h["type"])
     if cls is None:
         raise UnknownMessageType(f"unknown message type {h.get('type')!r}; known: {sorted(_REGISTRY)}")
     try:
@@ -263,6 +285,8 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Message:
         raise MissingField(f"{cls.TYPE}: header lacks {e}") from None
     _check_types(cls.TYPE, "header", header, {"seq": (int,), "send_time": (int, float),
                                                "robot_id": (str,), "episode_id": (str,)})
+    if not INT64_MIN <= header.seq <= INT64_MAX:
+        raise MalformedMessage(f"{cls.TYPE}.header.seq: {header.seq} does not fit in int64")
     meta, descs = head.get("m"), head.get("a")
     if not isinstance(meta, dict) or not isinstance(descs, list):
         raise MalformedMessage(f"{cls.TYPE}: header lacks the 'm' map or the 'a' list")
@@ -280,8 +304,9 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Message:
 def _decode_array(mtype: str, desc: Any, view: memoryview) -> tuple[str, np.ndarray]:
     if not (isinstance(desc, list) and len(desc) == 3 and isinstance(desc[0], str)
             and isinstance(desc[1], str) and isinstance(desc[2], list)
-            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in desc[2])):
-        raise MalformedMessage(f"{mtype}: bad array descriptor {desc!r}")
+            and len(desc[2]) <= MAX_ARRAY_DIMS
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_ARRAY_DIM for n in desc[2])):
+        raise MalformedMessage(f"{mtype}: bad array descriptor {str(desc)[:200]}")
     path, dtype, shape = desc
     if dtype not in ALLOWED_DTYPES:
         raise MalformedMessage(f"{mtype}.{path}: dtype {dtype!r} not allowed")
@@ -330,6 +355,10 @@ def _build(cls: type[Message], header: Header, meta: dict, arrays: dict[str, np.
             v = meta[name]
             if not ((v is None and optional) or (isinstance(v, types) and (bool in types or not isinstance(v, bool)))):
                 raise MalformedMessage(f"{cls.TYPE}.{name}: expected {types[0].__name__}, got {type(v).__name__}")
+            if isinstance(v, int) and not isinstance(v, bool):
+                lo, hi = cls.RANGES.get(name, (INT64_MIN, INT64_MAX))
+                if not lo <= v <= hi:
+                    raise MalformedMessage(f"{cls.TYPE}.{name}: {v} is outside [{lo}, {hi}]")
             kwargs[name] = v
     try:
         return cls(header=header, **kwargs)
