@@ -58,8 +58,15 @@ class TrainConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "TrainConfig":
+        from hgdagger.common.settings import range_errors, type_errors
+
         fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
-        return TrainConfig(model=model_config_from_dict(d.get("model", {})), **{k: v for k, v in d.items() if k in fields})
+        cfg = TrainConfig(model=model_config_from_dict(d.get("model", {})), **{k: v for k, v in d.items() if k in fields})
+        errors = type_errors(cfg) + range_errors(cfg, {"steps": 1, "batch_size": 1, "lr": 1e-12}) + \
+            range_errors(cfg.model, {"horizon": 1})
+        if errors:
+            raise ValueError("bad training settings: " + "; ".join(errors))
+        return cfg
 
 
 @dataclass

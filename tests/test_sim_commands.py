@@ -30,7 +30,7 @@ def test_expert_command_writes_a_playable_video_a_strip_and_a_summary(tmp_path):
 def test_expert_command_rejects_bad_input_without_a_traceback(tmp_path):
     for args, message in [
         (["--task", "juggle"], "unknown task 'juggle'"),
-        (["--episodes", "0"], "--episodes must be at least 1"),
+        (["--episodes", "0"], "argument --episodes: must be >= 1"),
         (["--size", "2000x10"], "--size must be HEIGHTxWIDTH"),
         (["--seed", "-3"], "--seed must be a non-negative integer"),
     ]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -43,3 +44,80 @@ def reports_missing_extras(main):
                         "(a robot-side install has the client, runtime, drivers and recorder only)")
 
     return run
+
+
+# ----------------------------------------------------------------------------- argument types
+# argparse names the flag when one of these refuses a value: "argument --hz: must be > 0, got 0".
+def _number(kind, text: str, low: float | None, inclusive: bool):
+    import argparse
+
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}")
+    if kind is float and value != value:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if low is not None and (value < low or (value == low and not inclusive)):
+        raise argparse.ArgumentTypeError(f"must be {'>=' if inclusive else '>'} {low:g}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count that must be at least 1 (episodes, steps, a batch size)."""
+    return _number(int, text, 1, True)
+
+
+def nonnegative_int(text: str) -> int:
+    return _number(int, text, 0, True)
+
+
+def positive_float(text: str) -> float:
+    """A rate or a duration that must be above zero."""
+    return _number(float, text, 0, False)
+
+
+def nonnegative_float(text: str) -> float:
+    return _number(float, text, 0, True)
+
+
+def endpoint(text: str) -> str:
+    """A ZeroMQ endpoint: tcp://HOST:PORT (HOST may be * to bind), ipc://PATH or inproc://NAME."""
+    import argparse
+    import re
+
+    if re.fullmatch(r"tcp://(\*|\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\*|\d{1,5})", text) or \
+            re.fullmatch(r"(ipc|inproc)://.+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected tcp://HOST:PORT, ipc://PATH or inproc://NAME, got {text!r}")
+
+
+def existing_file(text: str) -> Path:
+    import argparse
+
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why `folder` cannot hold output (after trying to create it), or None."""
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot create {folder} ({e.strerror or e})"
+    return None if os.access(folder, os.W_OK) else f"{folder} is not writable"
+
+
+def writable_folder(path, flag: str) -> str | None:
+    """Create the output folder now, before any work; a message naming the flag if that fails."""
+    why = _unwritable(Path(path))
+    return f"{flag} {path}: {why}" if why else None
+
+
+def writable_file(path, flag: str) -> str | None:
+    """The folder of an output file, checked (and created) before any work."""
+    why = _unwritable(Path(path).parent)
+    return f"{flag} {path}: {why}" if why else None

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
+from hgdagger.cli.arguments import endpoint, fail, parse_size, positive_float, positive_int, reports_missing_extras
 
 
 @reports_missing_extras
@@ -27,14 +27,14 @@ def main(argv: list[str] | None = None) -> int:
         "  hgd-collect --task pick_place --episodes 30 --record-to tcp://127.0.0.1:5570",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="pick_place")
-    p.add_argument("--episodes", type=int, default=10, help="labelled episodes to collect (discarded ones are redone)")
-    p.add_argument("--max-steps", type=int, default=None, help="step limit per episode (default: the task's)")
-    p.add_argument("--hz", type=float, default=20.0)
+    p.add_argument("--episodes", type=positive_int, default=10, help="labelled episodes to collect (discarded ones are redone)")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="step limit per episode (default: the task's)")
+    p.add_argument("--hz", type=positive_float, default=20.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cameras", default="front,wrist", help="cameras to record (comma-separated; '' for none)")
     p.add_argument("--image-size", default="128x128")
-    p.add_argument("--intent-endpoint", default=DEFAULT_INTENT_ENDPOINT, help="where devices send intent")
-    p.add_argument("--record-to", default=None, help="recorder endpoint to PUSH every step to")
+    p.add_argument("--intent-endpoint", type=endpoint, default=DEFAULT_INTENT_ENDPOINT, help="where devices send intent")
+    p.add_argument("--record-to", type=endpoint, default=None, help="recorder endpoint to PUSH every step to")
     p.add_argument("--operator", default="", help="your name, stored with every episode")
     p.add_argument("--console", action="store_true", help="open the operator console window")
     p.add_argument("--log-level", default="WARNING")

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import fail, nonnegative_float, positive_float, positive_int, reports_missing_extras
 
 EPILOG = """\
 Examples:
@@ -39,18 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
         "follow --hand-motion (a leader arm being moved).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="arm config (JSON/TOML) whose servo ids and models to emulate")
-    p.add_argument("--servos", type=int, default=7, help="without --config: this many servos, ids 1..N (default 7)")
+    p.add_argument("--servos", type=positive_int, default=7, help="without --config: this many servos, ids 1..N (default 7)")
     p.add_argument("--model", default="XL330-M288", help="without --config: their model (default XL330-M288)")
     p.add_argument("--link", help="also publish the tty at this path (a symlink, replaced atomically on restart)")
-    p.add_argument("--tau", type=float, default=0.05, help="first-order time constant of the servos, s (default 0.05)")
+    p.add_argument("--tau", type=positive_float, default=0.05, help="first-order time constant of the servos, s (default 0.05)")
     p.add_argument("--hand-motion", choices=["none", "sine"], default="none",
                    help="torque-off servos: 'sine' swings each joint +-0.5 rad with a 4 s period (default none)")
-    p.add_argument("--drop", type=float, default=0.0, help="fraction of instruction packets left unanswered")
-    p.add_argument("--corrupt", type=float, default=0.0, help="fraction of status packets sent with a wrong CRC")
-    p.add_argument("--delay-ms", type=float, default=0.0, help="extra delay before every reply, ms")
+    p.add_argument("--drop", type=nonnegative_float, default=0.0, help="fraction of instruction packets left unanswered")
+    p.add_argument("--corrupt", type=nonnegative_float, default=0.0, help="fraction of status packets sent with a wrong CRC")
+    p.add_argument("--delay-ms", type=nonnegative_float, default=0.0, help="extra delay before every reply, ms")
     p.add_argument("--baud", type=int, default=0,
                    help="add the wire time of each reply at this baud rate (10 bits/byte); 0: as fast as the pty")
-    p.add_argument("--return-delay-us", type=float, default=0.0, help="with --baud: servo return delay per reply, us")
+    p.add_argument("--return-delay-us", type=nonnegative_float, default=0.0, help="with --baud: servo return delay per reply, us")
     p.add_argument("--vanish-ids", default="", help="comma-separated ids that SIGUSR1 makes disappear / reappear")
     p.add_argument("--seed", type=int, default=0, help="random seed of the fault injection")
     return p

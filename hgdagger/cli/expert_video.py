@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
+from hgdagger.cli.arguments import (
+    fail, nonnegative_float, parse_size, positive_int, reports_missing_extras, writable_folder,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,12 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: hgd-expert --task detour --episodes 4 --out runs/expert_detour",
     )
     parser.add_argument("--task", default="pick_place", help=f"one of: {', '.join(task_names())} (default: pick_place)")
-    parser.add_argument("--episodes", type=int, default=1, help="episodes to run (default: 1)")
+    parser.add_argument("--episodes", type=positive_int, default=1, help="episodes to run (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i (default: 0)")
-    parser.add_argument("--noise", type=float, default=0.0, help="std-dev (rad) of Gaussian noise added to the expert's joint targets")
+    parser.add_argument("--noise", type=nonnegative_float, default=0.0, help="std-dev (rad) of Gaussian noise added to the expert's joint targets")
     parser.add_argument("--size", default="480x640", help="video frame size HEIGHTxWIDTH, at most 480x640 (default: 480x640)")
     parser.add_argument("--camera", default="front", choices=["front", "wrist"], help="camera to record (default: front)")
-    parser.add_argument("--strip-frames", type=int, default=6, help="frames per episode in the PNG strip (default: 6)")
+    parser.add_argument("--strip-frames", type=positive_int, default=6, help="frames per episode in the PNG strip (default: 6)")
     parser.add_argument("--out", default="runs/expert", help="output folder (default: runs/expert)")
     return parser
 
@@ -69,15 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     from sim.registry import UnknownTaskError
     from sim.rendering import RenderError, select_gl_backend
 
-    if args.episodes < 1:
-        return fail("--episodes must be at least 1")
     if args.seed < 0:
         return fail("--seed must be a non-negative integer")
-    if args.noise < 0:
-        return fail("--noise must be >= 0")
     size = parse_size(args.size)
     if size is None or size[0] > 480 or size[1] > 640:
         return fail(f"--size must be HEIGHTxWIDTH with at most 480x640, got {args.size!r}")
+    problem = writable_folder(args.out, "--out")
+    if problem:
+        return fail(problem)
     select_gl_backend()
     try:
         env = make_env(args.task)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import fail, nonnegative_int, reports_missing_extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, help="run folder")
     p.add_argument("--out", type=Path, required=True, help="output .hdf5 file (must not exist unless --overwrite)")
-    p.add_argument("--round", type=int, action="append", help="only this round (repeatable)")
-    p.add_argument("--up-to", type=int, help="rounds 0..N (the aggregated training set of round N)")
+    p.add_argument("--round", type=nonnegative_int, action="append", help="only this round (repeatable)")
+    p.add_argument("--up-to", type=nonnegative_int, help="rounds 0..N (the aggregated training set of round N)")
     p.add_argument("--kind", choices=("demo", "rollout"))
     p.add_argument("--label", help="only this label (success, failure, discard, aborted)")
     p.add_argument("--interventions", action="store_true", help="only episodes with interventions")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import fail, nonnegative_int, reports_missing_extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  hgd-inspect runs/exp1 --json > index.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, help="run folder (holding round_<r>/data/) or one round's data folder")
-    p.add_argument("--round", type=int, action="append", help="only this round (repeatable)")
+    p.add_argument("--round", type=nonnegative_int, action="append", help="only this round (repeatable)")
     p.add_argument("--kind", choices=("demo", "rollout"), help="only this kind of episode")
     p.add_argument("--label", help="only this label (success, failure, discard, aborted)")
     p.add_argument("--interventions", action="store_true", help="only episodes with at least one intervention")

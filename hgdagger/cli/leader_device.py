@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import endpoint, fail, positive_float, reports_missing_extras
 
 
 @reports_missing_extras
@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--leader", required=True, help="the leader arm's config (JSON/TOML)")
     p.add_argument("--calibration", required=True, help="the file hgd-calibrate-leader wrote")
     p.add_argument("--port", help="override the config's serial port")
-    p.add_argument("--endpoint", default="tcp://127.0.0.1:5561", help="the runtime's intent socket (default tcp://127.0.0.1:5561)")
-    p.add_argument("--rate", type=float, default=50.0, help="readings per second (default 50)")
+    p.add_argument("--endpoint", type=endpoint, default="tcp://127.0.0.1:5561", help="the runtime's intent socket (default tcp://127.0.0.1:5561)")
+    p.add_argument("--rate", type=positive_float, default=50.0, help="readings per second (default 50)")
     args = p.parse_args(argv)
     if args.rate <= 0:
         return fail("--rate must be positive")

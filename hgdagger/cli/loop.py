@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import existing_file, fail, reports_missing_extras, writable_folder
 from recorder import run_folder
 
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/hgdagger", help="the run folder (default runs/hgdagger)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    p.add_argument("--config", help="a JSON file of loop settings (applied after the preset)")
+    p.add_argument("--config", type=existing_file, help="a JSON file of loop settings (applied after the preset)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (JSON value)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (a module name, or a path to a .py file) first: it registers another gymnasium "
@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                             "use another --out, or the same settings to resume it")
     except (OSError, ValueError, TypeError) as exc:
         return fail(str(exc))
+    problem = writable_folder(run, "--out")
+    if problem:
+        return fail(problem)
     import sim
     from sim.plugin import load_plugin
 

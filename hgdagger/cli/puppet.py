@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import fail, positive_float, reports_missing_extras, writable_file
 
 EPILOG = """\
 Rehearse without hardware (three terminals, or append & to the first two):
@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", help="leader calibration file (default: identity, gripper -0.5..0.5 rad)")
     p.add_argument("--follower-port", help="override the follower config's serial port")
     p.add_argument("--leader-port", help="override the leader config's serial port")
-    p.add_argument("--seconds", type=float, default=10.0, help="how long to run (default 10)")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="how long to run (default 10)")
     p.add_argument("--report", help="write the run report (timing, bus health, tracking) as JSON here")
     args = p.parse_args(argv)
+    if args.report and (problem := writable_file(args.report, "--report")):
+        return fail(problem)
     if args.seconds <= 0:
         return fail("--seconds must be positive")
 

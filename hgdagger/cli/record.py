@@ -8,7 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import (
+    endpoint, fail, nonnegative_float, nonnegative_int, positive_float, reports_missing_extras,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,10 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         "to ep_<nnnn>.hdf5 when it ends. After a crash, run `hgd-recover <run>` to close partial files.\n"
         "Stop with Ctrl-C: an episode still open is kept and labelled 'aborted'.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--endpoint", default="tcp://*:5560", help="ZeroMQ endpoint to bind (default: tcp://*:5560)")
+    p.add_argument("--endpoint", type=endpoint, default="tcp://*:5560", help="ZeroMQ endpoint to bind (default: tcp://*:5560)")
     p.add_argument("--out", required=True, type=Path,
                    help="folder for episode files, normally <run>/round_<r>/data (created if missing)")
-    p.add_argument("--round", type=int, default=None, help="round number stored in the files (default: from the "
+    p.add_argument("--round", type=nonnegative_int, default=None, help="round number stored in the files (default: from the "
                    "round_<r> folder name, else 0)")
     p.add_argument("--compression", choices=("lzf", "gzip", "none"), default="lzf",
                    help="compression of low-dim datasets (default lzf: cheap and it shrinks them)")
@@ -33,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compression of camera frames (default none: measured, noisy 480x640 frames do not shrink "
                         "under lzf and lzf could not keep up with two cameras at 50 Hz on 2 cores; try lzf for "
                         "clean, low-noise images)")
-    p.add_argument("--flush", type=float, default=0.5, help="seconds between flushes = most a crash can lose (default 0.5)")
-    p.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines on stderr")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    p.add_argument("--flush", type=nonnegative_float, default=0.5, help="seconds between flushes = most a crash can lose (default 0.5)")
+    p.add_argument("--status-every", type=positive_float, default=10.0, help="seconds between status lines on stderr")
+    p.add_argument("--seconds", type=positive_float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every finished episode")
     return p
 

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import endpoint, fail, nonnegative_float, positive_float, reports_missing_extras
 
 
 @reports_missing_extras
@@ -23,15 +23,15 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Example: hgd-rehearse --task pick_place --offset-joint 3 --offset-rad 0.5 --console")
     p.add_argument("--task", default="pick_place")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hz", type=float, default=20.0)
+    p.add_argument("--hz", type=positive_float, default=20.0)
     p.add_argument("--calibration", default=None, help="leader calibration JSON (default: identity)")
-    p.add_argument("--takeover-at", type=float, default=0.5, help="seconds before the leader asks for control")
+    p.add_argument("--takeover-at", type=nonnegative_float, default=0.5, help="seconds before the leader asks for control")
     p.add_argument("--offset-joint", type=int, default=0, help="start the leader off the follower at this joint (1-7; 0: none)")
     p.add_argument("--offset-rad", type=float, default=0.4, help="... by this much, closing over --settle-s seconds")
-    p.add_argument("--settle-s", type=float, default=2.0, help="seconds the operator takes to bring the leader into line")
-    p.add_argument("--tolerance", type=float, default=0.15, help="alignment tolerance per joint (rad)")
-    p.add_argument("--intent-endpoint", default="ipc:///tmp/hgd-rehearse-intent")
-    p.add_argument("--record-to", default=None)
+    p.add_argument("--settle-s", type=nonnegative_float, default=2.0, help="seconds the operator takes to bring the leader into line")
+    p.add_argument("--tolerance", type=positive_float, default=0.15, help="alignment tolerance per joint (rad)")
+    p.add_argument("--intent-endpoint", type=endpoint, default="ipc:///tmp/hgd-rehearse-intent")
+    p.add_argument("--record-to", type=endpoint, default=None)
     p.add_argument("--console", action="store_true")
     p.add_argument("--realtime", action="store_true", help="run at wall-clock speed (default: as fast as possible)")
     args = p.parse_args(argv)

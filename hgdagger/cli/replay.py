@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
+from hgdagger.cli.arguments import fail, parse_size, positive_int, reports_missing_extras, writable_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("auto", "frames", "sim"), default="auto")
     p.add_argument("--camera", default=None, help="camera to show (default: the first recorded / 'front' in sim)")
     p.add_argument("--size", default="240x320", help="render size in sim mode, HEIGHTxWIDTH (default 240x320)")
-    p.add_argument("--strip-frames", type=int, default=8, help="frames in the PNG strip (default 8)")
+    p.add_argument("--strip-frames", type=positive_int, default=8, help="frames in the PNG strip (default 8)")
     p.add_argument("--no-video", action="store_true", help="write only the PNG strip")
     p.add_argument("--out", type=Path, default=None, help="output stem (default: next to the file, <file>_replay)")
     return p
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     size = parse_size(args.size)
     if size is None:
         return fail(f"--size must be HEIGHTxWIDTH, got {args.size!r}")
+    if args.out is not None and (problem := writable_file(args.out, "--out")):
+        return fail(problem)
     from recorder.replay import camera_keys, load_one, replay_frames, write_outputs
 
     try:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
+from hgdagger.cli.arguments import (
+    endpoint, existing_file, fail, nonnegative_float, nonnegative_int, parse_size, positive_float, positive_int, reports_missing_extras, writable_file,
+)
 
 MODES = ("rtc", "naive", "ensemble", "sync")
 
@@ -33,33 +35,33 @@ def build_parser() -> argparse.ArgumentParser:
         "  hgd-serve --policy expert:pick_place &\n"
         "  hgd-run --server tcp://127.0.0.1:5555 --task pick_place --episodes 3",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--server", default="tcp://127.0.0.1:5555", help="policy server endpoint (default: tcp://127.0.0.1:5555)")
+    p.add_argument("--server", type=endpoint, default="tcp://127.0.0.1:5555", help="policy server endpoint (default: tcp://127.0.0.1:5555)")
     p.add_argument("--task", default="pick_place", help="sim task (default: pick_place)")
     p.add_argument("--mode", choices=MODES, default="rtc", help="chunk execution mode (default: rtc)")
-    p.add_argument("--execute-steps", type=int, default=8,
+    p.add_argument("--execute-steps", type=positive_int, default=8,
                    help="sync: actions executed per chunk; rtc/naive: steps between requests (default: 8)")
-    p.add_argument("--ensemble-decay", type=float, default=0.01, help="ACT's m for --mode ensemble (default: 0.01)")
-    p.add_argument("--hz", type=float, default=20.0, help="control rate of the sim arm (default: 20)")
-    p.add_argument("--episodes", type=int, default=1, help="episodes to run (default: 1)")
-    p.add_argument("--max-steps", type=int, default=600, help="step limit per episode (default: 600)")
+    p.add_argument("--ensemble-decay", type=nonnegative_float, default=0.01, help="ACT's m for --mode ensemble (default: 0.01)")
+    p.add_argument("--hz", type=positive_float, default=20.0, help="control rate of the sim arm (default: 20)")
+    p.add_argument("--episodes", type=positive_int, default=1, help="episodes to run (default: 1)")
+    p.add_argument("--max-steps", type=positive_int, default=600, help="step limit per episode (default: 600)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
     p.add_argument("--cameras", default="", help="comma-separated sim cameras to observe, e.g. front,wrist")
     p.add_argument("--image-size", default="128x128", help="camera size HEIGHTxWIDTH (default: 128x128)")
-    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
-    p.add_argument("--request-timeout", type=float, default=1.0, help="seconds before a request counts as lost (default: 1)")
-    p.add_argument("--record-to", default=None, help="PUSH every step to this recorder endpoint (e.g. ipc:///tmp/hgd-rec)")
+    p.add_argument("--connect-timeout", type=positive_float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
+    p.add_argument("--request-timeout", type=positive_float, default=1.0, help="seconds before a request counts as lost (default: 1)")
+    p.add_argument("--record-to", type=endpoint, default=None, help="PUSH every step to this recorder endpoint (e.g. ipc:///tmp/hgd-rec)")
     p.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO for the loop thread")
-    p.add_argument("--curve-server", default=None, help="the server's public certificate (enables CURVE)")
-    p.add_argument("--curve-secret", default=None, help="this robot's secret certificate")
+    p.add_argument("--curve-server", type=existing_file, default=None, help="the server's public certificate (enables CURVE)")
+    p.add_argument("--curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
     p.add_argument("--report", default=None, help="write the run report (timing, holds, events) as JSON here")
     p.add_argument("--takeover", choices=["none", "devices"], default="none",
                    help="'devices': listen for hgd-device processes (keyboard, gamepad, pedal) that can take over")
     p.add_argument("--takeover-mode", choices=["toggle", "deadman"], default="toggle",
                    help="toggle: press to take over and again to hand back; deadman: intervene while held (default: toggle)")
-    p.add_argument("--intent-endpoint", default="tcp://127.0.0.1:5561", help="where devices send intent (default: tcp://127.0.0.1:5561)")
-    p.add_argument("--ramp-steps", type=int, default=5, help="handover ramp length in control steps (default: 5)")
+    p.add_argument("--intent-endpoint", type=endpoint, default="tcp://127.0.0.1:5561", help="where devices send intent (default: tcp://127.0.0.1:5561)")
+    p.add_argument("--ramp-steps", type=nonnegative_int, default=5, help="handover ramp length in control steps (default: 5)")
     p.add_argument("--console", action="store_true", help="open the operator console window")
-    p.add_argument("--doubt-threshold", type=float, default=0.05,
+    p.add_argument("--doubt-threshold", type=nonnegative_float, default=0.05,
                    help="chunk spread (rad) at which the console's doubt gauge alarms; the server must run with "
                    "--doubt-samples (default: 0.05)")
     p.add_argument("--log-level", default="INFO")
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--image-size {args.image_size!r}: expected HEIGHTxWIDTH")
     if bool(args.curve_server) != bool(args.curve_secret):
         return fail("CURVE needs both --curve-server and --curve-secret")
+    if args.report and (problem := writable_file(args.report, "--report")):
+        return fail(problem)  # checked now, not after every episode has run
     import sim
     from policy_server.client import ClientConfig, ServerUnavailable
     from sim.driver import SimArmDriver
@@ -93,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=f"sim-{args.task}",
                                         request_timeout_s=args.request_timeout,
-                                        curve_server_public_file=args.curve_server, curve_client_secret_file=args.curve_secret))
+                                        curve_server_public_file=str(args.curve_server) if args.curve_server else None,
+                                        curve_client_secret_file=str(args.curve_secret) if args.curve_secret else None))
     records = RecordQueue()
     forwarder = RecordForwarder(records, args.record_to) if args.record_to else None
     cfg = RuntimeConfig(execution=ExecConfig(mode=Mode(args.mode), execute_steps=args.execute_steps,
@@ -163,8 +168,8 @@ def reload_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hgd-reload", description="Ask a running hgd-serve to load a new checkpoint between "
                                 "two batches. If it fails to load, the old one keeps serving and the error is printed.")
     p.add_argument("checkpoint", nargs="?", default="", help="checkpoint file (default: reload the current one)")
-    p.add_argument("--server", default="tcp://127.0.0.1:5555")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the verdict (default: 120)")
+    p.add_argument("--server", type=endpoint, default="tcp://127.0.0.1:5555")
+    p.add_argument("--timeout", type=positive_float, default=120.0, help="seconds to wait for the verdict (default: 120)")
     args = p.parse_args(argv)
     from policy_server.client import ClientConfig, PolicyClient, ServerUnavailable
 

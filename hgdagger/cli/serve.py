@@ -8,7 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
-from hgdagger.cli.arguments import fail, parse_size, reports_missing_extras
+from hgdagger.cli.arguments import (
+    endpoint, existing_file, fail, nonnegative_float, nonnegative_int, parse_size, positive_float, positive_int, reports_missing_extras,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,15 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a built-in policy: 'expert:TASK' (scripted expert, kinematic rollout) or 'toy' (deterministic "
                      "stand-in for tests and benchmarks)")
     src.add_argument("--checkpoint", default=None, help="a trained checkpoint file (hgd-train's .pt)")
-    p.add_argument("--endpoint", default="tcp://127.0.0.1:5555",
+    p.add_argument("--endpoint", type=endpoint, default="tcp://127.0.0.1:5555",
                    help="where to listen: tcp://HOST:PORT or ipc:///path (default: tcp://127.0.0.1:5555, loopback only)")
-    p.add_argument("--chunk-length", type=int, default=16, help="H for built-in policies (default: 16)")
-    p.add_argument("--control-hz", type=float, default=20.0, help="control rate for built-in policies (default: 20)")
-    p.add_argument("--max-batch", type=int, default=8, help="most requests per forward pass (default: 8)")
-    p.add_argument("--batch-window-ms", type=float, default=0.0,
+    p.add_argument("--chunk-length", type=positive_int, default=16, help="H for built-in policies (default: 16)")
+    p.add_argument("--control-hz", type=positive_float, default=20.0, help="control rate for built-in policies (default: 20)")
+    p.add_argument("--max-batch", type=positive_int, default=8, help="most requests per forward pass (default: 8)")
+    p.add_argument("--batch-window-ms", type=nonnegative_float, default=0.0,
                    help="after a request arrives, wait this long for others to batch with it (default: 0)")
     p.add_argument("--watch", action="store_true", help="reload the checkpoint when its file changes")
-    p.add_argument("--doubt-samples", type=int, default=0,
+    p.add_argument("--doubt-samples", type=nonnegative_int, default=0,
                    help="also sample N chunks per request and send their spread, the console's doubt gauge "
                    "(costs one extra batched forward pass; 0 = off, default)")
     p.add_argument("--noise-seed", type=int, default=0,
@@ -46,13 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "number, so reruns reproduce (default 0; -1 = fresh noise every time)")
     p.add_argument("--device", default="auto", help="torch device for checkpoints: auto (cuda if present), cpu, cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model's velocity network (pays on GPU)")
-    p.add_argument("--inject-delay-ms", type=float, default=0.0,
+    p.add_argument("--inject-delay-ms", type=nonnegative_float, default=0.0,
                    help="make every forward pass this much slower (fault drills, chunking benchmarks)")
-    p.add_argument("--toy-delay-ms", type=float, default=0.0, help="toy policy: injected inference delay")
-    p.add_argument("--toy-noise", type=float, default=0.0, help="toy policy: per-call random offset (rad)")
+    p.add_argument("--toy-delay-ms", type=nonnegative_float, default=0.0, help="toy policy: injected inference delay")
+    p.add_argument("--toy-noise", type=nonnegative_float, default=0.0, help="toy policy: per-call random offset (rad)")
     p.add_argument("--toy-image", default=None, help="toy policy: also expect a front_rgb image of HEIGHTxWIDTH")
     sec = p.add_argument_group("CURVE authentication and encryption (for any endpoint that is not loopback)")
-    sec.add_argument("--curve-secret", default=None, help="the server's secret certificate (*.key_secret)")
+    sec.add_argument("--curve-secret", type=existing_file, default=None, help="the server's secret certificate (*.key_secret)")
     sec.add_argument("--curve-clients", default=None, help="folder of the public certificates of allowed robots")
     sec.add_argument("--gen-keys", metavar="DIR", default=None,
                      help="write a server key pair and one robot key pair under DIR (clients/ holds the public robot key), then exit")
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                        doubt_samples=args.doubt_samples, noise_seed=None if args.noise_seed < 0 else args.noise_seed,
                        inject_delay_ms=args.inject_delay_ms,
                        watch_path=args.checkpoint if args.watch else None,
-                       curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)
+                       curve_secret_file=str(args.curve_secret) if args.curve_secret else None, curve_clients_dir=args.curve_clients)
     try:
         server = PolicyServer(policy, cfg, loader=loader)
     except Exception as e:  # bind errors, bad keys: say it plainly

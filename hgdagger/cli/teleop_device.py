@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from hgdagger.cli.arguments import fail, reports_missing_extras
+from hgdagger.cli.arguments import endpoint, fail, nonnegative_float, positive_float, reports_missing_extras
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5561"
 
@@ -21,11 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Keyboard keys: " + __import__("teleop.devices.keyboard", fromlist=["HELP"]).HELP,
     )
     parser.add_argument("kind", choices=["keyboard", "gamepad"], help="which device to read")
-    parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help=f"the runtime's intent socket (default {DEFAULT_ENDPOINT})")
-    parser.add_argument("--rate", type=float, default=50.0, help="messages per second (default 50)")
+    parser.add_argument("--endpoint", type=endpoint, default=DEFAULT_ENDPOINT, help=f"the runtime's intent socket (default {DEFAULT_ENDPOINT})")
+    parser.add_argument("--rate", type=positive_float, default=50.0, help="messages per second (default 50)")
     parser.add_argument("--preset", default="xbox", help="gamepad button map: xbox, dualshock or generic (default xbox)")
     parser.add_argument("--button-map", help="JSON file overriding the preset's axes and buttons")
-    parser.add_argument("--dead-zone", type=float, default=0.12, help="gamepad stick dead zone, 0..0.9 (default 0.12)")
+    parser.add_argument("--dead-zone", type=nonnegative_float, default=0.12, help="gamepad stick dead zone, 0..0.9 (default 0.12)")
     args = parser.parse_args(argv)
     if args.rate <= 0:
         return fail("--rate must be positive")

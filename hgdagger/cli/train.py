@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hgdagger.cli.arguments import reports_missing_extras
+from hgdagger.cli.arguments import existing_file, fail, nonnegative_float, nonnegative_int, positive_int, reports_missing_extras, writable_folder
 from recorder import run_folder
 from recorder.dataset import DatasetError
 from recorder.weighting import WEIGHTINGS
@@ -39,18 +39,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     src = p.add_argument_group("what to train on (one of)")
     src.add_argument("--run", type=Path, help="run folder holding round_<r>/ folders")
     src.add_argument("--data", nargs="+", help="episode files or folders (searched for *.hdf5)")
-    p.add_argument("--round", type=int, help="with --run: the round to train (default: the newest round)")
+    p.add_argument("--round", type=nonnegative_int, help="with --run: the round to train (default: the newest round)")
     p.add_argument("--out", type=Path, help="with --data: checkpoint folder")
     p.add_argument("--weighting", default="uniform", choices=sorted(WEIGHTINGS),
                    help="sample-weighting preset (hg-dagger: demos + human steps; iwr: interventions ~half "
                         "of each batch; sirius: per-step class weights) (default: %(default)s)")
-    p.add_argument("--pre-intervention-s", type=float, default=2.0,
+    p.add_argument("--pre-intervention-s", type=nonnegative_float, default=2.0,
                    help="sirius: seconds before a takeover counted as pre-intervention (default: %(default)s)")
-    p.add_argument("--config", type=Path, help="TrainConfig JSON (e.g. a round's saved train_config.json)")
+    p.add_argument("--config", type=existing_file, help="TrainConfig JSON (e.g. a round's saved train_config.json)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config fields, e.g. steps=500 model.head=l2 model.net.velocity_net=unet1d")
-    p.add_argument("--steps", type=int, help="training steps")
-    p.add_argument("--horizon", type=int, help="chunk length H (default: the config's model.horizon, 16)")
+    p.add_argument("--steps", type=positive_int, help="training steps")
+    p.add_argument("--horizon", type=positive_int, help="chunk length H (default: the config's model.horizon, 16)")
     p.add_argument("--obs-keys", nargs="+", help="low-dim observation keys, in order (default: all, sorted)")
     p.add_argument("--head", choices=["flow", "l2"], help="flow matching (default) or the L2 baseline")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
@@ -112,7 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("give exactly one of --run RUN (a round) or --data FILES (plain files)")
     from policy_server import round_training
 
-    cfg = build_config(args)
+    try:
+        cfg = build_config(args)
+    except ValueError as e:  # a --config that is not JSON, a --set of the wrong kind or range
+        return fail(f"{args.config or '--set'}: {e}" if isinstance(e, json.JSONDecodeError) else str(e))
+    problem = (writable_folder(args.out or Path("runs/train/checkpoints"), "--out") if args.data
+               else writable_folder(args.run, "--run"))
+    if problem:
+        return fail(problem)
     weighting_kw = {"pre_intervention_s": args.pre_intervention_s}
     try:
         if args.run is not None:

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hgdagger.common.settings import range_errors, type_errors
 from sim.supervisor import SupervisorConfig
+
+# The smallest value each count or rate may take (rounds = 0: demonstrations and round 0 only).
+MINIMUM = {"demos": 1, "rounds": 0, "rollouts_per_round": 1, "eval_episodes": 1, "train_steps": 1,
+           "finetune_steps": 1, "batch_size": 1, "horizon": 1, "execute_steps": 1, "control_hz": 1e-9}
 
 
 @dataclass
@@ -42,8 +47,16 @@ class LoopConfig:
             raise ValueError(f"unknown loop settings {unknown}; known: {sorted(known)}")
         raw = dict(raw)
         if isinstance(raw.get("supervisor"), dict):
+            known_sup = {f.name for f in dataclasses.fields(SupervisorConfig)}
+            if set(raw["supervisor"]) - known_sup:
+                raise ValueError(f"unknown supervisor settings {sorted(set(raw['supervisor']) - known_sup)}; "
+                                 f"known: {sorted(known_sup)}")
             raw["supervisor"] = SupervisorConfig(**raw["supervisor"])
-        return cls(**raw)
+        cfg = cls(**raw)
+        errors = type_errors(cfg) + range_errors(cfg, MINIMUM)
+        if errors:
+            raise ValueError("bad loop settings: " + "; ".join(errors))
+        return cfg
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2))
