@@ -13,10 +13,9 @@ from typing import Mapping
 
 import numpy as np
 import zmq
-import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
-from hgdagger.common import wire
+from hgdagger.common import curve, wire
 
 
 class ServerUnavailable(TimeoutError):
@@ -66,13 +65,7 @@ class PolicyClient:
         s.setsockopt(zmq.RECONNECT_IVL, 50)
         s.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
         if self.cfg.curve_server_public_file:
-            if not self.cfg.curve_client_secret_file:
-                raise ValueError("CURVE needs this robot's secret certificate too (--curve-client-secret)")
-            server_public, _ = zmq.auth.load_certificate(self.cfg.curve_server_public_file)
-            public, secret = zmq.auth.load_certificate(self.cfg.curve_client_secret_file)
-            if secret is None:
-                raise ValueError(f"{self.cfg.curve_client_secret_file}: not a secret certificate")
-            s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server_public, public, secret
+            curve.secure_client(s, self.cfg.curve_server_public_file, self.cfg.curve_client_secret_file)
         self.mon = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         s.connect(self.cfg.endpoint)
         self.sock = s

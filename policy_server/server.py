@@ -21,9 +21,8 @@ from typing import Callable
 
 import numpy as np
 import zmq
-import zmq.auth
 
-from hgdagger.common import wire
+from hgdagger.common import curve, wire
 from hgdagger.common.types import ChunkPolicy
 
 log = logging.getLogger("hgd.server")
@@ -121,17 +120,7 @@ class PolicyServer:
         return sock
 
     def _setup_curve(self, sock: zmq.Socket) -> None:
-        from zmq.auth.thread import ThreadAuthenticator
-
-        if not self.cfg.curve_clients_dir:
-            raise ValueError("CURVE needs --curve-clients DIR: the public keys of the robots allowed in")
-        self._auth = ThreadAuthenticator(self.ctx)
-        self._auth.start()
-        self._auth.configure_curve(domain="*", location=self.cfg.curve_clients_dir)
-        public, secret = zmq.auth.load_certificate(self.cfg.curve_secret_file)
-        if secret is None:
-            raise ValueError(f"{self.cfg.curve_secret_file}: not a secret certificate (use the *.key_secret file)")
-        sock.curve_secretkey, sock.curve_publickey, sock.curve_server = secret, public, True
+        self._auth = curve.secure_server(self.ctx, sock, self.cfg.curve_secret_file, self.cfg.curve_clients_dir)
 
     @staticmethod
     def _mtime(path: str | None) -> float | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import zmq
 
-from hgdagger.common import wire
+from hgdagger.common import curve, wire
 from recorder.recording_session import RecordingSession
 
 log = logging.getLogger("hgd.recorder")
@@ -26,17 +26,25 @@ log = logging.getLogger("hgd.recorder")
 def serve(endpoint: str, folder: Path, *, round_index: int | None = None, compression: str | None = "lzf",
           flush_interval: float = 0.5, status_every: float = 10.0, hwm: int = 10_000,
           max_seconds: float | None = None, ready_file: Path | None = None,
-          image_compression: str | None = None) -> dict:
-    """Record from ``endpoint`` into ``folder`` until stopped; returns the final stats."""
+          image_compression: str | None = None, curve_secret: str | None = None,
+          curve_clients: str | None = None) -> dict:
+    """Record from ``endpoint`` into ``folder`` until stopped; returns the final stats. With
+    ``curve_secret`` only senders whose public keys are in ``curve_clients`` are heard."""
     session = RecordingSession(folder, round_index, compression, flush_interval, image_compression=image_compression)
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.PULL)
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, wire.DEFAULT_LIMITS.hard_frame_limit)
+    auth = None
     try:
+        if curve_secret:
+            auth = curve.secure_server(ctx, sock, curve_secret, curve_clients)
         sock.bind(endpoint)
-    except zmq.ZMQError as e:
+    except (zmq.ZMQError, curve.CurveError) as e:
         session.close()
+        if auth is not None:
+            auth.stop()
         raise RuntimeError(f"cannot bind {endpoint}: {e}") from None
     stop = {"now": False}
 
@@ -77,4 +85,6 @@ def serve(endpoint: str, folder: Path, *, round_index: int | None = None, compre
             signal.signal(s, h)
         session.close()
         sock.close()
+        if auth is not None:
+            auth.stop()
     return session.stats.as_dict() | {"files": [str(p) for p in session.finished]}

@@ -13,18 +13,23 @@ import threading
 
 import zmq
 
-from hgdagger.common import wire
+from hgdagger.common import curve, wire
 from hgdagger.common.record_queue import RecordQueue
 
 log = logging.getLogger("hgd.records")
 
 
 class RecordForwarder:
-    def __init__(self, records: RecordQueue, endpoint: str, hwm: int = 10_000, ctx: zmq.Context | None = None) -> None:
+    def __init__(self, records: RecordQueue, endpoint: str, hwm: int = 10_000, ctx: zmq.Context | None = None,
+                 curve_server_public_file: str | None = None, curve_client_secret_file: str | None = None) -> None:
+        """With the recorder's public key (and this robot's secret key) the stream is encrypted and
+        the recorder admits it only if it knows this robot's public key."""
         self.records = records
         self.sock = (ctx or zmq.Context.instance()).socket(zmq.PUSH)
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 2000)  # give queued records 2 s to leave at shutdown
+        if curve_server_public_file:
+            curve.secure_client(self.sock, curve_server_public_file, curve_client_secret_file)
         self.sock.connect(endpoint)
         self.sent = 0
         self.dropped = 0

@@ -31,7 +31,9 @@ CASES = [
     ("run_robot", ["--task", "reach", "--episodes", "zero"], "argument --episodes: expected a whole number"),
     ("collect", ["--task", "reach", "--hz", "0"], "argument --hz: must be > 0"),
     ("collect", ["--task", "reach", "--record-to", "garbage"], "argument --record-to: expected tcp://HOST:PORT"),
-    ("record", ["--out", "{tmp}/r", "--flush", "-1"], "argument --flush: must be >= 0"),
+    ("record", ["--out", "{tmp}/r", "--flush", "0"], "argument --flush: must be > 0"),
+    ("record", ["--out", "{tmp}/r", "--endpoint", "tcp://*:5560"], "can be reached from other machines and has no CURVE"),
+    ("serve", ["--endpoint", "tcp://0.0.0.0:5555", "--policy", "toy"], "can be reached from other machines"),
     ("teleop_device", ["keyboard", "--rate", "0"], "argument --rate: must be > 0"),
 ]
 

@@ -18,6 +18,7 @@ from hgdagger.common import wire
 from recorder.dataset import read_file
 from recorder.synthetic_episodes import episode_messages
 from recorder.thread_writer import QueueWriter
+from teleop.record_sink import RecordForwarder
 from hgdagger.common.record_queue import RecordQueue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,3 +225,53 @@ def test_a_kill_while_the_final_attributes_are_written_is_recovered_with_its_lab
     assert rec.action == "recovered" and rec.steps == 40
     (ep,) = read_file(final)
     assert ep.attrs["label"] == "success" and len(ep.actions) == 40 and superblock_checksum_ok(final)
+
+
+@pytest.mark.slow
+def test_a_curve_recorder_records_a_keyed_robot_and_ignores_everyone_else(tmp_path):
+    """hgd-record bound beyond loopback only with CURVE: a robot holding a key it admits is
+    recorded; a sender without keys, or with a key it does not know, writes nothing."""
+    keys = tmp_path / "keys"
+    made = subprocess.run([sys.executable, "-m", "hgdagger.cli.serve", "--gen-keys", str(keys)], cwd=REPO, env=ENV,
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    out = tmp_path / "data"
+    refused = subprocess.run([sys.executable, "-m", "hgdagger.cli.record", "--endpoint", "tcp://0.0.0.0:5599",
+                              "--out", str(out)], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "no CURVE" in refused.stderr and not out.exists()
+
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_recorder(out, f"tcp://0.0.0.0:{port}", "--curve-secret", str(keys / "server.key_secret"),
+                          "--curve-clients", str(keys / "clients"))
+    stranger_keys = tmp_path / "stranger"
+    assert subprocess.run([sys.executable, "-m", "hgdagger.cli.serve", "--gen-keys", str(stranger_keys)], cwd=REPO,
+                          env=ENV, capture_output=True, timeout=60).returncode == 0
+    try:
+        wait_for(lambda: out.exists())
+        senders = {
+            "plain": RecordForwarder(RecordQueue(), f"tcp://127.0.0.1:{port}"),
+            "stranger": RecordForwarder(RecordQueue(), f"tcp://127.0.0.1:{port}",
+                                        curve_server_public_file=str(keys / "server.key"),
+                                        curve_client_secret_file=str(stranger_keys / "robot.key_secret")),
+            "robot": RecordForwarder(RecordQueue(), f"tcp://127.0.0.1:{port}",
+                                     curve_server_public_file=str(keys / "server.key"),
+                                     curve_client_secret_file=str(keys / "robot.key_secret")),
+        }
+        for name, fwd in senders.items():
+            for m in episode_messages(5, episode_id=name):
+                fwd.records.put(m)
+        for fwd in senders.values():
+            fwd.close()
+        wait_for(lambda: len(list(out.glob("ep_*.hdf5"))) >= 1)
+        time.sleep(1.0)  # whatever else would arrive has arrived
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    files = sorted(out.glob("ep_*.hdf5"))
+    assert len(files) == 1
+    (ep,) = read_file(files[0])
+    assert len(ep.actions) == 5

@@ -121,3 +121,17 @@ def writable_file(path, flag: str) -> str | None:
     """The folder of an output file, checked (and created) before any work."""
     why = _unwritable(Path(path).parent)
     return f"{flag} {path}: {why}" if why else None
+
+
+def record_forwarder(records, args):
+    """The forwarder of a session command's --record-to (None without one), CURVE-secured when
+    --record-curve-server is given. Raises ValueError (curve.CurveError) on unusable keys."""
+    if not args.record_to:
+        return None
+    if bool(args.record_curve_server) != bool(args.record_curve_secret):
+        raise ValueError("CURVE to the recorder needs both --record-curve-server and --record-curve-secret")
+    from teleop.record_sink import RecordForwarder
+
+    return RecordForwarder(records, args.record_to,
+                           curve_server_public_file=str(args.record_curve_server) if args.record_curve_server else None,
+                           curve_client_secret_file=str(args.record_curve_secret) if args.record_curve_secret else None)

@@ -7,7 +7,9 @@ import json
 import logging
 import sys
 
-from hgdagger.cli.arguments import endpoint, fail, parse_size, positive_float, positive_int, reports_missing_extras
+from hgdagger.cli.arguments import (
+    endpoint, existing_file, fail, parse_size, positive_float, positive_int, record_forwarder, reports_missing_extras,
+)
 
 
 @reports_missing_extras
@@ -35,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", default="128x128")
     p.add_argument("--intent-endpoint", type=endpoint, default=DEFAULT_INTENT_ENDPOINT, help="where devices send intent")
     p.add_argument("--record-to", type=endpoint, default=None, help="recorder endpoint to PUSH every step to")
+    p.add_argument("--record-curve-server", type=existing_file, default=None,
+                   help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
+    p.add_argument("--record-curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
     p.add_argument("--operator", default="", help="your name, stored with every episode")
     p.add_argument("--console", action="store_true", help="open the operator console window")
     p.add_argument("--log-level", default="WARNING")
@@ -48,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import sim
     from sim.driver import SimArmDriver
-    from teleop.record_sink import RecordForwarder
     from hgdagger.common.record_queue import RecordQueue
     from teleop.runtime import RobotRuntime, RuntimeConfig
     from sim.arm_model import SimArmModel
@@ -64,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # zmq address in use, bad endpoint
         return fail(f"cannot listen for devices on {args.intent_endpoint}: {exc}")
     records = RecordQueue()
-    forwarder = RecordForwarder(records, args.record_to) if args.record_to else None
+    try:
+        forwarder = record_forwarder(records, args)
+    except ValueError as e:  # unusable recorder keys
+        return fail(str(e))
     rt = RobotRuntime(driver, None, RuntimeConfig(), records if forwarder else None, human=human)
     rt.start()
     console = ConsoleThread(rt) if args.console else None

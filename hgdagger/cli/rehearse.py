@@ -8,7 +8,9 @@ import sys
 
 import numpy as np
 
-from hgdagger.cli.arguments import endpoint, fail, nonnegative_float, positive_float, reports_missing_extras
+from hgdagger.cli.arguments import (
+    endpoint, existing_file, fail, nonnegative_float, positive_float, record_forwarder, reports_missing_extras,
+)
 
 
 @reports_missing_extras
@@ -32,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=positive_float, default=0.15, help="alignment tolerance per joint (rad)")
     p.add_argument("--intent-endpoint", type=endpoint, default="ipc:///tmp/hgd-rehearse-intent")
     p.add_argument("--record-to", type=endpoint, default=None)
+    p.add_argument("--record-curve-server", type=existing_file, default=None,
+                   help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
+    p.add_argument("--record-curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
     p.add_argument("--console", action="store_true")
     p.add_argument("--realtime", action="store_true", help="run at wall-clock speed (default: as fast as possible)")
     args = p.parse_args(argv)
@@ -41,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     import sim
     from sim.driver import SimArmDriver
     from teleop.devices.leader_arm import LeaderCalibration, SimulatedLeaderArm
-    from teleop.record_sink import RecordForwarder
     from hgdagger.common.record_queue import RecordQueue
     from teleop.runtime import RobotRuntime, RuntimeConfig
     from sim.arm_model import SimArmModel
@@ -76,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                                    1.0 / args.hz, args.takeover_at)
     thread, stop = start_device_thread(device, merger.endpoint, args.hz)
     records = RecordQueue()
-    forwarder = RecordForwarder(records, args.record_to) if args.record_to else None
+    try:
+        forwarder = record_forwarder(records, args)
+    except ValueError as e:  # unusable recorder keys
+        return fail(str(e))
     rt = RobotRuntime(driver, None, RuntimeConfig(realtime=False), records if forwarder else None, human=human)
     rt.start()
     console = ConsoleThread(rt) if args.console else None

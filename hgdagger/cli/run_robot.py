@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    endpoint, existing_file, fail, nonnegative_float, nonnegative_int, parse_size, positive_float, positive_int, reports_missing_extras, writable_file,
+    endpoint, existing_file, fail, nonnegative_float, nonnegative_int, parse_size, positive_float, positive_int, record_forwarder, reports_missing_extras, writable_file,
 )
 
 MODES = ("rtc", "naive", "ensemble", "sync")
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=positive_float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
     p.add_argument("--request-timeout", type=positive_float, default=1.0, help="seconds before a request counts as lost (default: 1)")
     p.add_argument("--record-to", type=endpoint, default=None, help="PUSH every step to this recorder endpoint (e.g. ipc:///tmp/hgd-rec)")
+    p.add_argument("--record-curve-server", type=existing_file, default=None,
+                   help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
+    p.add_argument("--record-curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
     p.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO for the loop thread")
     p.add_argument("--curve-server", type=existing_file, default=None, help="the server's public certificate (enables CURVE)")
     p.add_argument("--curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
@@ -84,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     from sim.driver import SimArmDriver
     from teleop.executor import ExecConfig, Mode
     from teleop.fetcher import ChunkFetcher
-    from teleop.record_sink import RecordForwarder
     from hgdagger.common.record_queue import RecordQueue
     from teleop.runtime import RobotRuntime, RuntimeConfig
 
@@ -100,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                                         curve_server_public_file=str(args.curve_server) if args.curve_server else None,
                                         curve_client_secret_file=str(args.curve_secret) if args.curve_secret else None))
     records = RecordQueue()
-    forwarder = RecordForwarder(records, args.record_to) if args.record_to else None
+    try:
+        forwarder = record_forwarder(records, args)
+    except ValueError as e:  # unusable recorder keys
+        return fail(str(e))
     cfg = RuntimeConfig(execution=ExecConfig(mode=Mode(args.mode), execute_steps=args.execute_steps,
                                              ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime,
                         doubt_threshold=args.doubt_threshold)

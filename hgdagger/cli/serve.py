@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--toy-noise", type=nonnegative_float, default=0.0, help="toy policy: per-call random offset (rad)")
     p.add_argument("--toy-image", default=None, help="toy policy: also expect a front_rgb image of HEIGHTxWIDTH")
     sec = p.add_argument_group("CURVE authentication and encryption (for any endpoint that is not loopback)")
+    sec.add_argument("--insecure", action="store_true",
+                     help="allow binding beyond loopback without CURVE (a trusted network only)")
     sec.add_argument("--curve-secret", type=existing_file, default=None, help="the server's secret certificate (*.key_secret)")
     sec.add_argument("--curve-clients", default=None, help="folder of the public certificates of allowed robots")
     sec.add_argument("--gen-keys", metavar="DIR", default=None,
@@ -149,10 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         return fail("give --policy or --checkpoint, not both")
     if bool(args.curve_secret) != bool(args.curve_clients):
         return fail("CURVE needs both --curve-secret and --curve-clients")
-    host = args.endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
-    if args.endpoint.startswith("tcp://") and host not in ("127.0.0.1", "localhost", "[::1]") and not args.curve_secret:
-        logging.warning("listening on %s without CURVE: anyone who can reach it can drive your robots' policy "
-                        "(hgd-serve --gen-keys DIR to make keys)", args.endpoint)
+    from hgdagger.common import curve
+
+    problem = curve.exposure_problem(args.endpoint, bool(args.curve_secret), args.insecure)
+    if problem:
+        return fail(problem)
+    if args.insecure and not curve.is_loopback(args.endpoint) and not args.curve_secret:
+        logging.warning("listening on %s without CURVE (--insecure): anyone who can reach it can drive your "
+                        "robots' policy", args.endpoint)
     from policy_server.server import PolicyServer, ServerConfig
 
     policy, loader = make_policy(args)
