@@ -104,6 +104,7 @@ class _Column:
 
     ds: h5py.Dataset
     pending: list = field(default_factory=list)
+    crc: int = 0  # CRC-32 of every row written so far, in order (layout.CHECKSUM_ATTR at close)
 
 
 class EpisodeWriter:
@@ -239,10 +240,11 @@ class EpisodeWriter:
             self._check_space(sum(sum(np.asarray(r).nbytes for r in c.pending[:1]) for c in self._cols.values()) * n_new)
             n = self.flushed_steps
             for name, col in self._cols.items():
-                block = np.asarray(col.pending, dtype=col.ds.dtype)
+                block = np.ascontiguousarray(col.pending, dtype=col.ds.dtype)
                 try:
                     col.ds.resize(n + n_new, axis=0)
                     col.ds[n:n + n_new] = block
+                    col.crc = layout.crc32(block, col.crc)
                 except Exception:
                     self.poisoned = True
                     raise
@@ -285,6 +287,8 @@ class EpisodeWriter:
             for k, v in self._demo_attrs(n, label, success).items():
                 g.attrs[k] = v
             g.attrs["ended_at"] = time.time()
+            for name, col in self._cols.items():  # so that `hgd-inspect --verify` can tell damage from data
+                g[name].attrs[layout.CHECKSUM_ATTR] = np.uint32(col.crc)
         if self.fsync:
             _fsync_path(self.path)
         os.replace(self.path, self.final_path)

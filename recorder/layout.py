@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 SCHEMA_VERSION = 1
 DEMO = "demo_0"
 PARTIAL_SUFFIX = ".partial"
@@ -29,6 +31,18 @@ attributes mid-episode, and variable-length strings live in the global heap, whi
 half-written. lzf makes the repeated id nearly free on disk."""
 
 LOWDIM_CHUNK_ROWS = 256
+
+CHECKSUM_ATTR = "crc32"
+"""Every per-step dataset of a finished episode carries the CRC-32 of its bytes (rows in order, the
+stored dtype, C order), computed as the rows were written: a file damaged later (a bad disk, a
+copy cut short, flipped bits inside a compressed chunk) no longer matches."""
+
+
+def crc32(rows: np.ndarray, previous: int = 0) -> int:
+    """CRC-32 of `rows`' bytes, continuing from `previous` (so it can be computed block by block)."""
+    import zlib
+
+    return zlib.crc32(np.ascontiguousarray(rows).view(np.uint8), previous)
 
 
 def episode_name(index: int) -> str:

@@ -98,8 +98,10 @@ def recover_partial(partial: Path) -> Recovery:
             _copy_attrs(g, dg)
             for name in per_step:
                 d = g[name]
-                out = dg.create_dataset(name, data=d[:n], chunks=d.chunks, compression=d.compression,
+                rows = d[:n]
+                out = dg.create_dataset(name, data=rows, chunks=d.chunks, compression=d.compression,
                                         maxshape=(None, *d.shape[1:]))
+                out.attrs[layout.CHECKSUM_ATTR] = np.uint32(layout.crc32(rows))  # of what was recovered
                 del out
             label = g.attrs.get("label", "")
             label = label.decode() if isinstance(label, bytes) else str(label)

@@ -76,6 +76,10 @@ def test_kill_9_of_the_recorder_process_loses_at_most_about_a_second(tmp_path):
     assert "recovered" in r.stdout and "ep_0003.hdf5" in r.stdout
     (ep,) = read_file(out / "ep_0003.hdf5")
     assert ep.attrs["label"] == "aborted" and bool(ep.attrs["recovered"]) and not bool(ep.attrs["success"])
+    from recorder.verify import verify_file
+
+    checked = verify_file(out / "ep_0003.hdf5")  # a recovered file carries the checksums of what was recovered
+    assert checked.ok and not checked.unverified, checked
     lost_s = sent_t[-1] - ep.timestamps[-1]
     assert 0 <= lost_s <= 1.2, lost_s
     assert not list(out.glob("*.partial"))

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interventions", action="store_true", help="only episodes with at least one intervention")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--totals", action="store_true", help="print only the per-round totals")
+    p.add_argument("--verify", action="store_true",
+                   help="read every byte of every episode back and check it against the checksums written when it "
+                        "was recorded; name what is damaged (exit 1 if anything is)")
     return p
 
 
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     except NotARun as e:
         return fail(str(e))
     eps = run.select(rounds=args.round, kind=args.kind, label=args.label, interventions_only=args.interventions)
+    if args.verify:
+        return verify(run, eps, args.json)
     totals = run.totals(eps)
     if args.json:
         print(json.dumps({"run": str(run.root), "episodes": [
@@ -70,6 +75,29 @@ def main(argv: list[str] | None = None) -> int:
     if not eps:
         print("no episodes match", file=sys.stderr)
     return 0
+
+
+def verify(run, eps, as_json: bool) -> int:
+    """Check every selected episode's bytes; unreadable files found while indexing count as damaged."""
+    from tqdm import tqdm
+
+    from recorder.verify import verify_file
+
+    verdicts = [verify_file(e.path) for e in tqdm(eps, desc="verifying", unit="ep", disable=as_json or len(eps) < 20)]
+    damaged = [(v.path, "; ".join(v.damaged)) for v in verdicts if not v.ok] + [(p, why) for p, why in run.problems]
+    unverified = [v.path for v in verdicts if v.ok and v.unverified]
+    if as_json:
+        print(json.dumps({"run": str(run.root), "checked": len(verdicts), "damaged": [[str(p), w] for p, w in damaged],
+                          "unverified": [str(p) for p in unverified]}, indent=1))
+    else:
+        for p, why in damaged:
+            print(f"DAMAGED     {p}: {why}")
+        for p in unverified:
+            print(f"unverified  {p}: no checksums (written before checksums existed)")
+        print(f"{len(verdicts)} episode file(s) read back: {len(verdicts) - len(damaged) + len(run.problems)} intact"
+              f"{f', {len(damaged)} damaged' if damaged else ''}"
+              f"{f', {len(unverified)} without checksums' if unverified else ''}")
+    return 1 if damaged else 0
 
 
 if __name__ == "__main__":
