@@ -79,8 +79,13 @@ def dls_step(
     dq = jacobian.T @ np.linalg.solve(jjt, error)
     if q_posture is not None and params.nullspace_gain > 0.0:
         # Exact (undamped) projector: a damped one would let the posture pull leak into the task.
-        nullspace = np.eye(n) - np.linalg.pinv(jacobian, rcond=1e-4) @ jacobian
+        # A (numerically) zero Jacobian has everything in its nullspace; pinv's tolerance is relative
+        # to the largest singular value, so it would invert a denormal one into infinities.
+        degenerate = np.abs(jacobian).max() < 1e-12
+        nullspace = np.eye(n) if degenerate else np.eye(n) - np.linalg.pinv(jacobian, rcond=1e-4) @ jacobian
         dq = dq + nullspace @ (params.nullspace_gain * (q_posture - q))
+    if not np.isfinite(dq).all():  # never a NaN joint target out of the maths: stay put
+        dq = np.zeros(n)
     largest = np.max(np.abs(dq))
     if largest > params.max_joint_step:
         dq = dq * (params.max_joint_step / largest)
