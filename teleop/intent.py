@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 import zmq
 
-from hgdagger.common import wire
+from hgdagger.common import curve, wire
 
 
 class DeviceEvent(str, enum.Enum):
@@ -48,11 +48,16 @@ class TeleopIntent(wire.Message):
 class IntentPublisher:
     """Device side: never blocks; drops (and counts) when the runtime is not keeping up."""
 
-    def __init__(self, endpoint: str, device: str, context: zmq.Context | None = None):
+    def __init__(self, endpoint: str, device: str, context: zmq.Context | None = None,
+                 curve_server: str | None = None, curve_secret: str | None = None):
+        """With the runtime's public key (`curve_server`) and this device's secret key the intent
+        stream is encrypted, and a CURVE runtime admits only devices whose keys it knows."""
         self.context = context or zmq.Context.instance()
         self.socket = self.context.socket(zmq.PUSH)
         self.socket.setsockopt(zmq.SNDHWM, 100)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if curve_server:
+            curve.secure_client(self.socket, curve_server, curve_secret)
         self.socket.connect(endpoint)
         self.device = device
         self.dropped = 0
@@ -101,11 +106,14 @@ class IntentMerger:
     """Runtime side: bind once, ``poll()`` at the start of every tick (never blocks)."""
 
     def __init__(self, endpoint: str, stale_after_s: float = 0.25, context: zmq.Context | None = None,
-                 limits: wire.Limits = wire.Limits()):
+                 limits: wire.Limits = wire.Limits(), curve_secret: str | None = None, curve_clients: str | None = None):
+        """With `curve_secret`, only devices whose public keys are in `curve_clients` are heard."""
         self.context = context or zmq.Context.instance()
         self.socket = self.context.socket(zmq.PULL)
         self.socket.setsockopt(zmq.RCVHWM, 1000)
         self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, limits.hard_frame_limit)
+        self._auth = curve.secure_server(self.context, self.socket, curve_secret, curve_clients) if curve_secret else None
         self.socket.bind(endpoint)
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self.stale_after_s = stale_after_s
@@ -161,3 +169,5 @@ class IntentMerger:
 
     def close(self) -> None:
         self.socket.close(0)
+        if self._auth is not None:
+            self._auth.stop()

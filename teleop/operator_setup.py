@@ -30,12 +30,15 @@ class HumanOptions:
     start_in_human: bool = False
     stale_after_s: float = 0.25
     leader_tolerance: float = 0.15
+    curve_secret: str | None = None  # the runtime's secret key: devices must then hold a key it knows
+    curve_clients: str | None = None  # folder of the devices' public keys
 
 
 def device_human_side(options: HumanOptions, control_period: float, arm: CartesianArm) -> tuple[HumanSide, IntentMerger]:
     """The gate fed by every device process that connects to ``options.intent_endpoint``; twists
     from a gamepad or keyboard become joint targets through `arm`'s kinematics."""
-    merger = IntentMerger(options.intent_endpoint, stale_after_s=options.stale_after_s)
+    merger = IntentMerger(options.intent_endpoint, stale_after_s=options.stale_after_s,
+                          curve_secret=options.curve_secret, curve_clients=options.curve_clients)
     gate = TakeoverGate(GateConfig(mode=options.mode, ramp_steps=options.ramp_steps, start_in_human=options.start_in_human))
     return HumanSide(gate, DeviceInput(merger, control_period, CartesianMapper(arm), leader_tolerance=options.leader_tolerance)), merger
 

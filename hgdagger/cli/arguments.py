@@ -135,3 +135,33 @@ def record_forwarder(records, args):
     return RecordForwarder(records, args.record_to,
                            curve_server_public_file=str(args.record_curve_server) if args.record_curve_server else None,
                            curve_client_secret_file=str(args.record_curve_secret) if args.record_curve_secret else None)
+
+
+def add_intent_security(p) -> None:
+    """The flags that secure a session command's device endpoint (--intent-endpoint)."""
+    p.add_argument("--intent-curve-secret", type=existing_file, default=None,
+                   help="this runtime's secret certificate: devices must then hold a key it knows")
+    p.add_argument("--intent-curve-clients", default=None, help="folder of the public certificates of allowed devices")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow --intent-endpoint beyond loopback without CURVE (anyone who reaches it can drive the arm)")
+
+
+def intent_security(args) -> tuple[dict, str | None]:
+    """HumanOptions fields for the device endpoint's CURVE keys, and a problem to report, if any."""
+    from hgdagger.common import curve
+
+    if bool(args.intent_curve_secret) != bool(args.intent_curve_clients):
+        return {}, "CURVE for devices needs both --intent-curve-secret and --intent-curve-clients"
+    problem = curve.exposure_problem(args.intent_endpoint, bool(args.intent_curve_secret), args.insecure)
+    if problem:
+        return {}, "--intent-endpoint " + problem.replace("--curve-secret", "--intent-curve-secret").replace(
+            "--curve-clients", "--intent-curve-clients")
+    secret = str(args.intent_curve_secret) if args.intent_curve_secret else None
+    return {"curve_secret": secret, "curve_clients": args.intent_curve_clients}, None
+
+
+def add_device_security(p) -> None:
+    """The flags a device process needs to reach a runtime whose device endpoint uses CURVE."""
+    p.add_argument("--curve-server", type=existing_file, default=None,
+                   help="the runtime's public certificate (its --intent-curve-secret's pair)")
+    p.add_argument("--curve-secret", type=existing_file, default=None, help="this device's secret certificate")

@@ -8,7 +8,8 @@ import logging
 import sys
 
 from hgdagger.cli.arguments import (
-    endpoint, existing_file, fail, parse_size, positive_float, positive_int, record_forwarder, reports_missing_extras,
+    add_intent_security, endpoint, existing_file, fail, intent_security, parse_size, positive_float,
+    positive_int, record_forwarder, reports_missing_extras,
 )
 
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cameras", default="front,wrist", help="cameras to record (comma-separated; '' for none)")
     p.add_argument("--image-size", default="128x128")
     p.add_argument("--intent-endpoint", type=endpoint, default=DEFAULT_INTENT_ENDPOINT, help="where devices send intent")
+    add_intent_security(p)
     p.add_argument("--record-to", type=endpoint, default=None, help="recorder endpoint to PUSH every step to")
     p.add_argument("--record-curve-server", type=existing_file, default=None,
                    help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--console", action="store_true", help="open the operator console window")
     p.add_argument("--log-level", default="WARNING")
     args = p.parse_args(argv)
+    security, problem = intent_security(args)
+    if problem:
+        return fail(problem)
     logging.basicConfig(level=args.log_level.upper())
     size = parse_size(args.image_size)
     if size is None:
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     cams = tuple(c for c in args.cameras.split(",") if c)
     driver = SimArmDriver(task=args.task, seed=args.seed, control_hz=args.hz, cameras=cams, image_size=size)
     try:
-        human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, start_in_human=True),
+        human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, **security, start_in_human=True),
                                           driver.spec.control_period, SimArmModel())
     except Exception as exc:  # zmq address in use, bad endpoint
         return fail(f"cannot listen for devices on {args.intent_endpoint}: {exc}")

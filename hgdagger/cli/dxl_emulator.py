@@ -9,7 +9,9 @@ import sys
 import threading
 import time
 
-from hgdagger.cli.arguments import fail, nonnegative_float, positive_float, positive_int, reports_missing_extras
+from hgdagger.cli.arguments import (
+    fail, nonnegative_float, positive_float, positive_int, reports_missing_extras,
+)
 
 EPILOG = """\
 Examples:

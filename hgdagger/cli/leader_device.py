@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from hgdagger.cli.arguments import endpoint, fail, positive_float, reports_missing_extras
+from hgdagger.cli.arguments import add_device_security, endpoint, fail, positive_float, reports_missing_extras
 
 
 @reports_missing_extras
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", required=True, help="the file hgd-calibrate-leader wrote")
     p.add_argument("--port", help="override the config's serial port")
     p.add_argument("--endpoint", type=endpoint, default="tcp://127.0.0.1:5561", help="the runtime's intent socket (default tcp://127.0.0.1:5561)")
+    add_device_security(p)
     p.add_argument("--rate", type=positive_float, default=50.0, help="readings per second (default 50)")
     args = p.parse_args(argv)
     if args.rate <= 0:
@@ -43,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     print(f"leader arm {cfg.name} on {cfg.bus.port} -> {args.endpoint} at {args.rate:g} Hz (ctrl-c to quit)", flush=True)
     try:
-        run_device(device, args.endpoint, args.rate, should_stop=lambda: stop["now"])
+        run_device(device, args.endpoint, args.rate, should_stop=lambda: stop["now"],
+                   curve_server=str(args.curve_server) if args.curve_server else None,
+                   curve_secret=str(args.curve_secret) if args.curve_secret else None)
     except KeyboardInterrupt:
         pass
     return 0

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    endpoint, existing_file, fail, nonnegative_float, positive_float, record_forwarder, reports_missing_extras,
+    add_intent_security, endpoint, existing_file, fail, intent_security, nonnegative_float, positive_float,
+    record_forwarder, reports_missing_extras,
 )
 
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle-s", type=nonnegative_float, default=2.0, help="seconds the operator takes to bring the leader into line")
     p.add_argument("--tolerance", type=positive_float, default=0.15, help="alignment tolerance per joint (rad)")
     p.add_argument("--intent-endpoint", type=endpoint, default="ipc:///tmp/hgd-rehearse-intent")
+    add_intent_security(p)
     p.add_argument("--record-to", type=endpoint, default=None)
     p.add_argument("--record-curve-server", type=existing_file, default=None,
                    help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--console", action="store_true")
     p.add_argument("--realtime", action="store_true", help="run at wall-clock speed (default: as fast as possible)")
     args = p.parse_args(argv)
+    security, problem = intent_security(args)
+    if problem:
+        return fail(problem)
     if not 0 <= args.offset_joint <= 7:
         return fail("--offset-joint must be 0 (none) or 1..7")
 
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return track(t - start_task)
 
     leader = SimulatedLeaderArm(operator_hands, cal)
-    human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, leader_tolerance=args.tolerance),
+    human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, **security, leader_tolerance=args.tolerance),
                                       driver.spec.control_period, SimArmModel())
     device = SimulatedLeaderDevice(leader, lambda: driver.observe()["joint_pos"], args.tolerance,
                                    1.0 / args.hz, args.takeover_at)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    endpoint, existing_file, fail, nonnegative_float, nonnegative_int, parse_size, positive_float, positive_int, record_forwarder, reports_missing_extras, writable_file,
+    add_intent_security, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
+    parse_size, positive_float, positive_int, record_forwarder, reports_missing_extras, writable_file,
 )
 
 MODES = ("rtc", "naive", "ensemble", "sync")
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--takeover-mode", choices=["toggle", "deadman"], default="toggle",
                    help="toggle: press to take over and again to hand back; deadman: intervene while held (default: toggle)")
     p.add_argument("--intent-endpoint", type=endpoint, default="tcp://127.0.0.1:5561", help="where devices send intent (default: tcp://127.0.0.1:5561)")
+    add_intent_security(p)
     p.add_argument("--ramp-steps", type=nonnegative_int, default=5, help="handover ramp length in control steps (default: 5)")
     p.add_argument("--console", action="store_true", help="open the operator console window")
     p.add_argument("--doubt-threshold", type=nonnegative_float, default=0.05,
@@ -74,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 @reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    security, problem = intent_security(args)
+    if problem:
+        return fail(problem)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     size = parse_size(args.image_size)
     if size is None:
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         from teleop.operator_setup import HumanOptions, device_human_side
 
         try:
-            human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, ramp_steps=args.ramp_steps,
+            human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, **security, ramp_steps=args.ramp_steps,
                                                            mode=TakeoverMode(args.takeover_mode)), driver.spec.control_period, SimArmModel())
         except Exception as e:  # address in use, malformed endpoint
             return fail(f"cannot listen for devices on {args.intent_endpoint}: {e}")

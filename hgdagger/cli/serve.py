@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from hgdagger.cli.arguments import (
-    endpoint, existing_file, fail, nonnegative_float, nonnegative_int, parse_size, positive_float, positive_int, reports_missing_extras,
+    endpoint, existing_file, fail, nonnegative_float, nonnegative_int, parse_size, positive_float,
+    positive_int, reports_missing_extras,
 )
 
 

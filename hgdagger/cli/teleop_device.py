@@ -6,7 +6,9 @@ import argparse
 import signal
 import sys
 
-from hgdagger.cli.arguments import endpoint, fail, nonnegative_float, positive_float, reports_missing_extras
+from hgdagger.cli.arguments import (
+    add_device_security, endpoint, fail, nonnegative_float, positive_float, reports_missing_extras,
+)
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5561"
 
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("kind", choices=["keyboard", "gamepad"], help="which device to read")
     parser.add_argument("--endpoint", type=endpoint, default=DEFAULT_ENDPOINT, help=f"the runtime's intent socket (default {DEFAULT_ENDPOINT})")
+    add_device_security(parser)
     parser.add_argument("--rate", type=positive_float, default=50.0, help="messages per second (default 50)")
     parser.add_argument("--preset", default="xbox", help="gamepad button map: xbox, dualshock or generic (default xbox)")
     parser.add_argument("--button-map", help="JSON file overriding the preset's axes and buttons")
@@ -53,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError) as exc:
         return fail(str(exc))
     try:
-        run_device(device, args.endpoint, args.rate, should_stop=lambda: stop["now"])
+        run_device(device, args.endpoint, args.rate, should_stop=lambda: stop["now"],
+                   curve_server=str(args.curve_server) if args.curve_server else None,
+                   curve_secret=str(args.curve_secret) if args.curve_secret else None)
     except KeyboardInterrupt:
         pass
     return 0

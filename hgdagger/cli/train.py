@@ -24,7 +24,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hgdagger.cli.arguments import existing_file, fail, nonnegative_float, nonnegative_int, positive_int, reports_missing_extras, writable_folder
+from hgdagger.cli.arguments import (
+    existing_file, fail, nonnegative_float, nonnegative_int, positive_int, reports_missing_extras,
+    writable_folder,
+)
 from recorder import run_folder
 from recorder.dataset import DatasetError
 from recorder.weighting import WEIGHTINGS

@@ -19,10 +19,11 @@ class InputDevice(Protocol):
 
 
 def run_device(device: InputDevice, endpoint: str, rate_hz: float = 50.0,
-               should_stop: Callable[[], bool] = lambda: False) -> None:
+               should_stop: Callable[[], bool] = lambda: False, curve_server: str | None = None,
+               curve_secret: str | None = None) -> None:
     """Publish the device's intent every 1/rate_hz seconds until ``should_stop()`` (a heartbeat too:
     the runtime treats a silent device as stale)."""
-    publisher = IntentPublisher(endpoint, device.name)
+    publisher = IntentPublisher(endpoint, device.name, curve_server=curve_server, curve_secret=curve_secret)
     period = 1.0 / rate_hz
     next_tick = time.monotonic()
     try:
