@@ -39,6 +39,7 @@ class RecorderStats:
     implicit_starts: int = 0  # episodes opened from a step because their EpisodeStart was lost
     step_gaps: int = 0  # steps missing from the runtime's numbering (dropped upstream)
     bad_messages: int = 0
+    empty_episodes: int = 0  # ended before their first step: no file kept (nothing to train on or lose)
     flushes: int = 0
     flush_seconds: float = 0.0  # of finished episodes
     flush_max_s: float = 0.0
@@ -219,6 +220,11 @@ class RecordingSession:
             return
         w, self.writer = self.writer, None
         self._ended_ids.add(w.meta.episode_id)
+        if w.num_steps == 0:  # an episode with no step is no data: a file would only confuse every reader
+            w.abandon()
+            w.path.unlink(missing_ok=True)
+            self.stats.empty_episodes += 1
+            return
         try:
             path = w.finish(outcome, success)
         except Exception:

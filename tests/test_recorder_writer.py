@@ -199,3 +199,15 @@ def test_read_only_folder_is_refused_with_a_clear_error():
     finally:
         os.chmod(base, 0o755)
         os.rmdir(base)
+
+
+def test_an_episode_that_ends_before_its_first_step_leaves_no_file(tmp_path):
+    from hgdagger.common import wire
+    from recorder.recording_session import RecordingSession
+
+    s = RecordingSession(tmp_path / "data", flush_interval=0.0)
+    s.handle(wire.EpisodeStart(task="reach", header=wire.Header(type="episode_start", episode_id="e0")))
+    s.handle(wire.EpisodeEnd(outcome="success", success=True, num_steps=0,
+                             header=wire.Header(type="episode_end", episode_id="e0")))
+    s.close()
+    assert not list((tmp_path / "data").glob("ep_*")) and s.stats.empty_episodes == 1
