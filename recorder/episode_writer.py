@@ -287,8 +287,8 @@ class EpisodeWriter:
             for k, v in self._demo_attrs(n, label, success).items():
                 g.attrs[k] = v
             g.attrs["ended_at"] = time.time()
-            for name, col in self._cols.items():  # so that `hgd-inspect --verify` can tell damage from data
-                g[name].attrs[layout.CHECKSUM_ATTR] = np.uint32(col.crc)
+            # One attribute for all datasets (an attribute each cost 8% of a short episode's writing time).
+            g.attrs[layout.CHECKSUM_ATTR] = json.dumps({name: col.crc for name, col in self._cols.items()})
         if self.fsync:
             _fsync_path(self.path)
         os.replace(self.path, self.final_path)

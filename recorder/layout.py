@@ -33,9 +33,10 @@ half-written. lzf makes the repeated id nearly free on disk."""
 LOWDIM_CHUNK_ROWS = 256
 
 CHECKSUM_ATTR = "crc32"
-"""Every per-step dataset of a finished episode carries the CRC-32 of its bytes (rows in order, the
-stored dtype, C order), computed as the rows were written: a file damaged later (a bad disk, a
-copy cut short, flipped bits inside a compressed chunk) no longer matches."""
+"""A finished episode's group carries, as JSON {dataset path: CRC-32}, the checksum of every
+per-step dataset's bytes (rows in order, the stored dtype, C order), computed as the rows were
+written: a file damaged later (a bad disk, a copy cut short, flipped bits inside a compressed
+chunk) no longer matches."""
 
 
 def crc32(rows: np.ndarray, previous: int = 0) -> int:

@@ -10,6 +10,7 @@ atomically, and only then deletes the partial. A partial that cannot be opened i
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,18 +97,20 @@ def recover_partial(partial: Path) -> Recovery:
             _copy_attrs(src["data"], data)
             dg = data.create_group(layout.DEMO)
             _copy_attrs(g, dg)
+            checksums: dict[str, int] = {}
             for name in per_step:
                 d = g[name]
                 rows = d[:n]
                 out = dg.create_dataset(name, data=rows, chunks=d.chunks, compression=d.compression,
                                         maxshape=(None, *d.shape[1:]))
-                out.attrs[layout.CHECKSUM_ATTR] = np.uint32(layout.crc32(rows))  # of what was recovered
+                checksums[name] = layout.crc32(rows)  # of what was recovered
                 del out
             label = g.attrs.get("label", "")
             label = label.decode() if isinstance(label, bytes) else str(label)
             if not label:
                 dg.attrs["label"] = layout.ABORTED
                 dg.attrs["success"] = False
+            dg.attrs[layout.CHECKSUM_ATTR] = json.dumps(checksums)
             dg.attrs["num_samples"] = n
             dg.attrs["recovered"] = True
             data.attrs["total"] = n

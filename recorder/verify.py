@@ -6,11 +6,11 @@ as unverified, not as damaged."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from recorder import layout
 
@@ -40,6 +40,11 @@ def verify_file(path: Path, chunk_rows: int = 256) -> Verdict:
             v.damaged.append(f"no data/{layout.DEMO} group")
             return v
         n = g.attrs.get("num_samples")
+        try:
+            stored_all = json.loads(g.attrs.get(layout.CHECKSUM_ATTR, "{}"))
+        except (TypeError, ValueError):
+            stored_all = {}
+            v.damaged.append(f"the {layout.CHECKSUM_ATTR} attribute is not readable JSON")
         names: list[str] = []
         g.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
         for name in sorted(names):
@@ -53,10 +58,10 @@ def verify_file(path: Path, chunk_rows: int = 256) -> Verdict:
             except Exception as e:  # noqa: BLE001 - a chunk that no longer decompresses
                 v.damaged.append(f"{name}: unreadable ({type(e).__name__}: {e})")
                 continue
-            stored = ds.attrs.get(layout.CHECKSUM_ATTR)
+            stored = stored_all.get(name)
             if stored is None:
                 v.unverified.append(name)
-            elif int(np.uint32(stored)) != crc:
+            elif int(stored) != crc:
                 v.damaged.append(f"{name}: checksum {crc:08x} does not match the one written at close "
                                  f"({int(stored):08x}): its bytes changed")
     return v
