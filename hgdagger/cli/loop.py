@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     for module in args.plugin:
         try:
             load_plugin(module)
+        except ModuleNotFoundError as exc:
+            return fail(f"--plugin {module}: {exc} (give a module importable from here or installed, or the path "
+                        "to its .py file, e.g. --plugin examples/point_reach.py)")
         except Exception as exc:  # a plugin that does not import: say which and why
             return fail(f"--plugin {module}: {type(exc).__name__}: {exc}")
     if cfg.task not in sim.task_names():
