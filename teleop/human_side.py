@@ -64,7 +64,10 @@ class DeviceInput:
             self.mapper.start_from(obs["joint_pos"], float(obs["gripper_pos"][0]))
         self._was_human = becoming_human
         command, aligned, misaligned = None, True, []
-        if merged.command is not None:  # a leader arm: joint targets already
+        if merged.command is not None and len(merged.command) != len(obs["joint_pos"]) + 1:
+            warnings.append(f"leader arm sends {len(merged.command)} values, this arm takes {len(obs['joint_pos']) + 1}: "
+                            "ignored (is it the leader for another arm?)")
+        elif merged.command is not None:  # a leader arm: joint targets already
             command = merged.command
             misaligned = misaligned_joints(command, obs["joint_pos"], self.leader_tolerance)
             aligned = not misaligned

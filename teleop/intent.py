@@ -45,6 +45,23 @@ class TeleopIntent(wire.Message):
     status: str = ""  # a short line for the console ("gamepad unplugged", "leader joint 3 off by 0.4 rad")
 
 
+def intent_problem(msg: TeleopIntent) -> str | None:
+    """What makes a decoded intent unusable (the wire checked types, not meaning), or None."""
+    if not all(isinstance(e, str) for e in msg.events):
+        return "events must be names"
+    if not all(isinstance(j, int) and not isinstance(j, bool) for j in msg.misaligned):
+        return "misaligned must list joint numbers"
+    if msg.twist is not None:
+        t = np.asarray(msg.twist)
+        if t.shape != (5,) or t.dtype.kind not in "fiu" or not np.isfinite(t[:4]).all():
+            return f"twist must be 5 numbers (4 finite), got {t.dtype}{t.shape}"
+    if msg.command is not None:
+        c = np.asarray(msg.command)
+        if c.ndim != 1 or c.dtype.kind not in "fiu" or not np.isfinite(c).all():
+            return f"command must be finite joint targets, got {c.dtype}{c.shape}"
+    return None
+
+
 class IntentPublisher:
     """Device side: never blocks; drops (and counts) when the runtime is not keeping up."""
 
@@ -139,6 +156,11 @@ class IntentMerger:
             if not isinstance(msg, TeleopIntent):
                 self.rejected += 1
                 self.last_error = f"unexpected {msg.TYPE!r} on the intent socket"
+                continue
+            problem = intent_problem(msg)
+            if problem:  # a device (or anyone) sending what no device sends: refused, counted, never applied
+                self.rejected += 1
+                self.last_error = f"device {msg.device!r}: {problem}"
                 continue
             for name in msg.events:
                 try:

@@ -62,3 +62,29 @@ def test_a_session_refuses_an_open_device_endpoint_without_curve(capsys):
     assert collect.main(["--task", "reach", "--intent-endpoint", "tcp://*:5561"]) == 2
     err = capsys.readouterr().err
     assert "--intent-endpoint" in err and "--intent-curve-secret" in err and "--insecure" in err
+
+
+def test_a_leader_arm_for_another_arm_is_ignored_with_a_warning_not_a_crash():
+    """A Koch leader (5 joints + gripper) sent to the 7-joint arm's runtime: its commands are not
+    applied, the console says why, and the runtime's tick goes on."""
+    from sim.arm_model import SimArmModel
+    from teleop.cartesian import CartesianMapper
+    from teleop.human_side import DeviceInput
+
+    merger = IntentMerger("tcp://127.0.0.1:*", stale_after_s=5.0)
+    pub = IntentPublisher(merger.endpoint, "koch-leader")
+    try:
+        device = DeviceInput(merger, 0.05, CartesianMapper(SimArmModel()))
+        obs = {"joint_pos": np.zeros(7), "gripper_pos": np.zeros(1)}
+        reading = None
+        for _ in range(100):
+            pub.send(TeleopIntent(device="koch-leader", command=np.zeros(6)))
+            time.sleep(0.01)
+            reading = device.read(obs, None, gate_wants_human=True)
+            if reading.warnings:
+                break
+        assert reading.intent.command is None
+        assert any("sends 6 values, this arm takes 8" in w for w in reading.warnings)
+    finally:
+        pub.close()
+        merger.close()

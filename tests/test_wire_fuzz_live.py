@@ -172,3 +172,54 @@ def test_after_the_fuzz_an_episode_with_hostile_steps_inside_is_recorded_intact(
         demo = f["data/demo_0"]
         np.testing.assert_array_equal(demo["obs/joint_pos"][:, 0], np.arange(5))
         np.testing.assert_allclose(demo["actions"][:, 0], np.arange(5) / 10)
+
+
+@pytest.fixture(scope="module")
+def merger():
+    from teleop.intent import IntentMerger
+
+    m = IntentMerger("tcp://127.0.0.1:*", stale_after_s=60.0)
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(m.endpoint)
+    yield m, push
+    push.close()
+    m.close()
+
+
+def _intent_frames():
+    from teleop.intent import TeleopIntent
+
+    return [TeleopIntent(device="pad", events=["takeover"], twist=np.zeros(5)),
+            TeleopIntent(device="leader", command=np.zeros(A), misaligned=[2])]
+
+
+@st.composite
+def hostile_intent(draw) -> list[bytes]:
+    msg = draw(st.sampled_from(_intent_frames()))
+    frames = [bytes(memoryview(f)) for f in wire.encode(msg, robot_id="fuzz")]
+    head = msgpack.unpackb(frames[0], raw=False)
+    how = draw(st.sampled_from(["meta", "descriptor", "array"]))
+    if how == "meta":
+        head["m"][draw(st.sampled_from(sorted(head["m"])))] = draw(odd)
+    elif how == "descriptor" and head["a"]:
+        head["a"][0][2] = draw(st.lists(st.integers(0, 9), min_size=0, max_size=3))
+        return [msgpack.packb(head, use_bin_type=True), bytes(8 * int(np.prod(head["a"][0][2]) or 0))]
+    elif how == "array" and head["a"]:
+        values = draw(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=9))
+        head["a"][0][1], head["a"][0][2] = "<f8", [len(values)]
+        return [msgpack.packb(head, use_bin_type=True), np.array(values, "<f8").tobytes()]
+    return [msgpack.packb(head, use_bin_type=True, default=str), *frames[1:]]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(frames=hostile_intent())
+def test_hostile_intents_never_reach_the_runtime_as_unusable_commands(merger, frames):
+    m, push = merger
+    push.send_multipart(frames)
+    time.sleep(0.002)
+    merged = m.poll()  # never raises
+    if merged.twist is not None:
+        assert merged.twist.shape == (5,) and np.isfinite(merged.twist[:4]).all()
+    if merged.command is not None:
+        assert merged.command.ndim == 1 and np.isfinite(merged.command).all()
