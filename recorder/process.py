@@ -1,9 +1,10 @@
 """The recorder process: binds a PULL socket, decodes typed messages, writes episodes.
 
 Runs until SIGINT/SIGTERM (then finishes an open episode as 'aborted'). Malformed messages are
-counted and skipped; the socket's receive queue (RCVHWM) is bounded, and the sender side
-(``teleop.record_sink.RecordForwarder``) drops and counts when it is full, so a recorder that falls
-behind never back-pressures the control loop. A one-line status goes to stderr every
+counted and skipped. The socket's receive queue (RCVHWM, 200 messages) is small on purpose: when it
+is full the sender (``teleop.record_sink.RecordForwarder``) waits and its backlog stays in the
+runtime's process, so a kill of this process loses at most that queue plus the sender's, never a
+burst's worth of episodes; the control loop itself never waits. A one-line status goes to stderr every
 ``status_every`` seconds and a JSON summary to stdout at exit.
 """
 
@@ -24,7 +25,7 @@ log = logging.getLogger("hgd.recorder")
 
 
 def serve(endpoint: str, folder: Path, *, round_index: int | None = None, compression: str | None = "lzf",
-          flush_interval: float = 0.5, status_every: float = 10.0, hwm: int = 10_000,
+          flush_interval: float = 0.5, status_every: float = 10.0, hwm: int = 200,
           max_seconds: float | None = None, ready_file: Path | None = None,
           image_compression: str | None = None, curve_secret: str | None = None,
           curve_clients: str | None = None) -> dict:
@@ -34,6 +35,7 @@ def serve(endpoint: str, folder: Path, *, round_index: int | None = None, compre
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.PULL)
     sock.setsockopt(zmq.RCVHWM, hwm)
+    sock.setsockopt(zmq.RCVBUF, 64 * 1024)  # what the kernel holds for us is in flight too: kept small
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, wire.DEFAULT_LIMITS.hard_frame_limit)
     auth = None

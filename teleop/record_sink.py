@@ -1,9 +1,12 @@
 """Forward the runtime's step records to a recorder process over ZeroMQ PUSH (one-way).
 
 A thread drains the runtime's bounded RecordQueue and sends each message with ``wire.send``.
-Drop policy: the PUSH socket holds at most ``hwm`` messages for a slow or absent recorder; beyond
-that a message is dropped and counted rather than blocking (the recorder sees the gap in the
-header sequence numbers). Records carry the images zero-copy.
+Back-pressure, not loss: the PUSH socket holds at most ``hwm`` messages for a slow or absent
+recorder; when it is full the thread waits, and the backlog stays in the runtime's RecordQueue, in
+this process, where a recorder crash cannot reach it (a restarted recorder receives it). Only when
+that queue is full too does the runtime drop new records, counted (the control loop never waits).
+So a recorder killed during a burst loses at most what was in flight beyond this process: ``hwm``
+messages here plus the recorder's own receive queue. Records carry the images zero-copy.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ log = logging.getLogger("hgd.records")
 
 
 class RecordForwarder:
-    def __init__(self, records: RecordQueue, endpoint: str, hwm: int = 10_000, ctx: zmq.Context | None = None,
+    def __init__(self, records: RecordQueue, endpoint: str, hwm: int = 100, ctx: zmq.Context | None = None,
                  curve_server_public_file: str | None = None, curve_client_secret_file: str | None = None) -> None:
         """With the recorder's public key (and this robot's secret key) the stream is encrypted and
         the recorder admits it only if it knows this robot's public key."""
@@ -28,13 +31,17 @@ class RecordForwarder:
         self.sock = (ctx or zmq.Context.instance()).socket(zmq.PUSH)
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 2000)  # give queued records 2 s to leave at shutdown
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queued for a recorder that is not connected
+        self.sock.setsockopt(zmq.SNDBUF, 64 * 1024)  # the kernel's share of what is in flight, kept small too
         if curve_server_public_file:
             curve.secure_client(self.sock, curve_server_public_file, curve_client_secret_file)
         self.sock.connect(endpoint)
         self.sent = 0
-        self.dropped = 0
+        self.dropped = 0  # only at close, when the recorder never came back for what was left
+        self.waits = 0
         self._seq = wire.Sequencer()
         self._stop = threading.Event()
+        self._give_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hgd-records", daemon=True)
         self._thread.start()
 
@@ -43,16 +50,27 @@ class RecordForwarder:
             msg = self.records.get(timeout=0.1)
             if msg is None:
                 continue
-            try:
-                wire.send(self.sock, msg, flags=zmq.NOBLOCK, seq=self._seq.next())
-                self.sent += 1
-            except zmq.Again:
-                self.dropped += 1
-                if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
-                    log.warning("recorder not keeping up: %d records dropped", self.dropped)
+            seq = self._seq.next()
+            while True:
+                try:
+                    wire.send(self.sock, msg, flags=zmq.NOBLOCK, seq=seq)
+                    self.sent += 1
+                    break
+                except zmq.Again:  # the recorder is behind or gone: wait, the backlog stays in our queue
+                    if self._stop.is_set() and self._give_up.is_set():
+                        self.dropped += 1
+                        break
+                    self.waits += 1
+                    if self.waits in (1, 100) or self.waits % 10_000 == 0:
+                        log.warning("recorder not keeping up or not reachable: holding %d records",
+                                    self.records.size())
+                    self.sock.poll(100, zmq.POLLOUT)
 
-    def close(self) -> None:
-        """Send what is queued (bounded by the queue), then close."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued (waiting up to `timeout` for a slow recorder), then close; what the
+        recorder never took by then is dropped and counted."""
         self._stop.set()
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=timeout)
+        self._give_up.set()
+        self._thread.join(timeout=1.0)
         self.sock.close()

@@ -32,6 +32,10 @@ class RecordQueue:
         except queue.Empty:
             return None
 
+    def size(self) -> int:
+        """Records waiting now (approximate while another thread works on the queue)."""
+        return self._q.qsize()
+
     def empty(self) -> bool:
         """Nothing queued right now (a consumer finishing up drains until this holds)."""
         return self._q.empty()
