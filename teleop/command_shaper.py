@@ -35,10 +35,11 @@ class CommandShaper:
         self.last_sent = None
         self.hold_from = None
 
-    def begin(self, rest: np.ndarray) -> None:
-        """Before the first command of an episode: the arm is at `rest` (what holding it means)."""
+    def begin(self, driver, obs) -> None:
+        """Before each command: at an episode's first, the arm is where its driver says holding
+        means (computed then only, not on every tick)."""
         if self.last_sent is None:
-            self.last_sent = np.clip(rest, self.limits.lower, self.limits.upper)
+            self.last_sent = np.clip(rest_command(driver, obs), self.limits.lower, self.limits.upper)
 
     def shape(self, source: Source, target: np.ndarray | None) -> Shaped:
         """The command for this step given who chose `target` (HOLD: target is ignored)."""

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hgdagger.common.types import ChunkPolicy, Observation, RobotDriver, Source
-from teleop.command_shaper import CommandShaper, rest_command
+from teleop.command_shaper import CommandShaper
 from teleop.executor import ChunkExecutor, ExecConfig, Mode
 from teleop.safety import SafetyLimits
 
@@ -103,7 +103,7 @@ def run_policy_episodes(policy: ChunkPolicy, drivers: Sequence[RobotDriver], exe
             pending.clear()
         for i in live:
             driver, shaper = drivers[i], shapers[i]
-            shaper.begin(rest_command(driver, obs[i]))
+            shaper.begin(driver, obs[i])
             planned = executors[i].plan(k).action
             shaped = shaper.shape(Source.POLICY if planned is not None else Source.HOLD, planned)
             sent = np.asarray(driver.command(shaped.command), np.float64)

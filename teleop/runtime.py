@@ -28,7 +28,7 @@ from teleop.fetcher import ChunkEvent, ChunkFetcher, FailedEvent, LinkEvent
 from teleop.gate import GateEvent
 from teleop.human_side import HumanSide
 from teleop.intent import DeviceEvent
-from teleop.command_shaper import CommandShaper, rest_command
+from teleop.command_shaper import CommandShaper
 from teleop.safety import SafetyLimits, Verdict
 from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
 
@@ -230,7 +230,7 @@ class RobotRuntime:
     def tick(self) -> bool:
         """One control step. Returns True when the driver says the episode is over."""
         obs = self.driver.observe()
-        self.shaper.begin(rest_command(self.driver, obs))
+        self.shaper.begin(self.driver, obs)
         self._apply_events()
         planned = self.executor.plan(self.step)
         human, human_in_control = None, False

@@ -22,29 +22,11 @@ from hypothesis import strategies as st
 from hgdagger.common import wire
 from policy_server.client import ClientConfig, PolicyClient
 from policy_server.server import PolicyServer, ServerConfig
+from hgdagger.benchmarks.bench_fuzz import valid_messages  # the campaign's messages: one list of every kind
 from policy_server.toy_policy import ToyPolicy
 
 A = 8
 OBS = {"joint_pos": np.zeros(7)}
-
-
-def valid_messages() -> list[wire.Message]:
-    obs = {"joint_pos": np.zeros(7), "front_rgb": np.zeros((4, 4, 3), np.uint8)}
-    nan = np.full(A, np.nan)
-    return [
-        wire.Hello(client="fuzz"),
-        wire.ObsRequest(request_id=1, observation=obs, prefix=np.zeros((16, A), np.float32), frozen_steps=2),
-        wire.ReloadRequest(path="/nonexistent.pt"),
-        wire.Handshake(chunk_length=16, action_dim=A, control_period=0.05, observation_shapes={"joint_pos": [7]},
-                       observation_dtypes={"joint_pos": "<f8"}, checkpoint_id="x"),
-        wire.ChunkReply(request_id=1, actions=np.zeros((16, A), np.float32), checkpoint_id="x"),
-        wire.ErrorReply(code="malformed", message="x"),
-        wire.ReloadReply(ok=True, checkpoint_id="x"),
-        wire.StepRecord(step=0, observation=obs, action=np.zeros(A), policy_action=nan, human_action=nan, source=0,
-                        intervention=False, timestamp=0.0),
-        wire.EpisodeStart(task="fuzz"),
-        wire.EpisodeEnd(outcome="success", success=True, num_steps=1),
-    ]
 
 
 odd = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),

@@ -91,13 +91,13 @@ def endpoint(text: str) -> str:
     raise argparse.ArgumentTypeError(f"expected tcp://HOST:PORT, ipc://PATH or inproc://NAME, got {text!r}")
 
 
-def existing_file(text: str) -> Path:
+def existing_file(text: str) -> str:
+    """A file that must exist now (a key, a config); kept as given."""
     import argparse
 
-    path = Path(text)
-    if not path.is_file():
+    if not Path(text).is_file():
         raise argparse.ArgumentTypeError(f"no such file: {text}")
-    return path
+    return text
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -133,8 +133,8 @@ def record_forwarder(records, args):
     from teleop.record_sink import RecordForwarder
 
     return RecordForwarder(records, args.record_to,
-                           curve_server_public_file=str(args.record_curve_server) if args.record_curve_server else None,
-                           curve_client_secret_file=str(args.record_curve_secret) if args.record_curve_secret else None)
+                           curve_server_public_file=args.record_curve_server,
+                           curve_client_secret_file=args.record_curve_secret)
 
 
 def add_intent_security(p) -> None:
@@ -152,12 +152,11 @@ def intent_security(args) -> tuple[dict, str | None]:
 
     if bool(args.intent_curve_secret) != bool(args.intent_curve_clients):
         return {}, "CURVE for devices needs both --intent-curve-secret and --intent-curve-clients"
-    problem = curve.exposure_problem(args.intent_endpoint, bool(args.intent_curve_secret), args.insecure)
+    problem = curve.exposure_problem(args.intent_endpoint, bool(args.intent_curve_secret), args.insecure,
+                                     flags="--intent-curve")
     if problem:
-        return {}, "--intent-endpoint " + problem.replace("--curve-secret", "--intent-curve-secret").replace(
-            "--curve-clients", "--intent-curve-clients")
-    secret = str(args.intent_curve_secret) if args.intent_curve_secret else None
-    return {"curve_secret": secret, "curve_clients": args.intent_curve_clients}, None
+        return {}, "--intent-endpoint " + problem
+    return {"curve_secret": args.intent_curve_secret, "curve_clients": args.intent_curve_clients}, None
 
 
 def add_device_security(p) -> None:

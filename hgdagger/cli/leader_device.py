@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"leader arm {cfg.name} on {cfg.bus.port} -> {args.endpoint} at {args.rate:g} Hz (ctrl-c to quit)", flush=True)
     try:
         run_device(device, args.endpoint, args.rate, should_stop=lambda: stop["now"],
-                   curve_server=str(args.curve_server) if args.curve_server else None,
-                   curve_secret=str(args.curve_secret) if args.curve_secret else None)
+                   curve_server=args.curve_server,
+                   curve_secret=args.curve_secret)
     except KeyboardInterrupt:
         pass
     return 0

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                       compression=None if args.compression == "none" else args.compression,
                       flush_interval=args.flush, status_every=args.status_every, max_seconds=args.seconds,
                       image_compression=None if args.image_compression == "none" else args.image_compression,
-                      curve_secret=str(args.curve_secret) if args.curve_secret else None, curve_clients=args.curve_clients)
+                      curve_secret=args.curve_secret, curve_clients=args.curve_clients)
     except (RecordError, RuntimeError) as e:
         return fail(str(e))
     print(json.dumps(stats, indent=1))

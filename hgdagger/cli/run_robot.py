@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=f"sim-{args.task}",
                                         request_timeout_s=args.request_timeout,
-                                        curve_server_public_file=str(args.curve_server) if args.curve_server else None,
-                                        curve_client_secret_file=str(args.curve_secret) if args.curve_secret else None))
+                                        curve_server_public_file=args.curve_server,
+                                        curve_client_secret_file=args.curve_secret))
     records = RecordQueue()
     try:
         forwarder = record_forwarder(records, args)

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                        doubt_samples=args.doubt_samples, noise_seed=None if args.noise_seed < 0 else args.noise_seed,
                        inject_delay_ms=args.inject_delay_ms,
                        watch_path=args.checkpoint if args.watch else None,
-                       curve_secret_file=str(args.curve_secret) if args.curve_secret else None, curve_clients_dir=args.curve_clients)
+                       curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)
     try:
         server = PolicyServer(policy, cfg, loader=loader)
     except Exception as e:  # bind errors, bad keys: say it plainly

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc))
     try:
         run_device(device, args.endpoint, args.rate, should_stop=lambda: stop["now"],
-                   curve_server=str(args.curve_server) if args.curve_server else None,
-                   curve_secret=str(args.curve_secret) if args.curve_secret else None)
+                   curve_server=args.curve_server,
+                   curve_secret=args.curve_secret)
     except KeyboardInterrupt:
         pass
     return 0

@@ -90,7 +90,7 @@ def build_config(args: argparse.Namespace) -> "TrainConfig":
 
     d = TrainConfig().to_dict()
     if args.config:
-        loaded = json.loads(args.config.read_text())
+        loaded = json.loads(Path(args.config).read_text())
         loaded = loaded.get("config", loaded)  # accept a round's train_config.json as is
         d = TrainConfig.from_dict(loaded).to_dict()
     d = apply_overrides(d, args.set)

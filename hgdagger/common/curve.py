@@ -25,12 +25,13 @@ def is_loopback(endpoint: str) -> bool:
     return host in ("127.0.0.1", "localhost", "[::1]") or host.startswith("127.")
 
 
-def exposure_problem(endpoint: str, secured: bool, insecure_ok: bool) -> str | None:
-    """Why binding `endpoint` would expose robots or data to the network, or None."""
+def exposure_problem(endpoint: str, secured: bool, insecure_ok: bool, flags: str = "--curve") -> str | None:
+    """Why binding `endpoint` would expose robots or data to the network, or None; `flags` is the
+    prefix of the command's key flags (--curve, --intent-curve)."""
     if secured or insecure_ok or is_loopback(endpoint):
         return None
-    return (f"{endpoint} can be reached from other machines and has no CURVE keys: give --curve-secret and "
-            "--curve-clients (hgd-serve --gen-keys DIR makes them), bind 127.0.0.1, or pass --insecure on a "
+    return (f"{endpoint} can be reached from other machines and has no CURVE keys: give {flags}-secret and "
+            f"{flags}-clients (hgd-serve --gen-keys DIR makes them), bind 127.0.0.1, or pass --insecure on a "
             "network you trust")
 
 
