@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hgdagger.common.types import Observation, RobotSpec
+from hgdagger.common.types import DriverHealth, Observation, RobotSpec
 from sim.arm import arm_robot_spec
 from sim.registry import make_env
 from sim.tasks.base import ArmTaskEnv, TaskOutcome, validate_action
@@ -34,6 +34,7 @@ class SimArmDriver:
         self._upper = self.spec.action_upper
         self.terminated = False
         self.truncated = False
+        self.health = DriverHealth()  # a simulator never faults
         self.max_steps = self.env.max_steps
         self.reset(seed)
 
@@ -41,6 +42,7 @@ class SimArmDriver:
         """Start a new episode; returns its first observation."""
         self._obs, self._info = self.env.reset(seed=seed)
         self.terminated = self.truncated = False
+        self._reward = 0.0
         return self.observe()
 
     def observe(self) -> Observation:
@@ -49,10 +51,15 @@ class SimArmDriver:
     def command(self, target: np.ndarray) -> np.ndarray:
         """Clip to the arm's limits, advance one control period, and return what was sent."""
         sent = np.clip(validate_action(target, self.spec.action_dim), self._lower, self._upper)
-        self._obs, _, terminated, truncated, self._info = self.env.step(sent)
+        self._obs, reward, terminated, truncated, self._info = self.env.step(sent)
+        self._reward = float(reward)
         self.terminated |= terminated
         self.truncated |= truncated
         return sent
+
+    def rest_command(self, obs: Observation) -> np.ndarray:
+        """Holding before anything was sent: the measured joints and gripper."""
+        return np.append(obs["joint_pos"], obs["gripper_pos"][:1])
 
     def hold(self) -> None:
         """Command the arm's current joint positions and keep the gripper as it was."""
@@ -68,3 +75,7 @@ class SimArmDriver:
     @property
     def info(self) -> dict:
         return dict(self._info)
+
+    @property
+    def reward(self) -> float:
+        return self._reward

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from hgdagger.common.types import Observation, RobotSpec
+from hgdagger.common.types import DriverHealth, EpisodeOutcome, Observation, RobotSpec
 from sim.registry import TaskEntry, get_task, register_task
 
 
@@ -119,7 +119,10 @@ def register_gym_task(name: str, gym_id: str, expert: Any, description: str = ""
                             supervisor_factory=_plugin_supervisor))
 
 
-def _plugin_driver(entry: TaskEntry, seed: int | None, control_hz: float) -> "GymDriver":
+def _plugin_driver(entry: TaskEntry, seed: int | None, control_hz: float, cameras: tuple[str, ...] = (),
+                   image_size: tuple[int, int] = (128, 128)) -> "GymDriver":
+    if cameras:
+        raise PluginTaskError(f"{entry.name} is a plugged-in environment: it has no cameras to render")
     return GymDriver(entry.name, seed=seed)  # the environment's own step rate, whatever the caller's
 
 
@@ -179,11 +182,13 @@ class GymDriver:
         self.max_steps = self.env.max_steps
         self.spec = plugin_robot_spec(self.env, control_hz or entry.control_hz, task)
         self._low, self._high = self.spec.action_lower, self.spec.action_upper
+        self.health = DriverHealth()
         self.reset(seed)
 
     def reset(self, seed: int | None = None) -> Observation:
         self._obs, self._info = self.env.reset(seed=seed)
         self.terminated = self.truncated = False
+        self._reward = 0.0
         self._last = (self._low + self._high) / 2
         return self.observe()
 
@@ -195,10 +200,12 @@ class GymDriver:
         return self._last.copy()
 
     def command(self, target: np.ndarray) -> np.ndarray:
-        sent = np.clip(np.asarray(target, np.float64), self._low, self._high)
-        if sent.shape != self._low.shape or not np.isfinite(sent).all():
-            raise ValueError(f"action must be {self._low.shape[0]} finite values, got {np.asarray(target).shape}")
-        self._obs, _, terminated, truncated, self._info = self.env.step(sent.astype(self.env.action_space.dtype))
+        target = np.asarray(target, np.float64)
+        if target.shape != self._low.shape or not np.isfinite(target).all():  # before clip: it would broadcast
+            raise ValueError(f"action must be {self._low.shape[0]} finite values, got {target.shape}")
+        sent = np.clip(target, self._low, self._high)
+        self._obs, reward, terminated, truncated, self._info = self.env.step(sent.astype(self.env.action_space.dtype))
+        self._reward = float(reward) if np.isfinite(reward) else 0.0
         self.terminated |= bool(terminated)
         self.truncated |= bool(truncated)
         self._last = sent
@@ -212,11 +219,13 @@ class GymDriver:
 
     @property
     def outcome(self):
-        from sim.tasks.base import TaskOutcome
-
         ended = self.terminated or self.truncated
-        return TaskOutcome(success=bool(ended and self._info.get("is_success", False)))
+        return EpisodeOutcome(success=bool(ended and self._info.get("is_success", False)))
 
     @property
     def info(self) -> dict:
         return dict(self._info)
+
+    @property
+    def reward(self) -> float:
+        return float(self._reward)

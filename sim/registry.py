@@ -21,10 +21,11 @@ def arm_env(entry: "TaskEntry", **kwargs) -> gym.Env:
     return gym.make(entry.gym_id, disable_env_checker=True, **kwargs).unwrapped
 
 
-def arm_driver(entry: "TaskEntry", seed: int | None, control_hz: float):
+def arm_driver(entry: "TaskEntry", seed: int | None, control_hz: float, cameras: tuple[str, ...] = (),
+               image_size: tuple[int, int] = (128, 128)):
     from sim.driver import SimArmDriver
 
-    return SimArmDriver(task=entry.name, seed=seed, control_hz=control_hz)
+    return SimArmDriver(task=entry.name, seed=seed, control_hz=control_hz, cameras=cameras, image_size=image_size)
 
 
 def arm_supervisor(entry: "TaskEntry", expert: Expert, config, control_hz: float):
@@ -43,7 +44,7 @@ class TaskEntry:
     description: str
     control_hz: float = 20.0  # the plugged-in environment's step rate (arm tasks take it as an argument)
     env_factory: Callable[..., gym.Env] = arm_env  # (entry, **kwargs) -> environment
-    driver_factory: Callable[..., object] = arm_driver  # (entry, seed, control_hz) -> RobotDriver
+    driver_factory: Callable[..., object] = arm_driver  # (entry, seed, control_hz, cameras=, image_size=) -> RobotDriver
     supervisor_factory: Callable[..., object] = arm_supervisor  # (entry, expert, config, control_hz) -> supervisor
 
 
@@ -86,10 +87,14 @@ def episode_limit(task: str) -> int:
         env.close()
 
 
-def make_driver(task: str, seed: int | None = 0, control_hz: float = 20.0):
-    """The RobotDriver for a task: the sim arm, or the driver over a plugged-in environment."""
+def make_driver(task: str, seed: int | None = 0, control_hz: float = 20.0, cameras: tuple[str, ...] = (),
+                image_size: tuple[int, int] = (128, 128)):
+    """The RobotDriver for a task: the sim arm, or the driver over a plugged-in environment.
+    Cameras are rendered views of the task's scene (a plugged-in environment has none)."""
     entry = get_task(task)
-    return entry.driver_factory(entry, seed, control_hz)
+    if not cameras:
+        return entry.driver_factory(entry, seed, control_hz)
+    return entry.driver_factory(entry, seed, control_hz, cameras=cameras, image_size=image_size)
 
 
 def make_supervisor(task: str, config=None, control_hz: float = 20.0):

@@ -49,6 +49,23 @@ def _device_path(source: int | str) -> str | None:
     return source if source.startswith("/dev/") else None
 
 
+def cameras_found(dev: str = "/dev", sysfs: str = "/sys/class/video4linux") -> list[str]:
+    """The video devices there are, each with the name the kernel gives it where readable
+    ("/dev/video0 (HD Webcam)")."""
+    try:
+        nodes = sorted((n for n in os.listdir(dev) if n.startswith("video") and n[5:].isdigit()), key=lambda n: int(n[5:]))
+    except OSError:
+        return []
+    found = []
+    for node in nodes:
+        try:
+            with open(os.path.join(sysfs, node, "name")) as fh:
+                found.append(f"{dev}/{node} ({fh.read().strip()})")
+        except OSError:
+            found.append(f"{dev}/{node}")
+    return found
+
+
 class CameraStream:
     def __init__(self, config: CameraConfig, start: bool = True):
         self.config = config
@@ -70,8 +87,12 @@ class CameraStream:
         cfg = self.config
         dev = _device_path(cfg.source)
         if dev is not None and not os.path.exists(dev):
-            raise CameraError(f"camera {cfg.name!r}: {dev} does not exist: is it plugged in? (list: ls /dev/video*; "
-                              f"v4l2-ctl --list-devices)")
+            found = cameras_found()
+            if not found:
+                raise CameraError(f"camera {cfg.name!r}: {dev} does not exist, and no cameras were found (no "
+                                  f"/dev/video*): is it plugged in? (check with: v4l2-ctl --list-devices)")
+            raise CameraError(f"camera {cfg.name!r}: {dev} does not exist; cameras found: {', '.join(found)}: set its "
+                              f"source to one of them (a camera often has two nodes: use the first)")
         if isinstance(cfg.source, str) and dev is None and "://" not in cfg.source and not os.path.exists(cfg.source):
             raise CameraError(f"camera {cfg.name!r}: video file {cfg.source} does not exist")
         cap = cv2.VideoCapture(cfg.source)

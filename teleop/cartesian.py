@@ -20,6 +20,7 @@ class CartesianArm(Protocol):
     arm brings its own (its joints, its link lengths), so teleop never assumes which arm it drives."""
 
     max_joint_velocity: float  # rad/s of the slowest joint
+    workspace: tuple[tuple[float, float, float], tuple[float, float, float]]  # box the gripper centre may go (m)
 
     def gripper_pose(self, joint_pos: np.ndarray) -> tuple[np.ndarray, float]:
         """The gripper centre (m, world frame) and its yaw about the vertical (rad)."""
@@ -45,8 +46,8 @@ class CartesianConfig:
     max_linear_speed: float = 0.25  # m/s at full stick
     max_yaw_rate: float = 1.5  # rad/s at full stick
     speed_scale: float = 1.0  # operator's fine/coarse switch multiplies the speeds
-    workspace_low: tuple[float, float, float] = (0.20, -0.45, 0.02)
-    workspace_high: tuple[float, float, float] = (0.80, 0.45, 0.60)
+    workspace_low: tuple[float, float, float] | None = None  # None: the arm model's own workspace
+    workspace_high: tuple[float, float, float] | None = None
     max_lead: float = 0.05  # how far the target may run ahead of the arm (m): no wind-up
 
 
@@ -63,6 +64,8 @@ class CartesianMapper:
     def __init__(self, arm: CartesianArm, config: CartesianConfig = CartesianConfig()):
         self.config = config
         self.arm = arm
+        self.low = np.asarray(config.workspace_low if config.workspace_low is not None else arm.workspace[0], float)
+        self.high = np.asarray(config.workspace_high if config.workspace_high is not None else arm.workspace[1], float)
         self.target_pos: np.ndarray | None = None
         self.target_yaw = 0.0
         self.gripper = 0.0
@@ -80,7 +83,7 @@ class CartesianMapper:
         cfg = self.config
         here, _ = self.arm.gripper_pose(q)
         move = np.clip(np.asarray(twist.linear, dtype=float), -1.0, 1.0) * cfg.max_linear_speed * cfg.speed_scale * dt
-        target = np.clip(self.target_pos + move, cfg.workspace_low, cfg.workspace_high)
+        target = np.clip(self.target_pos + move, self.low, self.high)
         lead = target - here
         if np.linalg.norm(lead) > cfg.max_lead:  # the arm is lagging or blocked: don't wind up
             target = here + lead * (cfg.max_lead / np.linalg.norm(lead))

@@ -39,7 +39,7 @@ class CommandShaper:
         """Before each command: at an episode's first, the arm is where its driver says holding
         means (computed then only, not on every tick)."""
         if self.last_sent is None:
-            self.last_sent = np.clip(rest_command(driver, obs), self.limits.lower, self.limits.upper)
+            self.last_sent = np.clip(driver.rest_command(obs), self.limits.lower, self.limits.upper)
 
     def shape(self, source: Source, target: np.ndarray | None) -> Shaped:
         """The command for this step given who chose `target` (HOLD: target is ignored)."""
@@ -61,10 +61,3 @@ class CommandShaper:
     def sent(self, command: np.ndarray) -> None:
         """What the driver reports it actually sent (the next step's rate limit starts from it)."""
         self.last_sent = command
-
-
-def rest_command(driver, obs) -> np.ndarray:
-    """What holding a robot means before anything was sent: its driver says (non-arm robots), or
-    the arm's measured joints and gripper."""
-    rest = getattr(driver, "rest_command", None)
-    return rest(obs) if rest is not None else np.append(obs["joint_pos"], obs.get("gripper_pos", [0.0])[:1])

@@ -40,7 +40,7 @@ class DeviceInput:
     """Real devices over ZeroMQ: a twist goes through Cartesian IK, a leader command passes through
     after the alignment check. The Cartesian target restarts at the arm's pose at every takeover."""
 
-    def __init__(self, merger: IntentMerger, control_period: float, mapper: CartesianMapper,
+    def __init__(self, merger: IntentMerger, control_period: float, mapper: CartesianMapper | None,
                  leader_tolerance: float = 0.15):
         self.merger = merger
         self.mapper = mapper
@@ -60,7 +60,7 @@ class DeviceInput:
         warnings += [merged.statuses.get(name, f"{name} disconnected") for name in merged.disconnected_devices]
         toggled = DeviceEvent.TAKEOVER in merged.events
         becoming_human = gate_wants_human != toggled or merged.deadman
-        if becoming_human and not self._was_human:
+        if becoming_human and not self._was_human and self.mapper is not None:
             self.mapper.start_from(obs["joint_pos"], float(obs["gripper_pos"][0]))
         self._was_human = becoming_human
         command, aligned, misaligned = None, True, []
@@ -74,6 +74,9 @@ class DeviceInput:
             if misaligned and becoming_human:
                 warnings.append("leader arm off the follower at joints " + ", ".join(str(j + 1) for j in misaligned)
                                 + ": move it to match before control passes")
+        elif merged.twist is not None and self.mapper is None:
+            warnings.append("this robot has no kinematic model: a gamepad or keyboard cannot drive it "
+                            "(give its robot config a 'kinematics' model, or use a leader arm)")
         elif merged.twist is not None:
             twist = merged.twist
             gripper = None if np.isnan(twist[4]) else float(twist[4])

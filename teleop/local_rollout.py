@@ -113,7 +113,7 @@ def run_policy_episodes(policy: ChunkPolicy, drivers: Sequence[RobotDriver], exe
                 sent_log[i].append(sent)
             if on_step is not None:
                 on_step(StepView(int(i), k, obs[i], planned, sent, shaped.source, dict(getattr(driver, "info", {}))))
-            if getattr(driver, "terminated", False) or getattr(driver, "truncated", False):
+            if driver.terminated or driver.truncated:
                 alive[i] = False
                 infos[i] = dict(getattr(driver, "info", {}))
         if latency_steps == 1:

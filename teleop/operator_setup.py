@@ -34,13 +34,16 @@ class HumanOptions:
     curve_clients: str | None = None  # folder of the devices' public keys
 
 
-def device_human_side(options: HumanOptions, control_period: float, arm: CartesianArm) -> tuple[HumanSide, IntentMerger]:
+def device_human_side(options: HumanOptions, control_period: float,
+                      arm: CartesianArm | None) -> tuple[HumanSide, IntentMerger]:
     """The gate fed by every device process that connects to ``options.intent_endpoint``; twists
-    from a gamepad or keyboard become joint targets through `arm`'s kinematics."""
+    from a gamepad or keyboard become joint targets through `arm`'s kinematics (None: the robot has
+    no kinematic model, only a leader arm can drive it)."""
     merger = IntentMerger(options.intent_endpoint, stale_after_s=options.stale_after_s,
                           curve_secret=options.curve_secret, curve_clients=options.curve_clients)
     gate = TakeoverGate(GateConfig(mode=options.mode, ramp_steps=options.ramp_steps, start_in_human=options.start_in_human))
-    return HumanSide(gate, DeviceInput(merger, control_period, CartesianMapper(arm), leader_tolerance=options.leader_tolerance)), merger
+    mapper = CartesianMapper(arm) if arm is not None else None
+    return HumanSide(gate, DeviceInput(merger, control_period, mapper, leader_tolerance=options.leader_tolerance)), merger
 
 
 class ConsoleThread:

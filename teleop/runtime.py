@@ -185,7 +185,7 @@ class RobotRuntime:
             if self.cfg.realtime:
                 drop_realtime()
         labelled = [LABEL_EVENTS[e] for e in LABEL_EVENTS if e in self._labels]
-        success = bool(getattr(getattr(self.driver, "outcome", None), "success", False))
+        success = bool(self.driver.outcome.success)
         label = labelled[0] if labelled else ("success" if success else "failure")
         self.report.label = label
         self._record(wire.EpisodeEnd(outcome=label, success=label == "success", num_steps=self.step, ended_at=time.time()))
@@ -265,7 +265,7 @@ class RobotRuntime:
         self._last_obs, self._last_source, self._human_in_control = obs, source, human_in_control
         counts = {Source.POLICY: "policy_steps", Source.HUMAN: "human_steps", Source.HOLD: "hold_steps"}
         setattr(self.report, counts[source], getattr(self.report, counts[source]) + 1)
-        done = bool(getattr(self.driver, "terminated", False) or getattr(self.driver, "truncated", False))
+        done = bool(self.driver.terminated or self.driver.truncated)
         self._record(wire.StepRecord(
             step=self.step, observation=obs, action=sent,
             policy_action=planned.action if planned.action is not None else self.nan_action,
@@ -273,7 +273,7 @@ class RobotRuntime:
             intervention=human_in_control, timestamp=time.time(),
             chunk_id=planned.chunk_id if planned.action is not None else -1,
             chunk_index=planned.index if planned.action is not None else -1,
-            checkpoint_id=self.checkpoint_id, reward=float(getattr(self.driver, "info", {}).get("reward", 0.0) or 0.0),
+            checkpoint_id=self.checkpoint_id, reward=float(self.driver.reward),
             done=done))
         if self.on_step is not None:
             self.on_step(self.step, source, sent)
@@ -294,11 +294,11 @@ class RobotRuntime:
         return self._human_in_control
 
     def _driver_healthy(self) -> bool:
-        """Real drivers report bus faults in ``health``; note each fault and recovery once."""
-        health = getattr(self.driver, "health", None)
-        ok = health is None or bool(getattr(health, "ok", True))
+        """Drivers report faults (a real arm's bus) in ``health``; note each fault and recovery once."""
+        health = self.driver.health
+        ok = bool(health.ok)
         if ok != self._driver_ok:
-            self._note("driver recovered" if ok else f"HOLD: driver fault: {getattr(health, 'fault', '')}")
+            self._note("driver recovered" if ok else f"HOLD: driver fault: {health.fault}")
             self._driver_ok = ok
         return ok
 
@@ -322,7 +322,7 @@ class RobotRuntime:
         if not self.policy_ok:
             warnings.append("policy server unreachable: the arm holds until it is back")
         if not self._driver_ok:
-            warnings.append(f"robot fault: {getattr(getattr(self.driver, 'health', None), 'fault', '')} (the arm holds)")
+            warnings.append(f"robot fault: {self.driver.health.fault} (the arm holds)")
         return ConsoleStatus(
             source=source, hold_reason=reason, task=self.task, episode=self.episode_id,
             episode_time_s=time.monotonic() - self._episode_started,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from teleop.dynamixel.calibration import (GripperMap, JointMap, offset_to_nearest_quarter, rad_to_ticks, ticks_to_rad,
                                           velocity_units_to_rad_s)
-from teleop.dynamixel.config import SIM_HOME, ArmConfig, from_sim_action, to_sim_action
+from teleop.dynamixel.config import ARMS, ArmConfig, shipped_arms
 
 maps_st = st.lists(st.builds(JointMap, sign=st.sampled_from([1.0, -1.0]), offset_quarter_turns=st.integers(-4, 4)),
                    min_size=1, max_size=7)
@@ -56,18 +56,20 @@ def test_velocity_units():
     assert np.allclose(velocity_units_to_rad_s([100, 100], [1, -1]), [2.398, -2.398], atol=1e-3)
 
 
-def test_example_configs_load_and_state_their_own_joint_count():
-    f = ArmConfig.load("configs/koch_follower.json")
+def test_shipped_arms_load_by_name_and_state_their_own_joint_count():
+    assert {"koch_follower", "koch_leader"} <= set(shipped_arms())
+    f = ArmConfig.load("koch_follower")
     assert f.robot_spec().action_dim == 6 and f.ids == [1, 2, 3, 4, 5, 6]
-    assert not ArmConfig.load("configs/koch_leader.json").torque_on_connect
+    assert f.robot_spec().joint_names == ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll")
+    assert not ArmConfig.load("koch_leader").torque_on_connect
 
 
 def test_config_errors_say_what_is_wrong(tmp_path):
-    base = json.loads(open("configs/koch_follower.json").read())
+    base = json.loads((ARMS / "koch_follower.json").read_text())
     cases = {
         "typo": ({**base, "contorl_hz": 30}, "unknown keys"),
         "dup": ({**base, "gripper": {**base["gripper"], "id": 1}}, "repeat"),
-        "twin": ({**base, "joints": [{**base["joints"][0], "sim_joint": "joint9"}]}, "joint9"),
+        "panda mapping": ({**base, "joints": [{**base["joints"][0], "sim_joint": "joint1"}]}, "sim_joint"),
         "model": ({**base, "joints": [{**base["joints"][0], "model": "AX-12"}]}, "unknown Dynamixel model"),
     }
     for name, (raw, message) in cases.items():
@@ -75,21 +77,14 @@ def test_config_errors_say_what_is_wrong(tmp_path):
         path.write_text(json.dumps(raw))
         with pytest.raises(ValueError, match=message):
             ArmConfig.load(path)
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="does not exist; shipped arms: koch_follower, koch_leader"):
         ArmConfig.load(tmp_path / "nope.json")
+    with pytest.raises(ValueError, match="does not exist"):
+        ArmConfig.load("koch_folower")
 
 
 def test_toml_config(tmp_path):
     (tmp_path / "a.toml").write_text('name = "t"\ncontrol_hz = 30.0\n[bus]\nport = "/dev/x"\n'
-                                     '[[joints]]\nname = "a"\nid = 1\n[[joints]]\nname = "b"\nid = 2\nsim_joint = "joint2"\n')
+                                     '[[joints]]\nname = "a"\nid = 1\n[[joints]]\nname = "b"\nid = 2\n')
     cfg = ArmConfig.load(tmp_path / "a.toml")
     assert cfg.ids == [1, 2] and cfg.robot_spec().control_period == pytest.approx(1 / 30)
-
-
-def test_twin_mapping_places_real_joints_on_sim_joints_and_back():
-    cfg = ArmConfig.load("configs/koch_follower.json")
-    real = np.array([0.1, 0.2, -0.3, 0.4, 0.5, 0.7])
-    sim = to_sim_action(real, cfg)
-    assert sim.shape == (8,) and sim[-1] == 0.7
-    assert sim[0] == 0.1 and sim[3] == pytest.approx(-0.6) and sim[2] == SIM_HOME[2]
-    assert np.allclose(from_sim_action(sim, cfg), real)

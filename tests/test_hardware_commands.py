@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from teleop.dynamixel.config import ARMS
+
 import json
 import signal
 import subprocess
@@ -19,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def leader_config(tmp_path: Path, port: Path) -> Path:
-    raw = json.loads((ROOT / "configs/koch_leader.json").read_text())
+    raw = json.loads((ARMS / "koch_leader.json").read_text())
     raw["bus"]["port"] = str(port)
     path = tmp_path / "leader.json"
     path.write_text(json.dumps(raw))
@@ -28,7 +30,7 @@ def leader_config(tmp_path: Path, port: Path) -> Path:
 
 def start_emulator(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
     link = tmp_path / "ttyLeader"
-    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.dxl_emulator", "--config", str(ROOT / "configs/koch_leader.json"),
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.dxl_emulator", "--config", str(ARMS / "koch_leader.json"),
                              "--link", str(link), *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     first = proc.stdout.readline()
     assert "XL330-M077" in first, first
@@ -88,7 +90,7 @@ def test_calibration_refuses_a_trigger_that_did_not_move_and_a_missing_port(tmp_
         assert not (tmp_path / "cal.json").exists()
     finally:
         stop(emulator)
-    out = subprocess.run([sys.executable, "-m", "hgdagger.cli.calibrate_leader", "--leader", "configs/koch_leader.json",
+    out = subprocess.run([sys.executable, "-m", "hgdagger.cli.calibrate_leader", "--leader", "koch_leader",
                           "--port", str(tmp_path / "ttyNone")], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "does not exist" in out.stderr
 
@@ -96,15 +98,15 @@ def test_calibration_refuses_a_trigger_that_did_not_move_and_a_missing_port(tmp_
 @pytest.mark.slow
 def test_puppet_runs_the_runtime_on_an_emulated_follower_from_an_emulated_leader(tmp_path):
     follower_link = tmp_path / "ttyFollower"
-    follower = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.dxl_emulator", "--config", "configs/koch_follower.json",
+    follower = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.dxl_emulator", "--config", "koch_follower",
                                  "--link", str(follower_link)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     leader, leader_link = start_emulator(tmp_path, "--hand-motion", "sine")
     try:
         follower.stdout.readline()
         assert follower.stdout.readline().startswith("PORT ")
         report = tmp_path / "puppet.json"
-        out = subprocess.run([sys.executable, "-m", "hgdagger.cli.puppet", "--follower", "configs/koch_follower.json",
-                              "--follower-port", str(follower_link), "--leader", "configs/koch_leader.json",
+        out = subprocess.run([sys.executable, "-m", "hgdagger.cli.puppet", "--robot", "koch",
+                              "--port", str(follower_link),
                               "--leader-port", str(leader_link), "--seconds", "2", "--report", str(report)],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr

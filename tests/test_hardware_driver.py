@@ -19,7 +19,7 @@ N = 6  # arm joints; + a gripper = 7 servos
 
 
 def arm_config(port: str, torque: bool = True, model: str = "XL330-M288", latency_ms: float = 4.0) -> ArmConfig:
-    joints = [JointConfig(f"j{i}", i, model, lower=-2.0, upper=2.0, sim_joint=f"joint{i}") for i in range(1, N + 1)]
+    joints = [JointConfig(f"j{i}", i, model, lower=-2.0, upper=2.0) for i in range(1, N + 1)]
     return ArmConfig("test_arm", BusConfig(port=port, latency_ms=latency_ms, retries=2, hold_after=3, reconnect_every_s=0.05),
                      joints, GripperConfig(N + 1, model, open_ticks=2048, closed_ticks=2848), control_hz=50.0,
                      torque_on_connect=torque)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["hgdagger.common", "recorder", "policy_server", "teleop", "sim",
-          "hgdagger.loop", "hgdagger.cli", "hgdagger.benchmarks"]
-TOP = {"hgdagger.loop", "hgdagger.cli", "hgdagger.benchmarks"}  # the top layer: these may import each other
+          "hgdagger.robots", "hgdagger.loop", "hgdagger.cli", "hgdagger.benchmarks"]
+TOP = {"hgdagger.robots", "hgdagger.loop", "hgdagger.cli", "hgdagger.benchmarks"}  # the top layer: these may import each other
 
 
 def layer_of(module: str) -> int | None:

@@ -8,9 +8,10 @@ import logging
 import sys
 
 from hgdagger.cli.arguments import (
-    add_intent_security, endpoint, existing_file, fail, intent_security, parse_size, positive_float,
-    positive_int, record_forwarder, reports_missing_extras,
+    add_intent_security, endpoint, existing_file, fail, intent_security, positive_int, record_forwarder,
+    reports_missing_extras,
 )
+from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
 
 
 @reports_missing_extras
@@ -27,15 +28,16 @@ def main(argv: list[str] | None = None) -> int:
         "attempt is thrown away and redone). Example:\n"
         "  hgd-record --out runs/lab/round_0/data &      # the recorder\n"
         "  hgd-device keyboard &                          # or: hgd-device gamepad\n"
-        "  hgd-collect --task pick_place --episodes 30 --record-to tcp://127.0.0.1:5570",
+        "  hgd-collect --robot pick_place --episodes 30 --record-to tcp://127.0.0.1:5570\n"
+        "On a real arm (its cameras, kinematics and leader arm come from the robot config):\n"
+        "  hgd-leader --robot koch &                      # the leader arm as a device\n"
+        "  hgd-collect --robot koch --port /dev/ttyUSB0 --episodes 30 --record-to tcp://127.0.0.1:5560",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="pick_place")
+    add_robot_arguments(p)
     p.add_argument("--episodes", type=positive_int, default=10, help="labelled episodes to collect (discarded ones are redone)")
-    p.add_argument("--max-steps", type=positive_int, default=None, help="step limit per episode (default: the task's)")
-    p.add_argument("--hz", type=positive_float, default=20.0)
+    p.add_argument("--max-steps", type=positive_int, default=None,
+                   help="step limit per episode (default: a sim task's own; a real arm: 60 s of steps)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cameras", default="front,wrist", help="cameras to record (comma-separated; '' for none)")
-    p.add_argument("--image-size", default="128x128")
     p.add_argument("--intent-endpoint", type=endpoint, default=DEFAULT_INTENT_ENDPOINT, help="where devices send intent")
     add_intent_security(p)
     p.add_argument("--record-to", type=endpoint, default=None, help="recorder endpoint to PUSH every step to")
@@ -50,45 +52,43 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         return fail(problem)
     logging.basicConfig(level=args.log_level.upper())
-    size = parse_size(args.image_size)
-    if size is None:
-        return fail(f"--image-size {args.image_size!r}: expected HEIGHTxWIDTH")
-    if args.episodes < 1:
-        return fail("--episodes must be at least 1")
 
-    import sim
-    from sim.driver import SimArmDriver
     from hgdagger.common.record_queue import RecordQueue
+    from hgdagger.robots.registry import episode_env_args
     from teleop.runtime import RobotRuntime, RuntimeConfig
-    from sim.arm_model import SimArmModel
     from teleop.operator_setup import ConsoleThread, HumanOptions, device_human_side
 
-    if args.task not in sim.task_names():
-        return fail(f"unknown task {args.task!r}; tasks: {', '.join(sim.task_names())}")
-    cams = tuple(c for c in args.cameras.split(",") if c)
-    driver = SimArmDriver(task=args.task, seed=args.seed, control_hz=args.hz, cameras=cams, image_size=size)
+    try:
+        robot, driver = open_robot(args, seed=args.seed, sim_arm_cameras=("front", "wrist"))
+        arm_model = cartesian_model(robot)
+    except RobotOpenError as exc:
+        return fail(str(exc))
+    task = robot.task or robot.name
     try:
         human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, **security, start_in_human=True),
-                                          driver.spec.control_period, SimArmModel())
+                                          driver.spec.control_period, arm_model)
     except Exception as exc:  # zmq address in use, bad endpoint
+        driver.close()
         return fail(f"cannot listen for devices on {args.intent_endpoint}: {exc}")
     records = RecordQueue()
     try:
         forwarder = record_forwarder(records, args)
     except ValueError as e:  # unusable recorder keys
+        driver.close()
+        merger.close()
         return fail(str(e))
     rt = RobotRuntime(driver, None, RuntimeConfig(), records if forwarder else None, human=human)
     rt.start()
     console = ConsoleThread(rt) if args.console else None
-    max_steps = args.max_steps or driver.env.max_steps
+    max_steps = args.max_steps or getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
     labelled, attempt = 0, 0
-    print(f"hgd-collect: {args.task}, waiting for devices on {args.intent_endpoint} (hgd-device keyboard|gamepad)")
+    print(f"hgd-collect: {robot.name} ({task}), waiting for devices on {args.intent_endpoint} (hgd-device keyboard|gamepad)")
     try:
         while labelled < args.episodes:
             seed = args.seed + attempt
             driver.reset(seed)
-            report = rt.run_episode(max_steps, task=args.task, kind="demo", seed=seed, operator=args.operator,
-                                    env_args=json.dumps({"type": "hgd_sim", "task": args.task, "seed": seed}))
+            report = rt.run_episode(max_steps, task=task, kind="demo", seed=seed, operator=args.operator,
+                                    env_args=json.dumps(episode_env_args(robot, seed)))
             attempt += 1
             if report.label != "discard":
                 labelled += 1

@@ -33,13 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     from teleop.dynamixel.config import ArmConfig
     from teleop.dynamixel.dynamixel_leader import DynamixelLeader, DynamixelLeaderDevice
 
+    leader = None
     try:
         cfg = ArmConfig.load(args.leader)
         if args.port:
             cfg.bus.port = args.port
-        device = DynamixelLeaderDevice(DynamixelLeader(cfg), LeaderCalibration.load(args.calibration))
+        calibration = LeaderCalibration.load(args.calibration)  # a bad file fails before the arm is touched
+        leader = DynamixelLeader(cfg)  # retries silent servos for bus.connect_timeout_s, then says why
+        device = DynamixelLeaderDevice(leader, calibration)
     except (ValueError, BusError, RuntimeError) as exc:
+        if leader is not None:
+            leader.close()
         return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted while connecting to the leader arm", 130)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     print(f"leader arm {cfg.name} on {cfg.bus.port} -> {args.endpoint} at {args.rate:g} Hz (ctrl-c to quit)", flush=True)

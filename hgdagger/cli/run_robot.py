@@ -13,8 +13,9 @@ import numpy as np
 
 from hgdagger.cli.arguments import (
     add_intent_security, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
-    parse_size, positive_float, positive_int, record_forwarder, reports_missing_extras, writable_file,
+    positive_float, positive_int, record_forwarder, reports_missing_extras, writable_file,
 )
+from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
 
 MODES = ("rtc", "naive", "ensemble", "sync")
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hgd-run",
         description="The robot runtime: a fixed-rate loop that executes action chunks from a policy server "
-        "(hgd-serve) on the sim arm. It never waits on the network: if chunks stop coming (server slow or "
+        "(hgd-serve) on a robot: the sim arm, a real arm from its robot config, or its physics twin. It never waits on the network: if chunks stop coming (server slow or "
         "killed) the arm holds and the step is marked 'hold'; when they come back it ramps back in. Every "
         "command passes a safety filter (joint range, per-step velocity, NaN rejection). Each step can be "
         "forwarded to a recorder over ZeroMQ.",
@@ -32,22 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
         "  naive     asynchronous, switch to each new chunk as soon as it arrives\n"
         "  ensemble  ACT temporal ensembling: average every chunk covering the step\n"
         "  sync      execute --execute-steps actions, then stop and wait for the next chunk\n"
-        "Example:\n"
+        "Examples:\n"
         "  hgd-serve --policy expert:pick_place &\n"
-        "  hgd-run --server tcp://127.0.0.1:5555 --task pick_place --episodes 3",
+        "  hgd-run --server tcp://127.0.0.1:5555 --robot pick_place --episodes 3\n"
+        "  hgd-run --robot koch --port /dev/ttyUSB0 --takeover devices --record-to tcp://127.0.0.1:5560",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", type=endpoint, default="tcp://127.0.0.1:5555", help="policy server endpoint (default: tcp://127.0.0.1:5555)")
-    p.add_argument("--task", default="pick_place", help="sim task (default: pick_place)")
+    add_robot_arguments(p)
     p.add_argument("--mode", choices=MODES, default="rtc", help="chunk execution mode (default: rtc)")
     p.add_argument("--execute-steps", type=positive_int, default=8,
                    help="sync: actions executed per chunk; rtc/naive: steps between requests (default: 8)")
     p.add_argument("--ensemble-decay", type=nonnegative_float, default=0.01, help="ACT's m for --mode ensemble (default: 0.01)")
-    p.add_argument("--hz", type=positive_float, default=20.0, help="control rate of the sim arm (default: 20)")
     p.add_argument("--episodes", type=positive_int, default=1, help="episodes to run (default: 1)")
     p.add_argument("--max-steps", type=positive_int, default=600, help="step limit per episode (default: 600)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
-    p.add_argument("--cameras", default="", help="comma-separated sim cameras to observe, e.g. front,wrist")
-    p.add_argument("--image-size", default="128x128", help="camera size HEIGHTxWIDTH (default: 128x128)")
     p.add_argument("--connect-timeout", type=positive_float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
     p.add_argument("--request-timeout", type=positive_float, default=1.0, help="seconds before a request counts as lost (default: 1)")
     p.add_argument("--record-to", type=endpoint, default=None, help="PUSH every step to this recorder endpoint (e.g. ipc:///tmp/hgd-rec)")
@@ -80,29 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         return fail(problem)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    size = parse_size(args.image_size)
-    if size is None:
-        return fail(f"--image-size {args.image_size!r}: expected HEIGHTxWIDTH")
     if bool(args.curve_server) != bool(args.curve_secret):
         return fail("CURVE needs both --curve-server and --curve-secret")
     if args.report and (problem := writable_file(args.report, "--report")):
         return fail(problem)  # checked now, not after every episode has run
-    import sim
+    from hgdagger.robots.registry import episode_env_args
     from policy_server.client import ClientConfig, ServerUnavailable
-    from sim.driver import SimArmDriver
     from teleop.executor import ExecConfig, Mode
     from teleop.fetcher import ChunkFetcher
     from hgdagger.common.record_queue import RecordQueue
     from teleop.runtime import RobotRuntime, RuntimeConfig
 
-    if args.task not in sim.task_names():
-        return fail(f"unknown task {args.task!r}; tasks: {', '.join(sim.task_names())}")
-    cams = tuple(c for c in args.cameras.split(",") if c)
     try:
-        driver = SimArmDriver(task=args.task, seed=args.seed, control_hz=args.hz, cameras=cams, image_size=size)
-    except ValueError as e:
+        robot, driver = open_robot(args, seed=args.seed)
+        arm_model = cartesian_model(robot) if args.takeover == "devices" else None
+    except RobotOpenError as e:
         return fail(str(e))
-    fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=f"sim-{args.task}",
+    task = robot.task or robot.name
+    fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=robot.name,
                                         request_timeout_s=args.request_timeout,
                                         curve_server_public_file=args.curve_server,
                                         curve_client_secret_file=args.curve_secret))
@@ -110,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         forwarder = record_forwarder(records, args)
     except ValueError as e:  # unusable recorder keys
+        driver.close()
         return fail(str(e))
     cfg = RuntimeConfig(execution=ExecConfig(mode=Mode(args.mode), execute_steps=args.execute_steps,
                                              ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime,
@@ -117,22 +112,24 @@ def main(argv: list[str] | None = None) -> int:
     human = merger = None
     if args.takeover == "devices":
         from teleop.gate import TakeoverMode
-        from sim.arm_model import SimArmModel
         from teleop.operator_setup import HumanOptions, device_human_side
 
         try:
             human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, **security, ramp_steps=args.ramp_steps,
-                                                           mode=TakeoverMode(args.takeover_mode)), driver.spec.control_period, SimArmModel())
+                                                           mode=TakeoverMode(args.takeover_mode)), driver.spec.control_period, arm_model)
         except Exception as e:  # address in use, malformed endpoint
+            driver.close()
             return fail(f"cannot listen for devices on {args.intent_endpoint}: {e}")
     rt = RobotRuntime(driver, fetcher, cfg, records if forwarder else None, human=human)
     try:
         hs = rt.start(connect_timeout_s=args.connect_timeout)
-    except ServerUnavailable as e:
+    except (ServerUnavailable, ValueError) as e:
+        driver.close()
+        if merger:
+            merger.close()
         return fail(str(e))
-    except ValueError as e:
-        return fail(str(e))
-    print(f"hgd-run: {hs.checkpoint_id} from {args.server} (H={hs.chunk_length}), mode {args.mode}, {args.hz:g} Hz"
+    print(f"hgd-run: {robot.name}: {hs.checkpoint_id} from {args.server} (H={hs.chunk_length}), mode {args.mode}, "
+          f"{driver.spec.control_hz:g} Hz"
           + (f", takeover by devices on {args.intent_endpoint} ({args.takeover_mode})" if human else ""))
     console = None
     if args.console:
@@ -144,16 +141,16 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.episodes):
             driver.reset(args.seed + i)
             rt.report = type(rt.report)()
-            rep = rt.run_episode(args.max_steps, task=args.task, seed=args.seed + i,
-                                 env_args=json.dumps({"type": "hgd_sim", "task": args.task, "seed": args.seed + i}))
+            rep = rt.run_episode(args.max_steps, task=task, seed=args.seed + i,
+                                 env_args=json.dumps(episode_env_args(robot, args.seed + i)))
             t = rep.timing
             lat = np.median(rep.latency_ms) if rep.latency_ms else float("nan")
-            print(f"episode {i}: success={driver.outcome.success} steps={rep.steps} policy={rep.policy_steps} "
+            print(f"episode {i}: {rep.label} steps={rep.steps} policy={rep.policy_steps} "
                   f"hold={rep.hold_steps} clipped={rep.clipped} rejected={rep.rejected} latency_p50={lat:.1f} ms "
                   f"jitter p50/p99/max={t.get('jitter_p50_ms', 0):.3f}/{t.get('jitter_p99_ms', 0):.3f}/"
                   f"{t.get('jitter_max_ms', 0):.3f} ms [{rep.scheduler}]"
                   + (f" takeovers={rep.takeovers} human={rep.human_steps}" if human else ""))
-            results.append(asdict(rep) | {"success": bool(driver.outcome.success)})
+            results.append(asdict(rep) | {"success": rep.label == "success"})
     except KeyboardInterrupt:
         print("interrupted")
     finally:

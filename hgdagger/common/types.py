@@ -61,22 +61,76 @@ class RobotSpec:
         return 1.0 / self.control_period
 
 
+@dataclass(frozen=True)
+class EpisodeOutcome:
+    """How an episode went by the robot's own check (a sim task's success test). A real arm has no
+    such check: its outcome stays unsuccessful and the operator's label decides."""
+
+    success: bool = False
+    failure: str = ""
+
+
+@dataclass
+class DriverHealth:
+    """Whether the driver can command the arm now; ``fault`` says why not (shown in the console)."""
+
+    ok: bool = True
+    fault: str = ""
+
+
 @runtime_checkable
 class RobotDriver(Protocol):
-    """A robot the runtime can drive: the sim arm and real arms satisfy the same four methods."""
+    """A robot the runtime can drive: the sim arm, a plugged-in gymnasium environment and real arms
+    declare the same members, and the runtime, the recorder and the server read nothing else.
+    ``tests/test_driver_conformance.py`` holds every driver to this contract."""
 
     spec: RobotSpec
+
+    def reset(self, seed: int | None = None) -> Observation:
+        """Begin an episode (a sim re-samples its scene; a real arm stays where it is: a person resets
+        the scene) and return its first observation."""
+        ...
 
     def observe(self) -> Observation:
         """The newest observation, without blocking on anything slow."""
         ...
 
     def command(self, target: np.ndarray) -> np.ndarray:
-        """Send one action; return what was actually sent after the driver's own clipping."""
+        """Send one action; return what was actually sent after the driver's own clipping.
+        Raises ValueError for a target of the wrong length or with non-finite values."""
         ...
 
     def hold(self) -> None:
         """Keep the arm where it is (the safe default when nobody is fit to command)."""
+        ...
+
+    def rest_command(self, obs: Observation) -> np.ndarray:
+        """The command that holds the robot still before anything was sent (an arm: its measured
+        joints and gripper)."""
+        ...
+
+    @property
+    def terminated(self) -> bool:
+        """The robot's own check ended the episode (a sim task succeeded or failed for good)."""
+        ...
+
+    @property
+    def truncated(self) -> bool:
+        """The robot's own step limit ended the episode."""
+        ...
+
+    @property
+    def outcome(self) -> EpisodeOutcome:
+        ...
+
+    @property
+    def health(self) -> DriverHealth:
+        """Anything with ``ok`` and ``fault``: while not ok the runtime marks steps HOLD and says why."""
+        ...
+
+    @property
+    def reward(self) -> float:
+        """The reward of the last step (0.0 where the robot has none), stored with each step."""
         ...
 
     def close(self) -> None:

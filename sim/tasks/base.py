@@ -6,13 +6,12 @@ its own observation keys, and says when it has succeeded or failed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from hgdagger.common.types import EpisodeOutcome
 from sim import arm
 from sim.kinematics import ArmKinematics
 from sim.rendering import CameraRenderer, select_gl_backend
@@ -63,10 +62,7 @@ def validate_seed(seed) -> int | None:
     return int(seed)
 
 
-@dataclass(frozen=True)
-class TaskOutcome:
-    success: bool
-    failure: str = ""
+TaskOutcome = EpisodeOutcome  # a task's success check, in the driver protocol's terms
 
 
 class ArmTaskEnv(gym.Env):

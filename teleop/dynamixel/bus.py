@@ -13,11 +13,12 @@ from __future__ import annotations
 import errno
 import termios
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import serial
-from dynamixel_sdk import COMM_SUCCESS, GroupSyncRead, GroupSyncWrite, PacketHandler, PortHandler
+from dynamixel_sdk import (COMM_PORT_BUSY, COMM_RX_CORRUPT, COMM_RX_FAIL, COMM_RX_TIMEOUT, COMM_SUCCESS, COMM_TX_ERROR,
+                           COMM_TX_FAIL, GroupSyncRead, GroupSyncWrite, PacketHandler, PortHandler)
 
 from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.config import BusConfig
@@ -28,6 +29,19 @@ log = logging.getLogger("hgd.dynamixel")
 # What a vanished port raises from inside pyserial (termios.error is not an OSError).
 PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
+# The rates the Dynamixel SDK can set; a bus where nothing answers is tried at each (wrong baud rate).
+STANDARD_BAUDS = (57_600, 115_200, 1_000_000, 2_000_000, 3_000_000, 4_000_000)
+
+# The SDK's result codes in words a person can act on ("[TxRxResult] There is no status packet!").
+_COMM_WORDS = {
+    COMM_RX_TIMEOUT: "no reply (no status packet came back in time)",
+    COMM_RX_CORRUPT: "a garbled reply (bad checksum: electrical noise, a loose connector, or two servos with one ID)",
+    COMM_RX_FAIL: "no reply",
+    COMM_TX_FAIL: "the instruction could not be sent (is the adapter still plugged in?)",
+    COMM_PORT_BUSY: "the port was busy with another transfer",
+    COMM_TX_ERROR: "an invalid instruction packet (a bug in this program: please report it)",
+}
+
 
 class BusError(RuntimeError):
     """Something a person must fix before the arm can run (message says what)."""
@@ -35,6 +49,21 @@ class BusError(RuntimeError):
 
 class BusLost(BusError):
     """The port itself went away mid-run (adapter unplugged, emulator killed)."""
+
+
+class NoReply(BusError):
+    """A servo did not answer, or answered garbled. It may pass (power coming up, noise), so
+    connecting retries it; a wrong port, model or firmware is a plain ``BusError``."""
+
+
+def comm_text(comm: int) -> str:
+    """One SDK result code in plain words."""
+    return _COMM_WORDS.get(comm, f"communication error {comm}")
+
+
+def packet_error_text(packets: PacketHandler, error: int) -> str:
+    """The SDK's text for a servo's error byte, without its "[RxPacketError] " tag."""
+    return packets.getRxPacketError(error).removeprefix("[RxPacketError] ")
 
 
 class Port(PortHandler):
@@ -71,6 +100,8 @@ def open_port(config: BusConfig) -> Port:
         port.setBaudRate(config.baudrate)
     except serial.SerialException as exc:
         raise BusError(_explain_open_error(config.port, exc)) from None
+    except (OSError, termios.error) as exc:  # pyserial wraps these; should one slip through, say it the same way
+        raise BusError(_explain_open_error(config.port, exc)) from None
     return port
 
 
@@ -84,6 +115,9 @@ def _explain_open_error(name: str, exc: Exception) -> str:
         return f"no permission to open {name}: add yourself to the 'dialout' group (sudo usermod -aG dialout $USER), then log in again"
     if "lock" in text.lower() or err in (errno.EBUSY, errno.EAGAIN):
         return f"serial port {name} is busy: another process has it open (find it with: fuser {name})"
+    if err in (errno.ENOTTY, errno.EISDIR) or "Inappropriate ioctl" in text or "Is a directory" in text:
+        return (f"{name} is not a serial port: give the USB adapter's device, e.g. /dev/ttyUSB0 "
+                f"(list adapters with: ls -l /dev/serial/by-id/)")
     return f"could not open serial port {name}: {text}"
 
 
@@ -134,8 +168,8 @@ class DynamixelBus:
         for i in self.ids:
             number, result, _ = self._call(self.packets.ping, i, retries=self.config.retries)
             if result != COMM_SUCCESS:
-                raise BusError(f"{self.label(i)} did not answer a ping at {self.config.baudrate} baud on {self.config.port}: "
-                               f"check its cable and power, and that its ID and baud rate match the config")
+                raise NoReply(f"{self.label(i)} did not answer a ping at {self.config.baudrate} baud on {self.config.port}: "
+                              f"check its cable and power, and that its ID and baud rate match the config")
             want = self.models[i]
             if number != want.number:
                 raise BusError(f"{self.label(i)} is a {ct.model_name(number)}, but the config says {want.name} "
@@ -165,9 +199,9 @@ class DynamixelBus:
         fn = {1: self.packets.read1ByteTxRx, 2: self.packets.read2ByteTxRx, 4: self.packets.read4ByteTxRx}[reg.size]
         value, comm, error = self._call(fn, servo_id, reg.address, retries=self.config.retries)
         if comm != COMM_SUCCESS:
-            raise BusError(f"reading {self.label(servo_id)} at address {reg.address}: {self.packets.getTxRxResult(comm)}")
+            raise NoReply(f"reading {self.label(servo_id)} at address {reg.address}: {comm_text(comm)}")
         if error & 0x7F:
-            raise BusError(f"{self.label(servo_id)} refused a read of address {reg.address}: {self.packets.getRxPacketError(error)}")
+            raise BusError(f"{self.label(servo_id)} refused a read of address {reg.address}: {packet_error_text(self.packets, error)}")
         if reg.signed and value >= 1 << (8 * reg.size - 1):
             value -= 1 << (8 * reg.size)
         return int(value)
@@ -177,11 +211,11 @@ class DynamixelBus:
         value = int(value) & ((1 << (8 * reg.size)) - 1)
         comm, error = self._call(fn, servo_id, reg.address, value, retries=self.config.retries)
         if comm != COMM_SUCCESS:
-            raise BusError(f"writing {self.label(servo_id)} at address {reg.address}: {self.packets.getTxRxResult(comm)}")
+            raise NoReply(f"writing {self.label(servo_id)} at address {reg.address}: {comm_text(comm)}")
         if error & 0x7F:
             hint = " (EEPROM registers need torque off)" if (error & 0x7F) == 7 else ""
             raise BusError(f"{self.label(servo_id)} refused a write of address {reg.address}: "
-                           f"{self.packets.getRxPacketError(error)}{hint}")
+                           f"{packet_error_text(self.packets, error)}{hint}")
 
     # ------------------------------------------------------------ every control step
     def sync_read_state(self, retries: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -224,16 +258,80 @@ class DynamixelBus:
             raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
         self.stats["writes"] += 1
         if comm != COMM_SUCCESS:
-            raise BusLost(f"sync write on {self.config.port} failed: {self.packets.getTxRxResult(comm)}")
+            raise BusLost(f"sync write on {self.config.port} failed: {comm_text(comm)}")
 
-    def missing(self) -> list[int]:
+    def missing(self, retries: int = 0) -> list[int]:
         """Ids that do not answer a ping now (diagnosis after failed reads)."""
         out = []
         for i in self.ids:
-            _, comm, _ = self._call(self.packets.ping, i)
+            _, comm, _ = self._call(self.packets.ping, i, retries=retries)
             if comm != COMM_SUCCESS:
                 out.append(i)
         return out
+
+    def answering_elsewhere(self, ids: list[int]) -> dict[int, int]:
+        """Which of ``ids`` answer a ping at another standard baud rate, and still not at the
+        configured one (a servo that was only late is no baud problem): {id: rate}. Reopens the
+        port at each rate in turn and leaves it closed (``open`` restores the configured rate)."""
+        found: dict[int, int] = {}
+        try:
+            for rate in STANDARD_BAUDS:
+                if rate == self.config.baudrate:
+                    continue
+                self.close()
+                self.port = open_port(replace(self.config, baudrate=rate))
+                for i in ids:
+                    if i not in found and self._call(self.packets.ping, i)[1] == COMM_SUCCESS:
+                        found[i] = rate
+                if len(found) == len(ids):
+                    break
+            if found:
+                self.close()
+                self.port = open_port(self.config)
+                found = {i: rate for i, rate in found.items()  # 5 pings: a missed reply is no verdict
+                         if self._call(self.packets.ping, i, retries=4)[1] != COMM_SUCCESS}
+        finally:
+            self.close()
+        return found
+
+    def wrong_baud(self, silent: list[int]) -> str | None:
+        """What to change when servos in ``silent`` answer at another standard rate; None if none do."""
+        elsewhere = self.answering_elsewhere(silent)
+        if not elsewhere:
+            return None
+        want, rates = self.config.baudrate, sorted(set(elsewhere.values()))
+        if len(silent) == len(self.ids) and len(rates) == 1:
+            return (f"servos answer at {rates[0]} baud but the config says {want}: set bus.baudrate to {rates[0]} "
+                    f"(or change the servos' baud rate with Dynamixel Wizard)")
+        return "; ".join(f"{self.label(i)} answers at {rate} baud, not the bus's {want}: set its baud rate to {want} "
+                         f"with Dynamixel Wizard" for i, rate in sorted(elsewhere.items()))
+
+    def silence(self, silent: list[int], waited_s: float, tries: int) -> str:
+        """Why connecting gave up on the servos in ``silent`` (none answered at any standard rate)."""
+        where = f"at {self.config.baudrate} baud on {self.config.port} (nor at any other standard rate)"
+        span = _span(waited_s, tries)
+        if len(silent) == len(self.ids) > 1:
+            return (f"no servo answered a ping {where} {span}: is the arm's power supply on (the USB adapter does "
+                    f"not power the servos), is the cable from the adapter to the first servo seated, and are the "
+                    f"servos' IDs {', '.join(map(str, silent))} (Dynamixel Wizard can scan for them)?")
+        who = " and ".join(self.label(i) for i in silent)
+        ids = ", ".join(map(str, silent))
+        if len(silent) == 1:
+            fix = f"check its cable and power, and that its ID is {ids} (Dynamixel Wizard can scan for it)"
+        else:
+            fix = f"check their cables and power, and that their IDs are {ids} (Dynamixel Wizard can scan for them)"
+        return f"{who} did not answer a ping {where} {span}: {fix}"
+
+    def unreliable(self, last: str, waited_s: float, tries: int) -> str:
+        """Why connecting gave up when every servo answers a ping but replies keep going missing."""
+        return (f"every servo on {self.config.port} answers a ping, but replies kept going missing or garbled "
+                f"{_span(waited_s, tries)}; the last: {last}. Check the cables and connectors (noise or a loose "
+                f"contact), that no two servos share an ID, and that the adapter's latency timer is at most "
+                f"bus.latency_ms = {self.config.latency_ms:g} ms (FTDI: /sys/bus/usb-serial/devices/ttyUSB*/latency_timer)")
+
+
+def _span(waited_s: float, tries: int) -> str:
+    return f"in {waited_s:.1f} s ({tries} {'try' if tries == 1 else 'tries'})"
 
 
 def _signed(values: np.ndarray, bits: int) -> np.ndarray:

@@ -1,8 +1,8 @@
-"""What one Dynamixel arm is: its bus, its servos, their calibration and limits, its sim twin.
+"""What one Dynamixel arm is: its bus, its servos, their calibration and limits.
 
-Loaded from JSON or TOML (``configs/koch_follower.json`` is a worked example). Every field has a
-default that runs except the bus port and the joints. Unknown keys are errors, so a typo is caught
-at load time and not on the arm.
+Loaded from JSON or TOML, or by name from the arms this package ships (``arms/koch_follower.json``
+is a worked example). Every field has a default that runs except the bus port and the joints.
+Unknown keys are errors, so a typo is caught at load time and not on the arm.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from hgdagger.common.types import RobotSpec
 from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.calibration import GripperMap, JointMap
 
-SIM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))  # the sim arm's MJCF joint names (sim/arm.py)
-SIM_HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)  # sim/arm.py HOME_QPOS: pose for unmapped joints
+ARMS = Path(__file__).with_name("arms")  # the arms shipped with the package, loadable by name
 
 
 @dataclass
@@ -34,9 +33,6 @@ class JointConfig:
     lower: float = -math.pi  # rad, after calibration
     upper: float = math.pi
     max_velocity: float = 3.0  # rad/s
-    sim_joint: str | None = None  # the MJCF joint this one drives in the digital twin (joint1..joint7)
-    sim_sign: float = 1.0
-    sim_offset: float = 0.0  # sim_angle = sim_sign * real_angle + sim_offset
 
 
 @dataclass
@@ -58,6 +54,7 @@ class BusConfig:
     hold_after: int = 3  # consecutive failed steps before the arm holds and the fault is reported
     reconnect_every_s: float = 0.5  # while the port is gone, try to reopen it this often
     min_firmware: int = 0  # refuse servos with an older firmware version than this
+    connect_timeout_s: float = 3.0  # at start, retry a servo that does not answer for this long (0: one try)
 
 
 @dataclass
@@ -83,8 +80,6 @@ class ArmConfig:
             ct.model(j.model)
             if j.lower >= j.upper:
                 raise ValueError(f"joint {j.name}: lower {j.lower} must be below upper {j.upper}")
-            if j.sim_joint is not None and j.sim_joint not in SIM_JOINTS:
-                raise ValueError(f"joint {j.name}: sim_joint {j.sim_joint!r} is not one of {', '.join(SIM_JOINTS)}")
         for mode in (self.operating_mode, self.gripper.operating_mode if self.gripper else "position"):
             if mode not in ct.OPERATING_MODES:
                 raise ValueError(f"operating mode {mode!r} unknown; choose from {', '.join(ct.OPERATING_MODES)}")
@@ -134,10 +129,13 @@ class ArmConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "ArmConfig":
-        """Read a JSON (.json) or TOML (.toml) arm file."""
+        """Read a JSON (.json) or TOML (.toml) arm file, or a shipped arm by name (``koch_follower``)."""
         path = Path(path)
+        if not path.exists() and path.suffix == "" and (ARMS / f"{path}.json").exists():
+            path = ARMS / f"{path}.json"
         if not path.exists():
-            raise ValueError(f"arm config {path} does not exist (see configs/koch_follower.json for an example)")
+            raise ValueError(f"arm config {path} does not exist; shipped arms: {', '.join(shipped_arms())} "
+                             f"(copy one from {ARMS} to start your own)")
         text = path.read_text()
         try:
             raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
@@ -159,27 +157,5 @@ def _build(kind, raw: dict[str, Any], where: str):
     return kind(**raw)
 
 
-def to_sim_action(action: np.ndarray, config: ArmConfig) -> np.ndarray:
-    """A real arm's action (its joints + gripper) -> the sim arm's float[8] (digital twin).
-
-    Each real joint with a ``sim_joint`` drives that MJCF joint (sim_sign * angle + sim_offset);
-    unmapped sim joints stay at the sim's home pose; the gripper passes through (same 0..1 scale).
-    """
-    action = np.asarray(action, np.float64)
-    out = np.append(np.array(SIM_HOME), action[-1])
-    for j, joint in enumerate(config.joints):
-        if joint.sim_joint is not None:
-            out[SIM_JOINTS.index(joint.sim_joint)] = joint.sim_sign * action[j] + joint.sim_offset
-    return out
-
-
-def from_sim_action(sim_action: np.ndarray, config: ArmConfig) -> np.ndarray:
-    """The inverse of ``to_sim_action`` for the mapped joints (IK on the twin -> real targets);
-    a real joint with no sim joint keeps ``rest`` 0 rad."""
-    sim_action = np.asarray(sim_action, np.float64)
-    out = np.zeros(len(config.joints) + 1)
-    for j, joint in enumerate(config.joints):
-        if joint.sim_joint is not None:
-            out[j] = (sim_action[SIM_JOINTS.index(joint.sim_joint)] - joint.sim_offset) / joint.sim_sign
-    out[-1] = sim_action[-1]
-    return out
+def shipped_arms() -> list[str]:
+    return sorted(p.stem for p in ARMS.glob("*.json"))

@@ -30,9 +30,7 @@ class DynamixelLeader(DynamixelArm):
         # read raw: the calibration file, not the config, carries this arm's signs and offsets
         self.maps = [JointMap(1.0, 0, m.resolution) for m in self.maps]
         if connect:
-            self.connect()
-        if connect and not self.poll():
-            raise RuntimeError(f"leader arm {config.name}: first read failed: {self.health.fault}")
+            self.connect()  # includes the first read, retried within bus.connect_timeout_s
 
     def read(self) -> np.ndarray:
         """The newest reading; while the bus is faulted, the last good one (check ``health.ok``)."""

@@ -5,7 +5,8 @@ The real ``dynamixel_sdk`` (through pyserial) opens the pty's slave path exactly
 (addresses in ``control_table``); with torque on it moves towards Goal Position with a first-order
 lag (time constant ``tau_s``), with torque off it stays put or follows a "hand" trajectory (a leader
 arm being moved). Faults can be injected at any time: dropped packets, corrupt CRCs, slow replies,
-servos that vanish and come back. As a command (``hgd-dxl-emulator``) it also lets you rehearse a
+servos that vanish and come back. With ``PtyBus(..., servo_baud=...)`` the servos also have a baud
+rate: a servo answers only when the host's port is set to the rate in its Baud Rate register. As a command (``hgd-dxl-emulator``) it also lets you rehearse a
 rig without hardware; the CLI lives in ``hgdagger/cli/dxl_emulator.py``.
 """
 
@@ -15,6 +16,7 @@ import math
 import os
 import random
 import select
+import termios
 import threading
 import time
 import tty
@@ -113,13 +115,20 @@ class ServoChain:
         self.servos = {s.id: s for s in servos}
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
-        self.stats = {"packets": 0, "dropped": 0, "corrupted": 0, "replies": 0, "collisions": 0}
+        self.stats = {"packets": 0, "dropped": 0, "corrupted": 0, "replies": 0, "collisions": 0, "wrong_baud": 0}
         self.lock = threading.Lock()
+        # The rate the host's port is set to (PtyBus with servo_baud sets it per packet; 0: a rate a
+        # servo cannot have). None: every servo hears the host at any rate (the default).
+        self.host_baud: int | None = None
 
     def _alive(self, servo_id: int) -> EmulatedServo | None:
         if servo_id in self.faults.vanished:
             return None
-        return self.servos.get(servo_id)
+        servo = self.servos.get(servo_id)
+        if servo is not None and self.host_baud is not None and ct.BAUD_RATES.get(servo.get(ct.BAUD_RATE)) != self.host_baud:
+            self.stats["wrong_baud"] += 1  # at another rate the host's bytes are noise to this servo
+            return None
+        return servo
 
     def _reply(self, servo_id: int, error: int = 0, data: bytes = b"") -> bytes:
         packet = status_packet(servo_id, error, data)
@@ -225,11 +234,24 @@ class PtyBus:
     symlink (replaced atomically), so a restarted emulator appears at the same name, like a
     re-plugged adapter. ``baudrate`` > 0 adds the wire time a real bus would take for each reply
     (10 bits per byte) plus the servos' return delay, so timings resemble hardware.
+
+    ``servo_baud`` > 0 sets every servo's Baud Rate register to that rate (one of
+    ``control_table.BAUD_RATES``) and makes it matter: a servo answers only when the speed the host
+    set on the tty (pyserial sets it with tcsetattr; the pty keeps it, read back with tcgetattr)
+    equals its register's rate. Change one servo's register to give it a rate of its own. The
+    default (0) answers at any rate, as before.
     """
 
     def __init__(self, chain: ServoChain, link: str | Path | None = None, baudrate: int = 0,
-                 return_delay_s: float = 0.0):
+                 return_delay_s: float = 0.0, servo_baud: int = 0):
         self.chain = chain
+        self.servo_baud = servo_baud
+        if servo_baud:
+            codes = {rate: code for code, rate in ct.BAUD_RATES.items()}
+            if servo_baud not in codes:
+                raise ValueError(f"servo_baud {servo_baud} is not a Dynamixel rate ({sorted(codes)})")
+            for servo in chain.servos.values():
+                servo._put(ct.BAUD_RATE, codes[servo_baud])
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.path = os.ttyname(self._slave)
@@ -249,6 +271,14 @@ class PtyBus:
         """The name a driver should open: the link when there is one."""
         return str(self.link) if self.link else self.path
 
+    def host_baud(self) -> int:
+        """The speed the host last set on the port, in bits/s (0 when not a standard rate)."""
+        try:
+            speed = termios.tcgetattr(self._slave)[5]  # ospeed; pyserial sets ispeed the same
+        except termios.error:
+            return 0
+        return _SPEEDS.get(speed, 0)
+
     def start(self) -> "PtyBus":
         self._thread = threading.Thread(target=self.serve, name="dxl-emulator", daemon=True)
         self._thread.start()
@@ -264,6 +294,8 @@ class PtyBus:
                 data = os.read(self.master, 4096)
             except OSError:
                 continue
+            if self.servo_baud:
+                self.chain.host_baud = self.host_baud()
             for packet in self.reader.feed(data):
                 reply = self.chain.handle(packet, time.monotonic())
                 if not reply:
@@ -300,6 +332,10 @@ class PtyBus:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# termios speed constant -> bits/s, for the rates a Dynamixel servo can be set to.
+_SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in ct.BAUD_RATES.values() if hasattr(termios, f"B{rate}")}
 
 
 def chain_for(config, tau_s: float = 0.05, start_ticks: dict[int, int] | None = None, faults: Faults | None = None) -> ServoChain:

@@ -19,9 +19,10 @@ import numpy as np
 
 from hgdagger.common.types import Observation, RobotSpec
 from teleop.dynamixel import control_table as ct
-from teleop.dynamixel.bus import BusError, BusLost, DynamixelBus
+from teleop.dynamixel.bus import BusError, BusLost, DynamixelBus, NoReply
 from teleop.dynamixel.calibration import rad_to_ticks, ticks_to_rad, velocity_units_to_rad_s
 from teleop.dynamixel.config import ArmConfig
+from teleop.real_arm import RealArmEpisodes
 
 log = logging.getLogger("hgd.dynamixel")
 
@@ -64,14 +65,51 @@ class DynamixelArm:
 
     # ------------------------------------------------------------ setup
     def connect(self) -> None:
-        """Open the port, identify every servo, configure it; clear errors if anything is off."""
+        """Open the port, identify and configure every servo, and read the arm once.
+
+        A servo that does not answer (powering up late, a missed or garbled status packet) has the
+        whole sequence retried for up to ``bus.connect_timeout_s``; then one BusError names the
+        servos that stayed silent and the fix, or the baud rate they do answer at. A port that
+        cannot be opened, a wrong model or old firmware fails at once: waiting cannot fix those.
+        """
+        start = time.monotonic()
+        deadline = start + max(0.0, self.config.bus.connect_timeout_s)
+        tries, scanned = 0, False
+        while True:
+            tries += 1
+            try:
+                self._connect_once()
+                if tries > 1:
+                    log.info("dynamixel %s: connected on try %d after %.2f s", self.config.name, tries, time.monotonic() - start)
+                return
+            except NoReply as exc:
+                last = exc
+            except BusError:
+                self.bus.close()
+                raise
+            try:
+                final = time.monotonic() >= deadline
+                silent = self.bus.missing(retries=max(2, self.config.bus.retries))
+                if silent and not scanned:  # once, at the first silence: a wrong baud rate fails at once
+                    scanned = True
+                    if (wrong := self.bus.wrong_baud(silent)) is not None:
+                        raise BusError(f"{self.config.name}: {wrong}")
+                if final:
+                    waited = time.monotonic() - start
+                    why = self.bus.silence(silent, waited, tries) if silent else self.bus.unreliable(str(last), waited, tries)
+                    raise BusError(f"{self.config.name}: {why}")
+            finally:
+                self.bus.close()
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def _connect_once(self) -> None:
         self.bus.open()
-        try:
-            self.bus.identify()
-            self.configure()
-        except BusError:
-            self.bus.close()
-            raise
+        self.bus.identify()
+        self.configure()
+        state = self.bus.sync_read_state()
+        if state is None:
+            raise NoReply(f"the first read of the arm's state got no complete reply on {self.config.bus.port}")
+        self.ticks, self.vel_units, self.current = state
 
     def configure(self, only: list[int] | None = None) -> None:
         """Torque off, operating mode, then (follower) goal = present and torque on."""
@@ -188,7 +226,7 @@ class DynamixelArm:
         self.bus.close()
 
 
-class DynamixelFollower(DynamixelArm):
+class DynamixelFollower(RealArmEpisodes, DynamixelArm):
     """RobotDriver over a Dynamixel arm (observe, command, hold, close) plus ``health``."""
 
     def __init__(self, config: ArmConfig, cameras=None, connect: bool = True):
@@ -196,9 +234,7 @@ class DynamixelFollower(DynamixelArm):
         super().__init__(config, connect=connect)
         self.spec: RobotSpec = config.robot_spec(cameras.shapes() if cameras is not None else None)
         self._lower, self._upper = self.spec.action_lower, self.spec.action_upper
-        self.last_sent: np.ndarray | None = None
-        if connect and not self.poll():
-            raise BusError(f"{config.name}: first read of the arm failed: {self.health.fault or 'no reply'}")
+        self.last_sent: np.ndarray | None = None  # connect() read the arm once already (retrying within its bound)
 
     def observe(self) -> Observation:
         """The newest state; while the bus is faulted, the last good one (see ``health``)."""
