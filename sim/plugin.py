@@ -116,7 +116,7 @@ def register_gym_task(name: str, gym_id: str, expert: Any, description: str = ""
 
     register_task(TaskEntry(name, gym_id, "", make_expert, description or f"plugged-in {gym_id}", control_hz=control_hz,
                             env_factory=make_plugin_env, driver_factory=_plugin_driver,
-                            supervisor_factory=_plugin_supervisor))
+                            supervisor_factory=_plugin_supervisor, kinematics=None))
 
 
 def _plugin_driver(entry: TaskEntry, seed: int | None, control_hz: float, cameras: tuple[str, ...] = (),

@@ -46,6 +46,7 @@ class TaskEntry:
     env_factory: Callable[..., gym.Env] = arm_env  # (entry, **kwargs) -> environment
     driver_factory: Callable[..., object] = arm_driver  # (entry, seed, control_hz, cameras=, image_size=) -> RobotDriver
     supervisor_factory: Callable[..., object] = arm_supervisor  # (entry, expert, config, control_hz) -> supervisor
+    kinematics: str | None = "panda"  # the arm model Cartesian teleop drives it through (None: not an arm)
 
 
 _TASKS: dict[str, TaskEntry] = {}
@@ -57,7 +58,7 @@ class UnknownTaskError(ValueError):
 
 def register_task(entry: TaskEntry) -> None:
     _TASKS[entry.name] = entry
-    if entry.gym_id not in gym.registry:
+    if entry.env_entry_point and entry.gym_id not in gym.registry:  # "": no environment of its own to register
         gym.register(id=entry.gym_id, entry_point=entry.env_entry_point)
 
 
@@ -120,6 +121,15 @@ def _lazy(module: str, cls: str) -> Callable[..., Expert]:
     return build
 
 
+def _lazy_factory(module: str, name: str) -> Callable[..., object]:
+    def build(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return build
+
+
 for _entry in (
     TaskEntry("reach", "hgd/Reach-v0", "sim.tasks.reach:ReachEnv", _lazy("sim.experts.reach", "ReachExpert"),
               "bring the gripper to a random target"),
@@ -129,5 +139,10 @@ for _entry in (
               "pass a pillar on either side to reach a goal (multimodal)"),
     TaskEntry("pick_place_two", "hgd/PickPlaceTwo-v0", "sim.tasks.pick_place_two:PickPlaceTwoEnv",
               _lazy("sim.experts.pick_place", "PickPlaceTwoExpert"), "two cubes into two zones, in order (long horizon)"),
+    TaskEntry("koch_reach", "hgd/KochReachTwin-v0", "", _lazy("sim.twin_tasks", "KochReachExpert"),
+              "the Koch twin, through the Dynamixel protocol on a pty: open gripper to just above a cube",
+              env_factory=_lazy_factory("sim.twin_tasks", "no_environment"),
+              driver_factory=_lazy_factory("sim.twin_tasks", "twin_reach_driver"),
+              supervisor_factory=_lazy_factory("sim.twin_tasks", "twin_supervisor"), kinematics="koch_v1_1"),
 ):
     register_task(_entry)

@@ -5,6 +5,13 @@ was captured, and keeps only the newest (older unread frames are dropped and cou
 returns at once. A source is a device index (``0`` = /dev/video0), a device path, a video file or
 URL (replayed at its own frame rate, looping, so a file behaves like a live camera), or
 ``pattern`` (a generated moving test image: rehearse without any camera).
+
+A camera captures at ``height`` x ``width``; with ``record_size`` its thread shrinks every frame to
+the policy's resolution before publishing it, so the control loop, the policy and the recorder
+only ever handle the small frame (a 640x480 pair is 92 MB/s to record at 50 Hz; 96x128, 3.7 MB/s).
+``operator_view`` keeps the full-size frame beside it for the operator's display; it is never
+part of an observation, so it is never recorded. Resizing and colour conversion are OpenCV calls,
+which release the GIL: the loop's thread is not held up while a camera works.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -34,13 +43,30 @@ class CameraConfig:
     fps: float = 30.0  # asked of a device; the pace of "pattern"; files use their own rate
     loop: bool = True  # files: start again at the end
     reopen_after_s: float = 1.0  # a device that stops delivering is reopened this often
+    record_size: tuple[int, int] | None = None  # (h, w) observed and recorded, the policy's; None: height x width
+    operator_view: bool = False  # also keep each frame at height x width for the operator (never recorded)
+
+    def __post_init__(self) -> None:
+        if self.record_size is not None:  # a config file gives a list
+            size = tuple(self.record_size)
+            whole = all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in size)
+            if len(size) != 2 or not whole:
+                raise CameraError(f"camera {self.name!r}: record_size must be [height, width] in pixels, "
+                                  f"got {self.record_size!r}")
+            self.record_size = size
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(h, w) of the frames in observations and records."""
+        return self.record_size or (self.height, self.width)
 
 
 @dataclass(frozen=True)
 class Frame:
-    image: np.ndarray  # H x W x 3 uint8, RGB
+    image: np.ndarray  # frame_size x 3 uint8, RGB: what the loop observes and records
     timestamp: float  # time.time() when it was captured
     seq: int
+    view: np.ndarray | None = None  # height x width x 3 uint8, RGB, for the operator (config.operator_view)
 
 
 def _device_path(source: int | str) -> str | None:
@@ -67,17 +93,22 @@ def cameras_found(dev: str = "/dev", sysfs: str = "/sys/class/video4linux") -> l
 
 
 class CameraStream:
-    def __init__(self, config: CameraConfig, start: bool = True):
+    """``render``: a function that makes a frame (RGB, the configured size) instead of a device, e.g.
+    a simulator's view; it runs on the capture thread at ``config.fps`` like a real camera, and its
+    ``close()``, if it has one, is called on that thread when the stream stops."""
+
+    def __init__(self, config: CameraConfig, start: bool = True, render: Callable[[], np.ndarray] | None = None):
         self.config = config
+        self._render = render
         self.frames = 0  # captured
         self.dropped = 0  # captured, then replaced before anyone read them
         self.errors = 0  # failed reads
         self.status = "starting"
         self._newest: Frame | None = None
         self._taken_seq = -1
-        self._rate_window: list[float] = []
+        self._rate_window: deque[float] = deque()
         self._stop = threading.Event()
-        self._cap = None if config.source == "pattern" else self._open()
+        self._cap = None if config.source == "pattern" or render is not None else self._open()
         self._thread = threading.Thread(target=self._run, name=f"camera-{config.name}", daemon=True)
         if start:
             self._thread.start()
@@ -115,6 +146,13 @@ class CameraStream:
 
     # ------------------------------------------------------------ capture thread
     def _run(self) -> None:
+        try:
+            self._capture()
+        finally:
+            if self._render is not None and hasattr(self._render, "close"):
+                self._render.close()  # on this thread: a renderer's GL context is this thread's
+
+    def _capture(self) -> None:
         period = 1.0 / self.config.fps
         if self._cap is not None and self.is_file:
             period = 1.0 / (self._cap.get(cv2.CAP_PROP_FPS) or self.config.fps)
@@ -129,9 +167,9 @@ class CameraStream:
                     self._stop.wait(delay)
                 else:
                     next_t = time.monotonic()
-            image = self._grab()
+            grabbed = self._grab()
             stamp = time.time()
-            if image is None:
+            if grabbed is None:
                 failures += 1
                 self.errors += 1
                 if failures >= 5:
@@ -140,21 +178,35 @@ class CameraStream:
                     self._reopen()
                 continue
             failures = 0
-            self._publish(image, stamp)
+            self._publish(*self._prepare(*grabbed), stamp)
 
-    def _grab(self) -> np.ndarray | None:
+    def _grab(self) -> tuple[np.ndarray, bool] | None:
+        """The source's next frame, and whether it is BGR (OpenCV's order) rather than RGB."""
         cfg = self.config
+        if self._render is not None:
+            return self._render(), False
         if self._cap is None:
-            return _pattern(self.frames, cfg.height, cfg.width)
+            return _pattern(self.frames, cfg.height, cfg.width), False
         ok, bgr = self._cap.read()
         if not ok and self.is_file and cfg.loop:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, bgr = self._cap.read()
         if not ok or bgr is None:
             return None
-        if bgr.shape[:2] != (cfg.height, cfg.width):
-            bgr = cv2.resize(bgr, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return bgr, True
+
+    def _prepare(self, raw: np.ndarray, bgr: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The frame to observe and record (RGB, frame_size) and the operator's view (RGB, height x
+        width) when asked for. Shrinking first makes the colour conversion cheap."""
+        cfg = self.config
+        view = None
+        if cfg.operator_view:
+            view = _resized(raw, (cfg.height, cfg.width))
+            if bgr:
+                view = cv2.cvtColor(view, cv2.COLOR_BGR2RGB)
+            raw, bgr = view, False
+        image = _resized(raw, cfg.frame_size)
+        return (cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if bgr else image), view
 
     def _reopen(self) -> None:
         try:
@@ -164,14 +216,17 @@ class CameraStream:
         except CameraError as exc:
             self.status = str(exc)
 
-    def _publish(self, image: np.ndarray, stamp: float) -> None:
+    def _publish(self, image: np.ndarray, view: np.ndarray | None, stamp: float) -> None:
         previous = self._newest
         if previous is not None and previous.seq != self._taken_seq:
             self.dropped += 1
-        self._newest = Frame(image, stamp, self.frames)  # one reference swap: readers never see half a frame
+        self._newest = Frame(image, stamp, self.frames, view)  # one reference swap: readers never see half a frame
         self.frames += 1
         self.status = "ok"
-        self._rate_window = [t for t in self._rate_window if stamp - t < 2.0] + [stamp]
+        window = self._rate_window
+        window.append(stamp)
+        while stamp - window[0] >= 2.0:
+            window.popleft()
 
     # ------------------------------------------------------------ the loop's side
     def peek(self) -> Frame | None:
@@ -187,7 +242,7 @@ class CameraStream:
 
     @property
     def fps(self) -> float:
-        w = self._rate_window
+        w = list(self._rate_window)  # a copy: the capture thread appends meanwhile
         return (len(w) - 1) / (w[-1] - w[0]) if len(w) > 2 and w[-1] > w[0] else 0.0
 
     def stats(self) -> dict:
@@ -202,6 +257,13 @@ class CameraStream:
             self._cap.release()
 
 
+def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` at (h, w): area averaging, which does not alias when shrinking."""
+    if image.shape[:2] == size:
+        return image
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
 def _pattern(i: int, height: int, width: int) -> np.ndarray:
     """A moving colour bar and a frame counter: obviously live, obviously not a real camera."""
     image = np.zeros((height, width, 3), np.uint8)
@@ -212,26 +274,35 @@ def _pattern(i: int, height: int, width: int) -> np.ndarray:
 
 
 class CameraSet:
-    """Several cameras, as observation entries ``<name>_rgb`` (a black image until the first frame)."""
+    """Several cameras, as observation entries ``<name>_rgb`` at each camera's frame_size (a black
+    image until the first frame), and the operators' full-size views apart from them."""
 
-    def __init__(self, configs: list[CameraConfig]):
+    def __init__(self, configs: list[CameraConfig], renders: dict[str, Callable[[], np.ndarray]] | None = None):
         self.streams: dict[str, CameraStream] = {}
         try:
             for cfg in configs:
-                self.streams[cfg.name] = CameraStream(cfg)
+                self.streams[cfg.name] = CameraStream(cfg, render=(renders or {}).get(cfg.name))
         except CameraError:
             self.close()
             raise
+        self._black = {name: _black(s.config.frame_size) for name, s in self.streams.items()}
 
     def shapes(self) -> dict[str, tuple[int, int]]:
-        return {name: (s.config.height, s.config.width) for name, s in self.streams.items()}
+        """(h, w) of each camera's observation entry: its record size."""
+        return {name: s.config.frame_size for name, s in self.streams.items()}
 
     def newest(self) -> dict[str, np.ndarray]:
+        """Each camera's newest frame, at once; the arrays are shared, not copied (nobody writes them)."""
         out = {}
         for name, s in self.streams.items():
             frame = s.newest()
-            out[f"{name}_rgb"] = frame.image if frame is not None else np.zeros((s.config.height, s.config.width, 3), np.uint8)
+            out[f"{name}_rgb"] = frame.image if frame is not None else self._black[name]
         return out
+
+    def views(self) -> dict[str, np.ndarray]:
+        """The newest full-size frame of each camera with ``operator_view``, for the operator's
+        display (not counted as taken; not part of any observation)."""
+        return {name: f.view for name, s in self.streams.items() if (f := s.peek()) is not None and f.view is not None}
 
     def ages(self) -> dict[str, float | None]:
         """Seconds since each camera's newest frame was captured (None: no frame yet)."""
@@ -241,3 +312,10 @@ class CameraSet:
     def close(self) -> None:
         for s in self.streams.values():
             s.close()
+
+
+def _black(size: tuple[int, int]) -> np.ndarray:
+    """A read-only black frame: the placeholder before a camera's first frame, made once."""
+    image = np.zeros((*size, 3), np.uint8)
+    image.flags.writeable = False
+    return image

@@ -44,7 +44,15 @@ def dynamixel_on_emulator():
         yield build_driver(robot, DriverOptions(port=bus.port))
 
 
-DRIVERS = {"sim_arm": sim_arm, "gym_plugin": gym_plugin, "dynamixel_on_emulator": dynamixel_on_emulator}
+@contextlib.contextmanager
+def koch_twin():
+    from hgdagger.robots.registry import resolve_robot
+
+    yield build_driver(resolve_robot("koch_twin"), DriverOptions(seed=2))
+
+
+DRIVERS = {"sim_arm": sim_arm, "gym_plugin": gym_plugin, "dynamixel_on_emulator": dynamixel_on_emulator,
+           "koch_twin": koch_twin}
 
 
 @pytest.fixture(params=sorted(DRIVERS))

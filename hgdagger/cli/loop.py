@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "writes a plot. Rerun the same command to resume an interrupted run.",
         epilog="Examples:\n  hgd-loop --out runs/hgdagger\n  hgd-loop --preset quick --out runs/quick\n"
         "  hgd-loop --out runs/long --set task=pick_place_two --set rounds=4\n"
+        "  hgd-loop --robot koch_twin --preset quick --out runs/koch   # the Koch's physics twin, over its serial protocol\n"
         "  hgd-loop --plugin examples.point_reach --set task=point_reach --set relative_to='\"\"' --out runs/point",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/hgdagger", help="the run folder (default runs/hgdagger)")
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (a module name, or a path to a .py file) first: it registers another gymnasium "
                         "task (see sim/plugin.py)")
+    p.add_argument("--robot", metavar="NAME_OR_PATH", default=None,
+                   help="run on this robot's task (a sim task, or a twin with a task: koch_twin); same as --set task=...")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
 
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings[key] = json.loads(value)
             except json.JSONDecodeError:
                 settings[key] = value
+        if args.robot:
+            settings["task"] = robot_task(args.robot)
         cfg = LoopConfig.from_dict(settings)
         if run_folder.config_path(run).exists():
             earlier = LoopConfig.load(run_folder.config_path(run))
@@ -79,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.task not in sim.task_names():
         return fail(f"unknown task {cfg.task!r}; tasks: {', '.join(sim.task_names())} (another environment: --plugin)")
     try:
-        env = sim.make_env(cfg.task)
-        keys = set(env.observation_space.spaces)
-        env.close()
-    except ValueError as exc:
+        driver = sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)
+        keys = set(driver.spec.observation_shapes)
+        driver.close()
+    except (ValueError, RuntimeError) as exc:
         return fail(f"task {cfg.task}: {exc}")
     if cfg.relative_to and cfg.relative_to not in keys:
         return fail(f"task {cfg.task} has no observation {cfg.relative_to!r} to learn targets relative to "
@@ -95,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     run_folder.report_path(run, ".json").write_text(json.dumps([r.__dict__ for r in results], indent=1))
     print(f"\nplot: {picture}\nreport: {run / 'report.json'}")
     return 0
+
+
+def robot_task(name: str) -> str:
+    """The task a robot runs unattended: a sim task, or the task of a twin's driver (ValueError if none)."""
+    from hgdagger.robots.registry import resolve_robot
+
+    robot = resolve_robot(name)
+    task = robot.driver.get("task")
+    if not task or robot.driver_type not in ("sim", "dynamixel_twin"):
+        raise ValueError(f"--robot {name}: the unattended loop needs a robot with a task and a scripted expert "
+                         "(a sim task, or a twin such as koch_twin); a real arm has no expert to supervise with")
+    return str(task)
 
 
 if __name__ == "__main__":

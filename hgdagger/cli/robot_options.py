@@ -42,16 +42,16 @@ def open_robot(args, seed: int | None = 0, sim_arm_cameras: tuple[str, ...] = ()
     """Resolve ``--robot`` and connect its driver: (RobotConfig, RobotDriver), or RobotOpenError
     naming what is wrong (unknown name, bad field, port missing, servo silent, camera absent).
     ``sim_arm_cameras``: the rendered views the sim arm observes when ``--cameras`` is not given."""
-    from hgdagger.robots.registry import DriverOptions, build_driver, is_simulated
+    from hgdagger.robots.registry import DriverOptions, build_driver
 
     robot = resolve(args)
     size = parse_size(args.image_size)
     if size is None:
         raise RobotOpenError(f"--image-size {args.image_size!r}: expected HEIGHTxWIDTH")
     cams = None if args.cameras is None else tuple(c for c in args.cameras.split(",") if c)
-    if cams is None and robot.driver_type == "sim" and robot.kinematics == "panda":
+    if cams is None and robot.driver_type == "sim" and robot.kinematics == "panda":  # the sim arm renders these
         cams = sim_arm_cameras
-    if cams and not is_simulated(robot):
+    if cams and robot.driver_type != "sim":
         raise RobotOpenError(f"--cameras is for sim robots; {robot.name}'s cameras come from its robot config ({robot.origin})")
     options = DriverOptions(seed=seed, control_hz=getattr(args, "hz", None), port=args.port, sim_cameras=cams, image_size=size,
                             cameras=not args.no_cameras)

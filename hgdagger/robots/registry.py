@@ -78,7 +78,9 @@ def builtin_robots() -> list[str]:
 
 def sim_robot(task: str) -> RobotConfig:
     """A sim task as a named robot: the simulated arm (or a plugged-in environment) doing it."""
-    return RobotConfig(name=task, driver={"type": "sim", "task": task}, kinematics="panda", task=task,
+    from sim.registry import get_task
+
+    return RobotConfig(name=task, driver={"type": "sim", "task": task}, kinematics=get_task(task).kinematics, task=task,
                        origin=f"sim task {task}")
 
 
@@ -124,20 +126,33 @@ def _build_sim(robot: RobotConfig, options: DriverOptions) -> RobotDriver:
                        cameras=tuple(cameras), image_size=options.image_size)
 
 
-def camera_set(robot: RobotConfig, options: DriverOptions):
-    """The robot's cameras, each on its own capture thread (None when it has none or they are off)."""
-    if not robot.cameras or not options.cameras:
-        return None
+def camera_configs(robot: RobotConfig, options: DriverOptions) -> list:
+    """The robot's cameras as teleop.cameras.CameraConfig (none when they are switched off)."""
+    if not options.cameras:
+        return []
     from dataclasses import fields as dc_fields
 
-    from teleop.cameras import CameraConfig, CameraSet
+    from teleop.cameras import CameraConfig
 
     known = {f.name for f in dc_fields(CameraConfig)}
     configs = []
     for i, raw in enumerate(robot.cameras):
         if unknown := sorted(set(raw) - known):
             raise RobotConfigError(f"{robot.origin}: cameras[{i}]: unknown keys {unknown} (known: {sorted(known)})")
-        configs.append(CameraConfig(**raw))
+        try:
+            configs.append(CameraConfig(**raw))
+        except TypeError as exc:
+            raise RobotConfigError(f"{robot.origin}: cameras[{i}]: {exc}") from None
+    return configs
+
+
+def camera_set(robot: RobotConfig, options: DriverOptions):
+    """The robot's cameras, each on its own capture thread (None when it has none or they are off)."""
+    configs = camera_configs(robot, options)
+    if not configs:
+        return None
+    from teleop.cameras import CameraSet
+
     return CameraSet(configs)
 
 
@@ -165,9 +180,24 @@ def _build_dynamixel(robot: RobotConfig, options: DriverOptions) -> RobotDriver:
         raise
 
 
+def _build_twin(robot: RobotConfig, options: DriverOptions) -> RobotDriver:
+    from sim.twin_robot import open_twin
+
+    clock = robot.driver.get("clock", "wall")
+    if clock not in ("wall", "commands"):
+        raise RobotConfigError(f"{robot.origin}: driver.clock must be 'wall' (live sessions) or 'commands' "
+                               f"(one control period per command), got {clock!r}")
+    return open_twin(follower_arm_config(robot, options), str(robot.driver.get("model", "koch_v1_1")),
+                     robot.driver.get("task"), clock=clock, seed=options.seed, cameras=camera_configs(robot, options))
+
+
 register_driver_type(DriverType(
     "sim", _build_sim, frozenset({"task"}), "the simulated arm doing a task, or a plugged-in gymnasium environment",
     extra="sim", simulated=True))
 register_driver_type(DriverType(
     "dynamixel", _build_dynamixel, frozenset({"follower"}),
     "a Dynamixel follower arm (Koch, and other X-series arms) on a serial port"))
+register_driver_type(DriverType(
+    "dynamixel_twin", _build_twin, frozenset({"follower", "model", "task", "clock"}),
+    "a Dynamixel follower arm's physics twin: the real driver over a pty to MuJoCo physics of the same arm",
+    extra="sim", simulated=True))
