@@ -15,7 +15,7 @@ from hgdagger.common.types import EpisodeOutcome, Observation
 from sim.koch_scene import CUBE_HALF_SIZE, CUBE_REGION, KOCH_REST, KOCH_TCP_SITE
 from sim.twin import PhysicsTwin
 
-HOVER = 0.03  # m above the cube's centre: the point the gripper must reach
+HOVER = 0.05  # m above the cube's centre: the point the gripper must reach (jaw tips 2 cm above its top)
 SUCCESS_RADIUS = 0.01  # m
 
 

@@ -101,3 +101,27 @@ def start_device_thread(device, endpoint: str, rate_hz: float) -> tuple[threadin
     thread = threading.Thread(target=run_device, args=(device, endpoint, rate_hz, stop.is_set), daemon=True)
     thread.start()
     return thread, stop
+
+
+class PressesTakeover:
+    """A device plus a pedal its operator presses once per episode, ``at_s`` after the episode began
+    (``elapsed()`` restarting marks a new episode): rehearsals ask for control like a person would."""
+
+    def __init__(self, device, at_s: float, elapsed):
+        self.device, self.at_s, self.elapsed = device, at_s, elapsed
+        self.name = device.name
+        self._pressed, self._last = False, 0.0
+
+    def read(self) -> TeleopIntent:
+        intent = self.device.read()
+        t = self.elapsed()
+        if t < self._last:
+            self._pressed = False
+        self._last = t
+        if not self._pressed and t >= self.at_s and intent.connected:
+            intent.events = list(intent.events) + ["takeover"]
+            self._pressed = True
+        return intent
+
+    def close(self) -> None:
+        self.device.close()

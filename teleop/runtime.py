@@ -289,6 +289,16 @@ class RobotRuntime:
         return done
 
     @property
+    def last_source(self) -> Source:
+        """Who drove the last tick (read from other threads)."""
+        return self._last_source
+
+    @property
+    def last_observation(self) -> Observation:
+        """What the robot observed at the last tick (read from other threads: a reference, never mutated)."""
+        return self._last_obs
+
+    @property
     def human_in_control(self) -> bool:
         """Whether the person held control at the last tick (for the console and benchmarks)."""
         return self._human_in_control

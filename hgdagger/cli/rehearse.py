@@ -1,4 +1,4 @@
-"""hgd-rehearse: puppeteer the sim arm with a simulated leader arm, through the real takeover path."""
+"""hgd-rehearse: puppeteer a simulated robot with a simulated leader arm, through the real takeover path."""
 
 from __future__ import annotations
 
@@ -10,28 +10,34 @@ import numpy as np
 
 from hgdagger.cli.arguments import (
     add_intent_security, endpoint, existing_file, fail, intent_security, nonnegative_float, positive_float,
-    record_forwarder, reports_missing_extras,
+    positive_int, record_forwarder, reports_missing_extras,
 )
+from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, open_robot
 
 
-@reports_missing_extras
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hgd-rehearse",
-        description="Rehearse leader-arm teleoperation on the sim, no hardware needed. A simulated leader arm "
-        "replays what a skilled operator's hands would do (the task's scripted expert, on a shadow copy) through "
-        "a calibration file, over the same ZeroMQ intent path a real leader uses. It asks to take over after "
-        "--takeover-at seconds; the follower is not released until the leader is within --tolerance of it "
-        "(the console and the log name the joints that are off), then the gap closes with a ramp.",
-        epilog="Example: hgd-rehearse --task pick_place --offset-joint 3 --offset-rad 0.5 --console")
-    p.add_argument("--task", default="pick_place")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hz", type=positive_float, default=20.0)
-    p.add_argument("--calibration", default=None, help="leader calibration JSON (default: identity)")
+        description="Rehearse leader-arm teleoperation with no hardware, or collect demonstrations unattended. A "
+        "simulated operator's hands (the task's scripted expert, closed loop on what the follower observes) move a "
+        "leader arm: on the Koch twin an emulated Dynamixel leader on its own pty, read by the real leader driver; on "
+        "the sim arm a simulated leader read through a calibration. Either way its commands take the same ZeroMQ "
+        "intent path a real leader uses. The hands ask for control after --takeover-at seconds; the follower is not "
+        "released until the leader is within --tolerance of it (the console and the log name the joints that are "
+        "off), then the gap closes with a ramp.",
+        epilog="Examples:\n"
+        "  hgd-rehearse --robot pick_place --offset-joint 3 --offset-rad 0.5 --console\n"
+        "  hgd-record --out runs/koch/round_0/data &\n"
+        "  hgd-rehearse --robot koch_twin --episodes 20 --record-to tcp://127.0.0.1:5560",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_robot_arguments(p)
+    p.add_argument("--episodes", type=positive_int, default=1, help="episodes to run (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
+    p.add_argument("--calibration", default=None, help="leader calibration JSON (default: the robot config's, else identity)")
     p.add_argument("--takeover-at", type=nonnegative_float, default=0.5, help="seconds before the leader asks for control")
-    p.add_argument("--offset-joint", type=int, default=0, help="start the leader off the follower at this joint (1-7; 0: none)")
+    p.add_argument("--offset-joint", type=int, default=0, help="start the leader off the follower at this joint (1..N; 0: none)")
     p.add_argument("--offset-rad", type=float, default=0.4, help="... by this much, closing over --settle-s seconds")
-    p.add_argument("--settle-s", type=nonnegative_float, default=2.0, help="seconds the operator takes to bring the leader into line")
+    p.add_argument("--settle-s", type=nonnegative_float, default=1.0, help="seconds the operator takes to bring the leader into line")
     p.add_argument("--tolerance", type=positive_float, default=0.15, help="alignment tolerance per joint (rad)")
     p.add_argument("--intent-endpoint", type=endpoint, default="ipc:///tmp/hgd-rehearse-intent")
     add_intent_security(p)
@@ -39,79 +45,117 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--record-curve-server", type=existing_file, default=None,
                    help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
     p.add_argument("--record-curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
+    p.add_argument("--operator", default="rehearsal", help="stored with every episode (default: rehearsal)")
     p.add_argument("--console", action="store_true")
-    p.add_argument("--realtime", action="store_true", help="run at wall-clock speed (default: as fast as possible)")
-    args = p.parse_args(argv)
+    return p
+
+
+@reports_missing_extras
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     security, problem = intent_security(args)
     if problem:
         return fail(problem)
-    if not 0 <= args.offset_joint <= 7:
-        return fail("--offset-joint must be 0 (none) or 1..7")
 
     import sim
-    from sim.driver import SimArmDriver
-    from teleop.devices.leader_arm import LeaderCalibration, SimulatedLeaderArm
     from hgdagger.common.record_queue import RecordQueue
+    from hgdagger.common.types import Source
+    from hgdagger.robots.leader import leader_arm_config, leader_calibration
+    from hgdagger.robots.registry import episode_env_args, is_simulated
+    from sim.rehearsal import ExpertHands, emulated_leader
+    from teleop.devices.leader_arm import SimulatedLeaderArm
+    from teleop.operator_setup import (ConsoleThread, HumanOptions, PressesTakeover, SimulatedLeaderDevice,
+                                       device_human_side, start_device_thread)
     from teleop.runtime import RobotRuntime, RuntimeConfig
-    from sim.arm_model import SimArmModel
-    from sim.rehearsal import expert_joint_trajectory
-    from teleop.operator_setup import ConsoleThread, HumanOptions, SimulatedLeaderDevice, device_human_side, start_device_thread
 
-    if args.task not in sim.task_names():
-        return fail(f"unknown task {args.task!r}; tasks: {', '.join(sim.task_names())}")
     try:
-        cal = LeaderCalibration.load(args.calibration) if args.calibration else LeaderCalibration.identity(7)
-    except ValueError as exc:
+        robot, driver = open_robot(args, seed=args.seed)
+    except RobotOpenError as exc:
         return fail(str(exc))
-    driver = SimArmDriver(task=args.task, seed=args.seed, control_hz=args.hz)
-    track, length = expert_joint_trajectory(args.task, args.seed, driver.env.max_steps, args.hz)
-    offset = np.zeros(8)
+    task = robot.driver.get("task")
+    closing = [driver]
+    try:
+        if not is_simulated(robot) or not task:
+            raise RobotOpenError(f"{robot.name} has no scripted expert to play the operator's hands: rehearse on a sim "
+                                 "robot or a twin (hgd-rehearse --robot koch_twin); on a real arm use hgd-leader")
+        n = driver.spec.num_joints
+        if not 0 <= args.offset_joint <= n:
+            raise RobotOpenError(f"--offset-joint must be 0 (none) or 1..{n}")
+        emulate = robot.leader is not None
+        lcfg = leader_arm_config(robot) if emulate else None
+        cal, _ = leader_calibration(robot, args.calibration, n) if emulate else (None, "")
+        if not emulate:
+            from teleop.devices.leader_arm import LeaderCalibration
+
+            cal = LeaderCalibration.load(args.calibration) if args.calibration else LeaderCalibration.identity(n)
+    except (RobotOpenError, ValueError) as exc:
+        driver.close()
+        return fail(str(exc))
+    offset = np.zeros(n + 1)
     if args.offset_joint:
         offset[args.offset_joint - 1] = args.offset_rad
-
-    start_task = args.takeover_at + args.settle_s
-
-    def operator_hands(t: float) -> np.ndarray:
-        """Like a person: first bring the leader into line with the arm (an initial misalignment that
-        shrinks over settle_s), then perform the task (the expert's track)."""
-        if t < start_task:
-            return track(0.0) + offset * (1.0 - t / start_task)
-        return track(t - start_task)
-
-    leader = SimulatedLeaderArm(operator_hands, cal)
-    human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, **security, leader_tolerance=args.tolerance),
-                                      driver.spec.control_period, SimArmModel())
-    device = SimulatedLeaderDevice(leader, lambda: driver.observe()["joint_pos"], args.tolerance,
-                                   1.0 / args.hz, args.takeover_at)
-    thread, stop = start_device_thread(device, merger.endpoint, args.hz)
+    human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, **security,
+                                                   leader_tolerance=args.tolerance),
+                                      driver.spec.control_period, None)
+    closing.append(merger)
     records = RecordQueue()
     try:
         forwarder = record_forwarder(records, args)
     except ValueError as e:  # unusable recorder keys
+        for c in closing:
+            c.close()
         return fail(str(e))
     rt = RobotRuntime(driver, None, RuntimeConfig(realtime=False), records if forwarder else None, human=human)
     rt.start()
+    hands = ExpertHands(sim.make_expert(task, control_hz=driver.spec.control_hz), lambda: rt.last_observation,
+                        lambda: rt.last_source == Source.HUMAN, offset, args.takeover_at + args.settle_s)
+    hands.reset(args.seed, driver.observe())  # the leader has somewhere to be before the device thread starts
+    if emulate:  # an emulated Dynamixel leader on its own pty, read by the real leader driver
+        from teleop.dynamixel.dynamixel_leader import DynamixelLeader, DynamixelLeaderDevice
+
+        bus = emulated_leader(lcfg, cal, hands).start()
+        lcfg.bus.port = bus.port
+        device = PressesTakeover(DynamixelLeaderDevice(DynamixelLeader(lcfg), cal), args.takeover_at, lambda: hands.elapsed)
+        closing.append(bus)
+    else:
+        leader = SimulatedLeaderArm(lambda t: hands(), cal)
+        device = SimulatedLeaderDevice(leader, lambda: rt.last_observation.get("joint_pos", np.zeros(n)),
+                                       args.tolerance, driver.spec.control_period, None)
+        device = PressesTakeover(device, args.takeover_at, lambda: hands.elapsed)
+    thread, stop = start_device_thread(device, merger.endpoint, 50.0)
     console = ConsoleThread(rt) if args.console else None
-    aligned_at: list[int] = []
-    rt.on_step = lambda step, source, sent: aligned_at.append(step) if source.name == "HUMAN" and not aligned_at else None
+    released: list[int] = []
+    rt.on_step = lambda step, source, sent: released.append(step) if source.name == "HUMAN" and not released else None
+    max_steps = getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
+    labels = []
     try:
-        report = rt.run_episode(driver.env.max_steps, task=args.task, kind="demo",
-                                seed=args.seed, env_args=json.dumps({"type": "hgd_sim", "task": args.task, "seed": args.seed}))
+        for i in range(args.episodes):
+            seed = args.seed + i
+            released.clear()
+            hands.reset(seed, driver.reset(seed))
+            report = rt.run_episode(max_steps, task=robot.task or task, kind="demo", seed=seed, operator=args.operator,
+                                    env_args=json.dumps(episode_env_args(robot, seed)))
+            labels.append(report.label)
+            first = released[0] if released else None
+            print(f"hgd-rehearse: {robot.name} seed {seed}: {report.label}; follower released to the leader at step "
+                  f"{first} ({'never' if first is None else f'{first / driver.spec.control_hz:.2f} s'}); "
+                  f"{report.human_steps} leader-driven steps, {report.hold_steps} held while aligning", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted: every finished episode is with the recorder")
     finally:
         stop.set()
         thread.join(timeout=2)
         if console:
             console.stop()
         rt.close()
-        merger.close()
         if forwarder:
             forwarder.close()
-    first = aligned_at[0] if aligned_at else None
-    print(f"hgd-rehearse: {args.task} seed {args.seed}: {report.label}; follower released to the leader at step "
-          f"{first} ({'never' if first is None else f'{first / args.hz:.2f} s'}); {report.human_steps} leader-driven steps, "
-          f"{report.hold_steps} held while aligning")
-    driver.close()
-    return 0 if report.label == "success" else 1
+        for part in reversed(closing):
+            if hasattr(part, "close"):
+                part.close()
+            else:
+                part.stop()
+    return 0 if labels and all(label == "success" for label in labels) else 1
 
 
 if __name__ == "__main__":

@@ -56,6 +56,12 @@ class LeaderCalibration:
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2))
 
+    def to_leader(self, follower_action: np.ndarray) -> np.ndarray:
+        """The inverse: the leader reading (joints..., gripper) that maps to ``follower_action``."""
+        action = np.asarray(follower_action, dtype=float)
+        joints = (action[:-1] - np.asarray(self.offset_quarter_turns) * (np.pi / 2)) / np.asarray(self.signs)
+        return np.append(joints, self.gripper_open + action[-1] * (self.gripper_closed - self.gripper_open))
+
     def to_follower(self, leader_reading: np.ndarray) -> np.ndarray:
         """Leader reading (joints..., gripper) -> follower action (joint targets..., gripper 0..1)."""
         reading = np.asarray(leader_reading, dtype=float)
@@ -86,8 +92,4 @@ class SimulatedLeaderArm:
         self.time += dt
 
     def read(self) -> np.ndarray:
-        follower = np.asarray(self.trajectory(self.time), dtype=float)
-        cal = self.calibration
-        joints = (follower[:-1] - np.asarray(cal.offset_quarter_turns) * (np.pi / 2)) / np.asarray(cal.signs)
-        grip = cal.gripper_open + follower[-1] * (cal.gripper_closed - cal.gripper_open)
-        return np.append(joints, grip)
+        return self.calibration.to_leader(self.trajectory(self.time))
