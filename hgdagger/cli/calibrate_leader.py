@@ -16,9 +16,10 @@ What it measures (LeaderCalibration, read by hgd-leader and the runtime):
                         (servo horns are mounted at multiples of a quarter turn)
   gripper_open/closed   the raw trigger angle fully open and fully closed (mapped to 0..1)
 
-Example (no hardware: start `hgd-dxl-emulator --config configs/koch_leader.json --link /tmp/hgd-leader`
-and pass --port /tmp/hgd-leader):
-  hgd-calibrate-leader --leader configs/koch_leader.json --pose 0,0,0,0,0 --out leader_calibration.json
+Examples:
+  hgd-calibrate-leader --robot koch --port /dev/ttyUSB1 --out leader_calibration.json
+  # no hardware: hgd-dxl-emulator --config koch_leader --link /tmp/hgd-leader &
+  hgd-calibrate-leader --leader koch_leader --port /tmp/hgd-leader --pose 0,0,0,0,0 --out leader_calibration.json
 """
 
 
@@ -29,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Calibrate a Dynamixel leader arm against its follower: you hold the leader in a reference "
         "pose, then open and close its trigger; the command computes quarter-turn offsets and the gripper range "
         "and writes the calibration file.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--leader", required=True, help="the leader arm's config (JSON/TOML), e.g. configs/koch_leader.json")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--robot", metavar="NAME_OR_PATH", help="the robot whose leader arm to calibrate (from its config)")
+    which.add_argument("--leader", help="a leader arm config on its own: a shipped arm (koch_leader) or a JSON/TOML file")
     p.add_argument("--port", help="override the config's serial port (e.g. an emulator's link)")
     p.add_argument("--pose", help="the follower pose to hold the leader in, comma-separated rad (default: all 0)")
     p.add_argument("--signs", help="comma-separated +1/-1 per joint (default: the config's joint signs)")
@@ -41,9 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     from teleop.dynamixel.dynamixel_leader import DynamixelLeader, calibrate
 
     try:
-        cfg = ArmConfig.load(args.leader)
-        if args.port:
-            cfg.bus.port = args.port
+        if args.robot:
+            from hgdagger.robots.leader import leader_arm_config
+            from hgdagger.robots.registry import resolve_robot
+
+            cfg = leader_arm_config(resolve_robot(args.robot), args.port)
+        else:
+            cfg = ArmConfig.load(args.leader)
+            if args.port:
+                cfg.bus.port = args.port
         n = len(cfg.joints)
         pose = [float(x) for x in args.pose.split(",")] if args.pose else [0.0] * n
         signs = [float(x) for x in args.signs.split(",")] if args.signs else [j.sign for j in cfg.joints]

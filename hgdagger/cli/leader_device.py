@@ -16,10 +16,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Read a Dynamixel leader arm at a fixed rate, map it through its calibration file to follower "
         "joint targets, and send them as intent to the robot runtime (hgd-run --takeover devices) over ZeroMQ. "
         "If the leader's bus fails, it sends no command and says why (the runtime holds the arm).",
-        epilog="Example: hgd-leader --leader configs/koch_leader.json --calibration leader_calibration.json")
-    p.add_argument("--leader", required=True, help="the leader arm's config (JSON/TOML)")
-    p.add_argument("--calibration", required=True, help="the file hgd-calibrate-leader wrote")
-    p.add_argument("--port", help="override the config's serial port")
+        epilog="Examples:\n"
+        "  hgd-leader --robot koch --port /dev/ttyUSB1 --calibration leader_calibration.json\n"
+        "  hgd-leader --leader koch_leader --calibration leader_calibration.json   # an arm config, no robot",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--robot", metavar="NAME_OR_PATH",
+                       help="the robot whose leader arm this is (its config names the leader; refused unless the "
+                       "leader's joints are the follower's)")
+    which.add_argument("--leader", help="a leader arm config on its own: a shipped arm (koch_leader) or a JSON/TOML file")
+    p.add_argument("--calibration", help="the file hgd-calibrate-leader wrote (default: the robot config's)")
+    p.add_argument("--port", help="the leader's serial port, overriding its config")
     p.add_argument("--endpoint", type=endpoint, default="tcp://127.0.0.1:5561", help="the runtime's intent socket (default tcp://127.0.0.1:5561)")
     add_device_security(p)
     p.add_argument("--rate", type=positive_float, default=50.0, help="readings per second (default 50)")
@@ -32,13 +39,25 @@ def main(argv: list[str] | None = None) -> int:
     from teleop.dynamixel.bus import BusError
     from teleop.dynamixel.config import ArmConfig
     from teleop.dynamixel.dynamixel_leader import DynamixelLeader, DynamixelLeaderDevice
+    from hgdagger.robots.leader import leader_arm_config, leader_calibration
+    from hgdagger.robots.registry import resolve_robot
 
     leader = None
     try:
-        cfg = ArmConfig.load(args.leader)
-        if args.port:
-            cfg.bus.port = args.port
-        calibration = LeaderCalibration.load(args.calibration)  # a bad file fails before the arm is touched
+        if args.robot:
+            robot = resolve_robot(args.robot)
+            cfg = leader_arm_config(robot, args.port)  # refused here if its joints are not the follower's
+            if not args.calibration and not (robot.leader and robot.leader.calibration):
+                raise ValueError(f"no calibration for {robot.name}'s leader: run hgd-calibrate-leader --robot "
+                                 f"{args.robot}, then pass --calibration (or name it in the robot config)")
+            calibration, _ = leader_calibration(robot, args.calibration, len(cfg.joints))
+        else:
+            cfg = ArmConfig.load(args.leader)
+            if args.port:
+                cfg.bus.port = args.port
+            if not args.calibration:
+                raise ValueError("--leader needs --calibration (the file hgd-calibrate-leader wrote)")
+            calibration = LeaderCalibration.load(args.calibration)  # a bad file fails before the arm is touched
         leader = DynamixelLeader(cfg)  # retries silent servos for bus.connect_timeout_s, then says why
         device = DynamixelLeaderDevice(leader, calibration)
     except (ValueError, BusError, RuntimeError) as exc:

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         return fail(problem)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)  # PyOpenGL's start-up notes are not the operator's business
     if bool(args.curve_server) != bool(args.curve_secret):
         return fail("CURVE needs both --curve-server and --curve-secret")
     if args.report and (problem := writable_file(args.report, "--report")):
