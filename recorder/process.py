@@ -56,6 +56,7 @@ def serve(endpoint: str, folder: Path, *, round_index: int | None = None, compre
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     if ready_file is not None:
         Path(ready_file).write_text("ready")
+    print(f"hgd-record: listening on {endpoint}, writing episodes to {folder} (ctrl-c to stop)", flush=True)
     t_end = None if max_seconds is None else time.monotonic() + max_seconds
     next_status = time.monotonic() + status_every
     poller = zmq.Poller()

@@ -33,10 +33,10 @@ def expert_joint_trajectory(task: str, seed: int, steps: int, control_hz: float)
 
 
 class ExpertHands:
-    """A skilled operator's hands on a leader arm, simulated closed loop: first they bring the leader
-    into line with the follower (an initial misalignment that shrinks over ``settle_s``); once the
-    follower is theirs (``in_control()``) they do the task as the scripted expert would from what the
-    follower last observed. Returns follower commands (joints + gripper); ``elapsed`` is the time
+    """A skilled operator's hands on a leader arm, simulated closed loop: first they keep the leader in
+    line with the follower as they see it (with an initial misalignment that shrinks over
+    ``settle_s``); once the follower is theirs (``in_control()``) they do the task as the scripted
+    expert would from what the follower last observed. Returns follower commands (joints + gripper); ``elapsed`` is the time
     since the episode began."""
 
     def __init__(self, expert, observation, in_control, offset: np.ndarray, settle_s: float):
@@ -60,10 +60,11 @@ class ExpertHands:
 
     def __call__(self) -> np.ndarray | None:
         self.doing_task = self.doing_task or bool(self.in_control())
-        if not self.doing_task:
-            shrink = max(0.0, 1.0 - self.elapsed / self.settle_s) if self.settle_s > 0 else 0.0
-            return None if self.initial is None else self.initial + self.offset * shrink
         obs = self.observation()
+        if not self.doing_task:  # follow the follower by eye (a policy may be moving it), converging
+            shrink = max(0.0, 1.0 - self.elapsed / self.settle_s) if self.settle_s > 0 else 0.0
+            pose = np.append(obs["joint_pos"], obs["gripper_pos"][:1]) if obs else self.initial
+            return None if pose is None else pose + self.offset * shrink
         return np.asarray(self.expert.act(obs), float) if obs else None
 
 

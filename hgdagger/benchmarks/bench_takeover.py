@@ -34,26 +34,46 @@ def spawn_server(endpoint: str, policy: str) -> subprocess.Popen:
     return proc
 
 
-def takeover_latency(seconds: float, hz: float, device_rate: float) -> dict:
+def takeover_latency(seconds: float, hz: float, device_rate: float, robot: str | None = None,
+                     device_kind: str = "pad") -> dict:
+    """robot None: the sim arm running a policy; a robot name (koch_twin): that robot holding, its driver
+    built as ``--robot`` builds it (the twin: the real follower driver over its pty), no cameras.
+    device_kind "pad" (a gamepad or keyboard stream of twists) or "leader" (a leader arm's commands)."""
     from hgdagger.common.types import Source
     from policy_server.client import ClientConfig
-    from sim.driver import SimArmDriver
     from teleop.executor import ExecConfig, Mode
     from teleop.fetcher import ChunkFetcher
     from teleop.runtime import RobotRuntime, RuntimeConfig
-    from sim.arm_model import SimArmModel
     from teleop.operator_setup import HumanOptions, device_human_side
 
     tmp = tempfile.mkdtemp()
-    server = spawn_server(f"ipc://{tmp}/srv", "toy")  # never finishes the task: the episode runs the whole time
-    driver = SimArmDriver(task="reach", seed=0, control_hz=hz, max_steps=10**9)
+    server = None
+    if robot is None:
+        from sim.arm_model import SimArmModel
+        from sim.driver import SimArmDriver
+
+        server = spawn_server(f"ipc://{tmp}/srv", "toy")  # never finishes the task: the episode runs the whole time
+        driver = SimArmDriver(task="reach", seed=0, control_hz=hz, max_steps=10**9)
+        arm, fetcher = SimArmModel(), ChunkFetcher(ClientConfig(endpoint=f"ipc://{tmp}/srv"))
+    else:
+        from hgdagger.robots.registry import DriverOptions, build_driver, resolve_robot
+        from sim.arm_models import arm_model
+
+        config = resolve_robot(robot)
+        driver = build_driver(config, DriverOptions(control_hz=hz, cameras=False))
+        if hasattr(driver, "max_steps"):
+            driver.max_steps = None
+        arm, fetcher = arm_model(config.kinematics), None
     human, merger = device_human_side(HumanOptions(intent_endpoint=f"ipc://{tmp}/intent", ramp_steps=5),
-                                      driver.spec.control_period, SimArmModel())
-    rt = RobotRuntime(driver, ChunkFetcher(ClientConfig(endpoint=f"ipc://{tmp}/srv")),
-                      RuntimeConfig(execution=ExecConfig(mode=Mode.RTC)), human=human)
+                                      driver.spec.control_period, arm)
+    rt = RobotRuntime(driver, fetcher, RuntimeConfig(execution=ExecConfig(mode=Mode.RTC)), human=human)
     rt.start()
+    extra = []
+    if device_kind == "leader":
+        obs = driver.observe()
+        extra = ["--leader-pose", ",".join(f"{x:.6f}" for x in np.append(obs["joint_pos"], obs["gripper_pos"][:1]))]
     device = subprocess.Popen([sys.executable, "-m", "hgdagger.benchmarks.scripted_device", "--endpoint", merger.endpoint,
-                               "--rate", str(device_rate), "--seconds", str(seconds + 2), "--toggle-every", "0.4"])
+                               "--rate", str(device_rate), "--seconds", str(seconds + 2), "--toggle-every", "0.4", *extra])
     takeover_ms, stick_ms = [], []
     previous = {"human": False}
 
@@ -75,8 +95,10 @@ def takeover_latency(seconds: float, hz: float, device_rate: float) -> dict:
         rt.close()
         merger.close()
         device.kill()
-        server.kill()
-    return {"takeover_ms": takeover_ms, "stick_to_command_ms": stick_ms, "timing": report.timing,
+        if server is not None:
+            server.kill()
+        driver.close()
+    return {"robot": robot or "sim arm (reach)", "device": device_kind, "takeover_ms": takeover_ms, "stick_to_command_ms": stick_ms, "timing": report.timing,
             "takeovers": report.takeovers, "control_period_ms": 1e3 / hz, "device_period_ms": 1e3 / device_rate}
 
 
@@ -147,9 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hz", type=float, default=50.0, help="control rate of the latency run (default 50)")
     parser.add_argument("--device-rate", type=float, default=100.0, help="device messages per second (default 100)")
     parser.add_argument("--handovers", type=int, default=50, help="takeovers (and as many handbacks) for smoothness (default 50)")
-    parser.add_argument("--json", default="benchmarks/results/takeover.json")
+    parser.add_argument("--robot", default=None, metavar="NAME_OR_PATH",
+                        help="measure takeover latency on this robot instead (e.g. koch_twin: the real follower driver "
+                        "over the twin's pty), from a keyboard/gamepad stream and from a leader arm (no smoothness run)")
+    parser.add_argument("--json", default=None, help="default: benchmarks/results/takeover.json "
+                        "(with --robot: takeover_<robot>.json)")
     args = parser.parse_args(argv)
     from hgdagger.common.stats import print_table, spread
+
+    if args.robot:
+        return robot_latency(args)
 
     latency = takeover_latency(args.seconds, args.hz, args.device_rate)
     smooth = handover_smoothness(args.handovers, every=12)
@@ -172,9 +201,35 @@ def main(argv: list[str] | None = None) -> int:
     print(f"handover ramp steps the safety filter had to change: {smooth['ramp_steps_the_safety_filter_had_to_change']} "
           f"of {smooth['ramp_steps']} (the gate's ramps alone keep the arm under its limits: target 0)")
     out = {"latency": {k: v for k, v in latency.items()} | {"takeover": take, "stick": stick}, "smoothness": smooth}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1, default=float))
-    print(f"\nwrote {args.json}")
+    path = Path(args.json or "benchmarks/results/takeover.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, default=float))
+    print(f"\nwrote {path}")
+    return 0
+
+
+def robot_latency(args) -> int:
+    """Takeover and command latency on one robot, from a keyboard/gamepad stream and from a leader arm."""
+    from hgdagger.common.stats import print_table, spread
+
+    p99 = lambda xs: float(np.percentile(xs, 99)) if xs else float("nan")  # noqa: E731
+    runs = {kind: takeover_latency(args.seconds, args.hz, args.device_rate, args.robot, kind) for kind in ("pad", "leader")}
+    period = 1e3 / args.hz
+    print(f"== Takeover latency on {args.robot} at {args.hz:g} Hz (control period {period:.0f} ms, device period "
+          f"{1e3 / args.device_rate:.0f} ms) ==")
+    rows = []
+    for kind, run in runs.items():
+        take, cmd = spread(run["takeover_ms"]), spread(run["stick_to_command_ms"])
+        label = "keyboard/gamepad" if kind == "pad" else "leader arm"
+        rows.append([f"{label}: press -> first HUMAN command", take["n"], f"{take['median']:.1f}", f"{p99(run['takeover_ms']):.1f}"])
+        rows.append([f"{label}: reading -> command at driver", cmd["n"], f"{cmd['median']:.1f}",
+                     f"{p99(run['stick_to_command_ms']):.1f}"])
+        run["takeover"], run["command"] = take, cmd
+    print_table(["path", "n", "p50 ms", "p99 ms"], rows)
+    path = Path(args.json or f"benchmarks/results/takeover_{Path(args.robot).stem}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(runs, indent=1, default=float))
+    print(f"\nwrote {path}")
     return 0
 
 

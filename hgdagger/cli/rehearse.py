@@ -28,9 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n"
         "  hgd-rehearse --robot pick_place --offset-joint 3 --offset-rad 0.5 --console\n"
         "  hgd-record --out runs/koch/round_0/data &\n"
-        "  hgd-rehearse --robot koch_twin --episodes 20 --record-to tcp://127.0.0.1:5560",
+        "  hgd-rehearse --robot koch_twin --episodes 20 --record-to tcp://127.0.0.1:5560\n"
+        "  hgd-rehearse --robot koch_twin --server tcp://127.0.0.1:5555 --takeover-at 1.5 --episodes 5   # HG-DAgger",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_robot_arguments(p)
+    p.add_argument("--server", type=endpoint, default=None,
+                   help="a policy server (hgd-serve): the policy drives until the leader takes over (a supervised "
+                   "rollout, recorded as kind 'rollout'); without it the follower holds until then (a demonstration)")
+    p.add_argument("--connect-timeout", type=positive_float, default=10.0, help="seconds to wait for the server (default 10)")
     p.add_argument("--episodes", type=positive_int, default=1, help="episodes to run (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
     p.add_argument("--calibration", default=None, help="leader calibration JSON (default: the robot config's, else identity)")
@@ -105,8 +110,21 @@ def main(argv: list[str] | None = None) -> int:
         for c in closing:
             c.close()
         return fail(str(e))
-    rt = RobotRuntime(driver, None, RuntimeConfig(realtime=False), records if forwarder else None, human=human)
-    rt.start()
+    fetcher = None
+    if args.server:
+        from policy_server.client import ClientConfig
+        from teleop.fetcher import ChunkFetcher
+
+        fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=robot.name))
+    rt = RobotRuntime(driver, fetcher, RuntimeConfig(realtime=False), records if forwarder else None, human=human)
+    try:
+        rt.start(connect_timeout_s=args.connect_timeout)
+    except Exception as exc:  # server unreachable, or its policy is for another robot
+        if forwarder:
+            forwarder.close()
+        for part in reversed(closing):
+            part.close()
+        return fail(str(exc))
     hands = ExpertHands(sim.make_expert(task, control_hz=driver.spec.control_hz), lambda: rt.last_observation,
                         lambda: rt.last_source == Source.HUMAN, offset, args.takeover_at + args.settle_s)
     hands.reset(args.seed, driver.observe())  # the leader has somewhere to be before the device thread starts
@@ -133,13 +151,15 @@ def main(argv: list[str] | None = None) -> int:
             seed = args.seed + i
             released.clear()
             hands.reset(seed, driver.reset(seed))
-            report = rt.run_episode(max_steps, task=robot.task or task, kind="demo", seed=seed, operator=args.operator,
+            report = rt.run_episode(max_steps, task=robot.task or task, kind="rollout" if args.server else "demo",
+                                    seed=seed, operator=args.operator,
                                     env_args=json.dumps(episode_env_args(robot, seed)))
             labels.append(report.label)
             first = released[0] if released else None
             print(f"hgd-rehearse: {robot.name} seed {seed}: {report.label}; follower released to the leader at step "
                   f"{first} ({'never' if first is None else f'{first / driver.spec.control_hz:.2f} s'}); "
-                  f"{report.human_steps} leader-driven steps, {report.hold_steps} held while aligning", flush=True)
+                  f"{report.human_steps} leader-driven steps, {report.hold_steps} held"
+                  + (f", {report.policy_steps} policy steps" if args.server else " while aligning"), flush=True)
     except KeyboardInterrupt:
         print("interrupted: every finished episode is with the recorder")
     finally:
