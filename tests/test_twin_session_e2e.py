@@ -2,7 +2,8 @@
 a simulated leader arm (an emulated Dynamixel leader read by the real leader driver) puppeteers the
 Koch twin (the real follower driver over the twin's pty) to collect demonstrations; train; serve;
 ``hgd-run --robot koch_twin`` rolls the policy out while a keyboard takes over and hands back; a
-leader arm takes over another rollout; every step is recorded; retrain on both rounds."""
+leader arm takes over another rollout; every step is recorded; a demonstration replays on the twin;
+retrain on both rounds."""
 
 from __future__ import annotations
 
@@ -96,6 +97,11 @@ def test_a_real_arm_session_on_the_koch_twin_from_demonstrations_to_retraining(t
     assert all({"joint_pos", "joint_vel", "gripper_pos", "cube_pos", "front_rgb", "wrist_rgb"} <= e["obs"] for e in round0)
     assert all(e["frames"][1:] == (96, 128, 3) for e in round0)
     assert all((e["source"] == Source.HUMAN).sum() > 20 for e in round0)  # the leader drove them
+
+    replay = hgd("hgdagger.cli.replay", str(run / "round_0/data/ep_0000.hdf5"), "--robot", "koch_twin", "--no-video",
+                 "--out", str(tmp_path / "replay"))  # a demonstration played back on the twin follows its recording
+    gap = float(replay.stdout.split("largest joint difference replay vs recorded: ")[1].split()[0])
+    assert gap < 0.05 and (tmp_path / "replay.png").exists(), replay.stdout
 
     hgd("hgdagger.cli.train", "--run", str(run), "--round", "0", "--steps", "300", "--obs-keys", *OBS, "--no-progress")
     checkpoint = run / "round_0/checkpoints/last.pt"

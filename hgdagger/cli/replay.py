@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from hgdagger.cli.arguments import fail, parse_size, positive_int, reports_missing_extras, writable_file
+from hgdagger.cli.robot_options import RobotOpenError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,11 +19,17 @@ def build_parser() -> argparse.ArgumentParser:
         "the replayed joints drift from the recorded ones; --mode auto (default) uses frames when the\n"
         "episode has them.\n\n"
         "  hgd-replay runs/exp1/round_1/data/ep_0003.hdf5\n"
-        "  hgd-replay runs/exp1/round_1/data/ep_0003.hdf5 --mode sim --camera wrist --out /tmp/look",
+        "  hgd-replay runs/exp1/round_1/data/ep_0003.hdf5 --mode sim --camera wrist --out /tmp/look\n\n"
+        "With --robot the recorded actions are played on a robot (through the runtime's safety filter), e.g. a\n"
+        "demonstration on its twin or on the arm itself; it reports how far the arm strays from the recording:\n"
+        "  hgd-replay runs/koch/round_0/data/ep_0000.hdf5 --robot koch_twin",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="an episode file (ep_<n>.hdf5) or an exported file (with --demo)")
     p.add_argument("--demo", help="which demo_<i> of a multi-episode file (default: the first)")
     p.add_argument("--mode", choices=("auto", "frames", "sim"), default="auto")
+    p.add_argument("--robot", metavar="NAME_OR_PATH", default=None,
+                   help="play the recorded actions on this robot instead (a twin, or a real arm: it moves!)")
+    p.add_argument("--port", default=None, help="with --robot: a real arm's serial port, overriding its robot config")
     p.add_argument("--camera", default=None, help="camera to show (default: the first recorded / 'front' in sim)")
     p.add_argument("--size", default="240x320", help="render size in sim mode, HEIGHTxWIDTH (default 240x320)")
     p.add_argument("--strip-frames", type=positive_int, default=8, help="frames in the PNG strip (default 8)")
@@ -47,20 +54,22 @@ def main(argv: list[str] | None = None) -> int:
         ep, env_args = load_one(args.file, args.demo)
     except (OSError, KeyError, ValueError) as e:
         return fail(f"cannot read '{args.file}' as an episode file: {e}")
-    mode = args.mode if args.mode != "auto" else ("frames" if camera_keys(ep) else "sim")
+    mode = "robot" if args.robot else args.mode if args.mode != "auto" else ("frames" if camera_keys(ep) else "sim")
     try:
-        if mode == "frames":
+        if mode == "robot":
+            rep = _replay_on_robot(args, ep, env_args)
+        elif mode == "frames":
             rep = replay_frames(ep, args.camera)
         else:
             from sim.replay import replay_sim
 
             rep = replay_sim(ep, env_args, args.camera or "front", size)
-    except ValueError as e:
+    except (ValueError, RobotOpenError) as e:
         return fail(str(e))
     except Exception as e:  # unknown task, no GL backend: say what, not a traceback
         return fail(f"sim replay failed: {type(e).__name__}: {e}")
     stem = args.out or args.file.with_name(args.file.name.split(".")[0] + "_replay")
-    written = write_outputs(rep, stem, args.strip_frames, video=not args.no_video)
+    written = write_outputs(rep, stem, args.strip_frames, video=not args.no_video) if rep.frames else []
     print(f"{mode}: {len(rep.frames)} frames at {rep.fps:.0f} Hz" + (f", task {rep.task} seed {rep.seed}" if rep.task else ""))
     if rep.max_joint_error is not None:
         print(f"largest joint difference replay vs recorded: {rep.max_joint_error:.4f} rad")
@@ -69,6 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     for w in written:
         print(f"wrote {w}")
     return 0
+
+
+def _replay_on_robot(args, ep, env_args: dict):
+    from hgdagger.cli.robot_options import open_robot
+    from hgdagger.robots.replay import replay_on_robot
+
+    args.cameras, args.image_size, args.no_cameras = None, args.size, False
+    seed = env_args.get("seed")
+    robot, driver = open_robot(args, seed=seed)
+    try:
+        print(f"hgd-replay: {len(ep.actions)} recorded actions on {robot.name} at {driver.spec.control_hz:g} Hz")
+        return replay_on_robot(ep, driver, seed, args.camera)
+    finally:
+        driver.close()
 
 
 if __name__ == "__main__":

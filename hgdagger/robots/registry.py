@@ -114,7 +114,8 @@ def episode_env_args(robot: RobotConfig, seed: int | None) -> dict[str, Any]:
     """What an episode file says about where it was recorded (replay and export read it)."""
     if robot.driver_type == "sim":
         return {"type": "hgd_sim", "task": robot.driver["task"], "seed": seed}
-    return {"type": "robot", "robot": robot.name, "driver": robot.driver_type}
+    return {"type": "robot", "robot": robot.name, "driver": robot.driver_type} | (
+        {"seed": seed} if is_simulated(robot) else {})  # a twin re-creates its scene from the seed
 
 
 # ---------------------------------------------------------------------------------------- types
