@@ -32,6 +32,33 @@ class CartesianArm(Protocol):
         ...
 
 
+class LazyArm:
+    """A CartesianArm built on first use (``factory()``), so that a session that never moves the arm
+    in Cartesian space (a leader arm drives it) never loads the model or its dependencies."""
+
+    def __init__(self, name: str, factory):
+        self.name, self._factory, self._arm = name, factory, None
+
+    def _get(self) -> CartesianArm:
+        if self._arm is None:
+            self._arm = self._factory()
+        return self._arm
+
+    @property
+    def max_joint_velocity(self) -> float:
+        return self._get().max_joint_velocity
+
+    @property
+    def workspace(self):
+        return self._get().workspace
+
+    def gripper_pose(self, joint_pos: np.ndarray) -> tuple[np.ndarray, float]:
+        return self._get().gripper_pose(joint_pos)
+
+    def solve(self, joint_pos, target_pos, target_yaw, max_joint_step) -> np.ndarray:
+        return self._get().solve(joint_pos, target_pos, target_yaw, max_joint_step)
+
+
 @dataclass(frozen=True)
 class Twist:
     """A normalised velocity command: each component in [-1, 1] of the configured top speed."""
@@ -64,26 +91,30 @@ class CartesianMapper:
     def __init__(self, arm: CartesianArm, config: CartesianConfig = CartesianConfig()):
         self.config = config
         self.arm = arm
-        self.low = np.asarray(config.workspace_low if config.workspace_low is not None else arm.workspace[0], float)
-        self.high = np.asarray(config.workspace_high if config.workspace_high is not None else arm.workspace[1], float)
         self.target_pos: np.ndarray | None = None
+        self._start: tuple[np.ndarray, float] | None = None
         self.target_yaw = 0.0
         self.gripper = 0.0
 
     def start_from(self, joint_pos: np.ndarray, gripper: float) -> None:
-        """Restart the target at the arm's current pose (called on takeover)."""
-        self.target_pos, self.target_yaw = self.arm.gripper_pose(np.asarray(joint_pos, dtype=float))
-        self.gripper = float(gripper)
+        """Restart the target at the arm's pose (called on takeover). The pose is worked out at the
+        next ``step``: a takeover by a leader arm never needs the kinematic model."""
+        self._start = (np.asarray(joint_pos, dtype=float).copy(), float(gripper))
+        self.target_pos = None
 
     def step(self, twist: Twist, joint_pos: np.ndarray, dt: float) -> np.ndarray:
         """Integrate ``twist`` over ``dt`` seconds and return the action (joint targets + gripper)."""
         q = np.asarray(joint_pos, dtype=float)
         if self.target_pos is None:
-            self.start_from(q, self.gripper)
+            start_q, self.gripper = self._start if self._start is not None else (q, self.gripper)
+            self.target_pos, self.target_yaw = self.arm.gripper_pose(start_q)
+            self._start = None
         cfg = self.config
         here, _ = self.arm.gripper_pose(q)
         move = np.clip(np.asarray(twist.linear, dtype=float), -1.0, 1.0) * cfg.max_linear_speed * cfg.speed_scale * dt
-        target = np.clip(self.target_pos + move, self.low, self.high)
+        low = cfg.workspace_low if cfg.workspace_low is not None else self.arm.workspace[0]
+        high = cfg.workspace_high if cfg.workspace_high is not None else self.arm.workspace[1]
+        target = np.clip(self.target_pos + move, low, high)
         lead = target - here
         if np.linalg.norm(lead) > cfg.max_lead:  # the arm is lagging or blocked: don't wind up
             target = here + lead * (cfg.max_lead / np.linalg.norm(lead))

@@ -80,8 +80,12 @@ class DeviceInput:
         elif merged.twist is not None:
             twist = merged.twist
             gripper = None if np.isnan(twist[4]) else float(twist[4])
-            command = self.mapper.step(Twist(linear=twist[:3], yaw=float(twist[3]), gripper=gripper),
-                                       obs["joint_pos"], self.period)
+            try:
+                command = self.mapper.step(Twist(linear=twist[:3], yaw=float(twist[3]), gripper=gripper),
+                                           obs["joint_pos"], self.period)
+            except ImportError as exc:  # a robot-side install without the kinematic model's MuJoCo
+                warnings.append(f"a gamepad or keyboard needs this robot's kinematic model, which needs {exc.name}: "
+                                "pip install 'hgdagger-stack[sim]' (a leader arm works without it)")
         intent = HumanIntent(toggle_pressed=toggled, deadman_held=merged.deadman, command=command, aligned=aligned)
         return HumanReading(intent, set(merged.events) - {DeviceEvent.TAKEOVER}, warnings, merged.send_time)
 

@@ -21,7 +21,8 @@ ROBOT_SIDE = [
     "recorder.process", "recorder.recover", "recorder.run", "recorder.export", "recorder.replay", "recorder.aggregation",
     "hgdagger.cli.record", "hgdagger.cli.recover", "hgdagger.cli.inspect_run", "hgdagger.cli.export",
     "hgdagger.cli.teleop_device", "hgdagger.cli.leader_device", "hgdagger.cli.calibrate_leader", "hgdagger.cli.puppet",
-    "hgdagger.cli.dxl_emulator",
+    "hgdagger.cli.dxl_emulator", "hgdagger.cli.run_robot", "hgdagger.cli.collect", "hgdagger.cli.robots",
+    "hgdagger.cli.robot_options", "hgdagger.robots.registry", "hgdagger.robots.leader", "hgdagger.robots.config",
 ]
 HEAVY = ("torch", "mujoco", "gymnasium", "matplotlib")
 
@@ -84,3 +85,25 @@ def test_commands_start_from_any_folder(tmp_path, command):
     exe = Path(sys.executable).with_name(command)
     out = subprocess.run([str(exe), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "usage" in out.stdout, out.stderr[-2000:]
+
+
+def test_a_robot_side_machine_drives_a_real_arm_by_robot_config_without_torch_or_mujoco(tmp_path):
+    """--robot koch on a machine with no torch, MuJoCo or gymnasium: the follower and leader (on the
+    emulator) connect through the registry, the leader's fit is checked, and the runtime runs;
+    Cartesian teleop's model is only built if a gamepad moves the arm."""
+    from teleop.dynamixel.config import ArmConfig
+    from teleop.dynamixel.emulator import PtyBus, chain_for
+
+    with PtyBus(chain_for(ArmConfig.load("koch_follower"))) as follower, PtyBus(chain_for(ArmConfig.load("koch_leader"))) as leader:
+        code = _blocking(HEAVY) + (
+            "from hgdagger.cli.puppet import main\n"
+            f"code = main(['--robot', 'koch', '--port', {follower.port!r}, '--leader-port', {leader.port!r}, '--seconds', '0.5'])\n"
+            "from hgdagger.cli.run_robot import main as run\n"
+            f"run(['--robot', 'koch', '--port', {follower.port!r}, '--no-cameras', '--takeover', 'devices', '--server',"
+            f" 'ipc://{tmp_path}/nobody', '--connect-timeout', '0.5', '--intent-endpoint', 'ipc://{tmp_path}/intent'])\n"
+            f"print(sorted(k for k in sys.modules if k.split('.')[0] in {HEAVY!r}))\n"
+            "sys.exit(code)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert '"steps": 25' in out.stdout and "is `hgd-serve` running" in out.stderr, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -104,3 +104,13 @@ def test_any_parsed_document_is_a_config_or_one_robot_config_error(raw):
     except RobotConfigError:
         return
     assert robot.name and isinstance(robot.driver["type"], str)
+
+
+def test_hgd_robots_lists_and_a_shown_config_is_a_valid_starting_point(tmp_path):
+    listed = subprocess.run([sys.executable, "-m", "hgdagger.cli.robots"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "koch_twin" in listed.stdout and "dynamixel_twin" in listed.stdout
+    shown = subprocess.run([sys.executable, "-m", "hgdagger.cli.robots", "show", "koch", "--expand"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    (tmp_path / "lab_koch.json").write_text(shown.stdout)
+    mine = resolve_robot(str(tmp_path / "lab_koch.json"))  # the copy a lab edits loads as it is
+    assert mine.driver["follower"]["joints"][2]["name"] == "elbow_flex" and leader_arm_config(mine).name == "koch_leader"

@@ -63,12 +63,22 @@ def open_robot(args, seed: int | None = 0, sim_arm_cameras: tuple[str, ...] = ()
 
 def cartesian_model(robot):
     """The kinematic model a gamepad or keyboard drives this robot through (None: the robot has none,
-    only a leader arm can drive it)."""
+    only a leader arm can drive it). Built when a gamepad or keyboard first moves it, so a robot-side
+    machine driven by a leader arm never needs MuJoCo."""
     if robot.kinematics is None:
         return None
-    from sim.arm_models import arm_model
+    from teleop.cartesian import LazyArm
 
-    try:
-        return arm_model(robot.kinematics)
-    except ValueError as exc:
-        raise RobotOpenError(f"{robot.origin}: kinematics: {exc}") from None
+    return LazyArm(robot.kinematics, _arm_factory(robot))
+
+
+def _arm_factory(robot):
+    def build():
+        from sim.arm_models import arm_model  # MuJoCo: only when Cartesian teleop is used
+
+        try:
+            return arm_model(robot.kinematics)
+        except ValueError as exc:
+            raise RobotOpenError(f"{robot.origin}: kinematics: {exc}") from None
+
+    return build

@@ -51,6 +51,10 @@ def driver_types() -> list[str]:
     return sorted(_DRIVER_TYPES)
 
 
+def driver_type_descriptions() -> dict[str, str]:
+    return {name: _DRIVER_TYPES[name].description for name in driver_types()}
+
+
 def driver_type(robot: RobotConfig) -> DriverType:
     try:
         kind = _DRIVER_TYPES[robot.driver_type]
