@@ -15,6 +15,7 @@ from sim.tasks.base import canonical_gripper_quat
 class SimArmModel:
     joint_names: tuple[str, ...] = arm.JOINT_NAMES
     workspace: tuple[tuple[float, float, float], tuple[float, float, float]] = ((0.20, -0.45, 0.02), (0.80, 0.45, 0.60))
+    teleop_speed: float = 0.25  # m/s at full stick: the 60 cm workspace in a little over two seconds
 
     def __init__(self) -> None:
         self.kinematics = ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES)

@@ -109,6 +109,7 @@ class KochArmModel:
 
     joint_names: tuple[str, ...] = KOCH_JOINTS
     workspace = KOCH_WORKSPACE
+    teleop_speed: float = 0.06  # m/s at full stick: the 8 cm workspace in a little over a second
     max_joint_velocity: float = KOCH_MAX_JOINT_VELOCITY
 
     def __init__(self) -> None:

@@ -165,6 +165,7 @@ def _koch_reach() -> TwinTask:
 
 
 TWIN_MODELS["koch_v1_1"] = _koch_model
+TWIN_REST: dict[str, Callable[[], tuple[float, ...]]] = {"koch_v1_1": lambda: _koch_reach().rest_pose}
 TWIN_TASKS["koch_reach"] = _koch_reach
 
 
@@ -178,3 +179,13 @@ def open_twin(arm: ArmConfig, model: str, task: str | None, clock: str = "wall",
     made = TWIN_TASKS[task]() if task else None
     rest = getattr(made, "rest_pose", None)
     return TwinArmDriver(arm, TWIN_MODELS[model], made, TwinOptions(clock=clock, rest_pose=rest), seed=seed, cameras=cameras)
+
+
+def open_physics(arm: ArmConfig, model: str) -> PhysicsTwin:
+    """The physics alone, for an emulator process of its own (``hgd-dxl-emulator --twin``): wall clock,
+    the arm parked at its rest pose."""
+    if model not in TWIN_MODELS:
+        raise ValueError(f"--twin {model!r}: no twin of that arm; twins: {', '.join(TWIN_MODELS)}")
+    twin = PhysicsTwin(TWIN_MODELS[model](), arm, clock="wall")
+    twin.place_arm(np.asarray(TWIN_REST[model](), float))
+    return twin

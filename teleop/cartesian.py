@@ -21,6 +21,7 @@ class CartesianArm(Protocol):
 
     max_joint_velocity: float  # rad/s of the slowest joint
     workspace: tuple[tuple[float, float, float], tuple[float, float, float]]  # box the gripper centre may go (m)
+    teleop_speed: float  # m/s of the gripper centre at full stick: a pace that suits the arm's size
 
     def gripper_pose(self, joint_pos: np.ndarray) -> tuple[np.ndarray, float]:
         """The gripper centre (m, world frame) and its yaw about the vertical (rad)."""
@@ -52,6 +53,10 @@ class LazyArm:
     def workspace(self):
         return self._get().workspace
 
+    @property
+    def teleop_speed(self) -> float:
+        return self._get().teleop_speed
+
     def gripper_pose(self, joint_pos: np.ndarray) -> tuple[np.ndarray, float]:
         return self._get().gripper_pose(joint_pos)
 
@@ -70,7 +75,7 @@ class Twist:
 
 @dataclass(frozen=True)
 class CartesianConfig:
-    max_linear_speed: float = 0.25  # m/s at full stick
+    max_linear_speed: float | None = None  # m/s at full stick (None: the arm model's teleop_speed)
     max_yaw_rate: float = 1.5  # rad/s at full stick
     speed_scale: float = 1.0  # operator's fine/coarse switch multiplies the speeds
     workspace_low: tuple[float, float, float] | None = None  # None: the arm model's own workspace
@@ -111,7 +116,8 @@ class CartesianMapper:
             self._start = None
         cfg = self.config
         here, _ = self.arm.gripper_pose(q)
-        move = np.clip(np.asarray(twist.linear, dtype=float), -1.0, 1.0) * cfg.max_linear_speed * cfg.speed_scale * dt
+        speed = cfg.max_linear_speed if cfg.max_linear_speed is not None else self.arm.teleop_speed
+        move = np.clip(np.asarray(twist.linear, dtype=float), -1.0, 1.0) * speed * cfg.speed_scale * dt
         low = cfg.workspace_low if cfg.workspace_low is not None else self.arm.workspace[0]
         high = cfg.workspace_high if cfg.workspace_high is not None else self.arm.workspace[1]
         target = np.clip(self.target_pos + move, low, high)

@@ -27,6 +27,11 @@ Examples:
   hgd-dxl-emulator --config configs/koch_follower.json --link /tmp/hgd-follower \\
       --drop 0.05 --corrupt 0.02 --vanish-ids 3
 
+  # the Koch's physics twin on the pty: goal positions move a MuJoCo model of the arm on a table with a
+  # cube, present position/velocity/current come from the physics (needs the sim extra):
+  hgd-dxl-emulator --config koch_follower --twin koch_v1_1 --link /tmp/hgd-follower
+  hgd-run --robot koch --port /tmp/hgd-follower --no-cameras ...     # the real-arm config, driving the twin
+
 Signals: SIGUSR1 toggles the --vanish-ids servos between missing and present; SIGINT/SIGTERM stop
 the emulator (the link is removed); SIGKILL leaves a dangling link, like an unplugged adapter.
 """
@@ -44,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--servos", type=positive_int, default=7, help="without --config: this many servos, ids 1..N (default 7)")
     p.add_argument("--model", default="XL330-M288", help="without --config: their model (default XL330-M288)")
     p.add_argument("--link", help="also publish the tty at this path (a symlink, replaced atomically on restart)")
+    p.add_argument("--twin", default=None, metavar="MODEL",
+                   help="with --config: back the servos with MuJoCo physics of this arm model (koch_v1_1) instead of "
+                   "a first-order lag, on the wall clock")
     p.add_argument("--tau", type=positive_float, default=0.05, help="first-order time constant of the servos, s (default 0.05)")
     p.add_argument("--hand-motion", choices=["none", "sine"], default="none",
                    help="torque-off servos: 'sine' swings each joint +-0.5 rad with a 4 s period (default none)")
@@ -62,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from teleop.dynamixel import control_table as ct
-    from teleop.dynamixel.emulator import EmulatedServo, Faults, PtyBus, ServoChain
+    from teleop.dynamixel.config import ArmConfig
+    from teleop.dynamixel.emulator import EmulatedServo, Faults, ServoChain
 
     for name in ("drop", "corrupt"):
         if not 0.0 <= getattr(args, name) <= 1.0:
@@ -73,13 +82,23 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--vanish-ids {args.vanish_ids!r}: expected comma-separated integers")
     try:
         if args.config:
-            from teleop.dynamixel.config import ArmConfig
-
             models = ArmConfig.load(args.config).models()
         else:
             models = {i: ct.model(args.model) for i in range(1, args.servos + 1)}
     except ValueError as exc:
         return fail(str(exc))
+    if args.twin:
+        if not args.config:
+            return fail("--twin needs --config (the arm config whose servos the twin's joints are)")
+        from sim.twin import TwinServoChain
+        from sim.twin_robot import open_physics
+
+        try:
+            twin = open_physics(ArmConfig.load(args.config), args.twin)
+        except ValueError as exc:
+            return fail(str(exc))
+        faults = Faults(drop_rate=args.drop, corrupt_rate=args.corrupt, delay_s=args.delay_ms / 1e3, seed=args.seed)
+        return _serve(TwinServoChain(twin, faults), args, models, vanish, f"the {args.twin} twin's")
     servos = [EmulatedServo(i, m, tau_s=args.tau) for i, m in models.items()]
     if args.hand_motion == "sine":
         t0 = time.monotonic()
@@ -87,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
             amp = 0.5 * s.model.resolution / (2 * math.pi)
             s.hand = (lambda t, a=amp, ph=k * 0.7, r=s.model.resolution: r / 2 + a * math.sin(2 * math.pi * (t - t0) / 4.0 + ph))
     faults = Faults(drop_rate=args.drop, corrupt_rate=args.corrupt, delay_s=args.delay_ms / 1e3, seed=args.seed)
-    chain = ServoChain(servos, faults)
+    return _serve(ServoChain(servos, faults), args, models, vanish, "servos")
+
+
+def _serve(chain, args, models, vanish: set[int], what: str) -> int:
+    from teleop.dynamixel.emulator import PtyBus
+
+    faults = chain.faults
     bus = PtyBus(chain, link=args.link, baudrate=args.baud, return_delay_s=args.return_delay_us / 1e6)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -100,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGUSR1, toggle)
     bus.start()
     ids = ", ".join(f"{i} ({m.name})" for i, m in models.items())
-    print(f"hgd-dxl-emulator: servos {ids} on {bus.path}" + (f", linked at {bus.link}" if bus.link else ""), flush=True)
+    print(f"hgd-dxl-emulator: {what} {ids} on {bus.path}" + (f", linked at {bus.link}" if bus.link else ""), flush=True)
     print(f"PORT {bus.port}", flush=True)
     stop.wait()
     bus.stop()
