@@ -2,8 +2,8 @@
 robot driver and Cartesian model, rendering, evaluation and replay.
 
 Importing ``sim`` registers the tasks with gymnasium (``gymnasium.make("hgd/PickPlace-v0")``) and,
-on a machine without a display, picks a headless OpenGL backend (EGL, else OSMesa) before MuJoCo
-is loaded, unless MUJOCO_GL is already set.
+picks a headless OpenGL backend (EGL, else OSMesa) for offscreen rendering before MuJoCo is loaded,
+unless MUJOCO_GL is already set.
 """
 
 from sim.rendering import select_gl_backend

@@ -14,14 +14,15 @@ _LIBRARIES = {"egl": ("EGL",), "osmesa": ("OSMesa",)}
 def select_gl_backend() -> str | None:
     """Set MUJOCO_GL to a headless backend whose library exists, unless the user already chose one.
 
-    Must run before ``mujoco`` creates its first context. Returns the backend in force (None when a
-    display is present and nothing was chosen, so MuJoCo's default GLFW is used).
+    Headless even on a desktop: offscreen frames are rendered on camera threads (the twin's views),
+    and a GLFW context on a thread other than the main one takes the process down on X
+    (BadWindow). The interactive viewer opens its own window either way. Must run before ``mujoco``
+    creates its first context. Returns the backend in force (None: neither EGL nor OSMesa is
+    installed, so MuJoCo's default GLFW is used).
     """
     chosen = os.environ.get("MUJOCO_GL")
     if chosen:
         return chosen
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return None
     for backend in _BACKENDS:
         if any(ctypes.util.find_library(lib) for lib in _LIBRARIES[backend]):
             os.environ["MUJOCO_GL"] = backend
