@@ -76,6 +76,9 @@ class SimArmDriver:
     def info(self) -> dict:
         return dict(self._info)
 
+    def camera_ages(self) -> dict[str, float | None]:
+        return {}  # rendered with every observation: never stale
+
     @property
     def reward(self) -> float:
         return self._reward

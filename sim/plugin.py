@@ -226,6 +226,9 @@ class GymDriver:
     def info(self) -> dict:
         return dict(self._info)
 
+    def camera_ages(self) -> dict[str, float | None]:
+        return {}  # rendered with every observation: never stale
+
     @property
     def reward(self) -> float:
         return float(self._reward)

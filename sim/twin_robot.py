@@ -124,6 +124,9 @@ class TwinArmDriver:
     def rest_command(self, obs: Observation) -> np.ndarray:
         return self.follower.rest_command(obs)
 
+    def camera_ages(self) -> dict[str, float | None]:
+        return self.follower.camera_ages()
+
     @property
     def outcome(self) -> EpisodeOutcome:
         return self._outcome

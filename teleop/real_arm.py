@@ -10,7 +10,8 @@ from hgdagger.common.types import EpisodeOutcome, Observation
 
 
 class RealArmEpisodes:
-    """Mixin for drivers of physical arms; the class provides ``observe`` and ``spec``."""
+    """Mixin for drivers of physical arms; the class provides ``observe``, ``spec`` and ``cameras``
+    (a teleop.cameras.CameraSet or None)."""
 
     terminated = False
     truncated = False
@@ -20,6 +21,10 @@ class RealArmEpisodes:
     def reset(self, seed: int | None = None) -> Observation:
         """Nothing moves: the next episode starts where the arm is (``seed`` means nothing here)."""
         return self.observe()
+
+    def camera_ages(self) -> dict[str, float | None]:
+        cameras = getattr(self, "cameras", None)
+        return cameras.ages() if cameras is not None else {}
 
     def rest_command(self, obs: Observation) -> np.ndarray:
         """Holding before anything was sent: the measured joints and gripper."""

@@ -67,6 +67,7 @@ class RuntimeConfig:
     doubt_threshold: float = 0.05  # rad of chunk spread at which the console's doubt gauge alarms
     lockstep: bool = False  # sim only: no real-time pacing; every request is answered before the next tick
     lockstep_timeout_s: float = 10.0
+    camera_stale_after_s: float = 0.5  # a camera with no newer frame is stale: a warning, and a hold if the policy sees it
 
 
 @dataclass
@@ -127,6 +128,9 @@ class RobotRuntime:
         self.task = ""
         self._driver_ok = True
         self._doubt: float | None = None
+        self._policy_keys: frozenset[str] = frozenset()  # the observations the served policy reads
+        self._stale_cameras: dict[str, float | None] = {}
+        self._first_frame_wait: dict[str, float] = {}  # camera -> when we started waiting for its first frame
 
     # ------------------------------------------------------------------ episodes
     def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake | None:
@@ -142,6 +146,7 @@ class RobotRuntime:
             log.warning("policy was trained at %.1f Hz, runtime runs at %.1f Hz", 1 / hs.control_period, 1 / self.period)
         self.executor = ChunkExecutor(self.cfg.execution, hs.chunk_length, hs.action_dim)
         self.checkpoint_id = hs.checkpoint_id
+        self._policy_keys = frozenset(hs.observation_shapes)
         return hs
 
     def run_episode(self, max_steps: int, task: str = "", kind: str = "rollout",
@@ -233,6 +238,8 @@ class RobotRuntime:
         self.shaper.begin(self.driver, obs)
         self._apply_events()
         planned = self.executor.plan(self.step)
+        if self._cameras_stale_for_policy():
+            planned = Planned(None)  # its chunk was planned from frames that have stopped coming: hold
         human, human_in_control = None, False
         if self.human is not None:
             decision, reading = self.human.decide(obs, planned.action, self.shaper.last_sent)
@@ -312,6 +319,26 @@ class RobotRuntime:
             self._driver_ok = ok
         return ok
 
+    def _cameras_stale_for_policy(self) -> bool:
+        """Note each camera going stale and coming back once; True while one the policy reads has no
+        fresh frame (none yet counts: the policy is never shown a placeholder image)."""
+        limit, now = self.cfg.camera_stale_after_s, time.monotonic()
+        ages = self.driver.camera_ages()
+        for name, age in ages.items():  # a camera yet to deliver its first frame is stale once it has kept us waiting
+            if age is None:
+                self._first_frame_wait.setdefault(name, now)
+            else:
+                self._first_frame_wait.pop(name, None)
+        waited = {name: now - since for name, since in self._first_frame_wait.items()}
+        stale = {name: age for name, age in ages.items() if (age if age is not None else waited.get(name, 0.0)) > limit}
+        for name in stale.keys() - self._stale_cameras.keys():
+            self._note(f"camera {name} stale: no frame for {stale[name] or waited[name]:.1f} s"
+                       + (" (HOLD: the policy sees it)" if f"{name}_rgb" in self._policy_keys else ""))
+        for name in self._stale_cameras.keys() - stale.keys():
+            self._note(f"camera {name} back")
+        self._stale_cameras = stale
+        return any(f"{name}_rgb" in self._policy_keys and (age is None or age > limit) for name, age in ages.items())
+
     def console_status(self, hints: list[str] | None = None) -> ConsoleStatus:
         """A snapshot for the operator console, read from its own thread (at most a tick old)."""
         source = self._last_source
@@ -319,6 +346,8 @@ class RobotRuntime:
             reason = ""
         elif not self._driver_ok:
             reason = "robot fault"
+        elif any(f"{name}_rgb" in self._policy_keys for name in self._stale_cameras) and not self._human_in_control:
+            reason = "camera stale"
         elif not self.policy_ok and not self._human_in_control:
             reason = "policy stale"
         elif self._human_in_control:
@@ -333,6 +362,10 @@ class RobotRuntime:
             warnings.append("policy server unreachable: the arm holds until it is back")
         if not self._driver_ok:
             warnings.append(f"robot fault: {self.driver.health.fault} (the arm holds)")
+        for name, age in self._stale_cameras.items():
+            seen = f"no frame for {age:.1f} s" if age is not None else "no frame yet"
+            held = " (the policy sees it: the arm holds)" if f"{name}_rgb" in self._policy_keys else ""
+            warnings.append(f"camera {name}: {seen}{held}")
         return ConsoleStatus(
             source=source, hold_reason=reason, task=self.task, episode=self.episode_id,
             episode_time_s=time.monotonic() - self._episode_started,

@@ -133,6 +133,12 @@ class RobotDriver(Protocol):
         """The reward of the last step (0.0 where the robot has none), stored with each step."""
         ...
 
+    def camera_ages(self) -> Mapping[str, float | None]:
+        """Seconds since each camera's newest frame (None: none yet); empty for a robot whose frames
+        come with every observation (a simulator). The runtime warns of a stale camera, and holds
+        the arm while the policy needs it."""
+        ...
+
     def close(self) -> None:
         ...
 
