@@ -84,7 +84,7 @@ def _replay_on_robot(args, ep, env_args: dict):
     from hgdagger.cli.robot_options import open_robot
     from hgdagger.robots.replay import replay_on_robot
 
-    args.cameras, args.image_size, args.no_cameras = None, args.size, False
+    args.cameras, args.image_size, args.no_cameras, args.hz = None, args.size, False, None
     seed = env_args.get("seed")
     robot, driver = open_robot(args, seed=seed)
     try:

@@ -13,12 +13,11 @@ class RobotOpenError(Exception):
     """The robot could not be opened; the message is for the user, one line."""
 
 
-def add_robot_arguments(p, default: str = "pick_place", hz: bool = True) -> None:
+def add_robot_arguments(p, default: str = "pick_place") -> None:
     p.add_argument("--robot", "--task", dest="robot", default=default, metavar="NAME_OR_PATH",
                    help=f"{ROBOT_HELP} (default: {default})")
     p.add_argument("--port", default=None, help="a real arm's serial port, overriding its robot config")
-    if hz:
-        p.add_argument("--hz", type=positive_float, default=None, help="control rate (default: the robot's; sim: 20)")
+    p.add_argument("--hz", type=positive_float, default=None, help="control rate (default: the robot's; sim: 20)")
     p.add_argument("--cameras", default=None,
                    help="sim robots: rendered views to observe, comma-separated, e.g. front,wrist; '' for none (a real arm's "
                    "cameras come from its robot config)")
@@ -53,7 +52,7 @@ def open_robot(args, seed: int | None = 0, sim_arm_cameras: tuple[str, ...] = ()
         cams = sim_arm_cameras
     if cams and robot.driver_type != "sim":
         raise RobotOpenError(f"--cameras is for sim robots; {robot.name}'s cameras come from its robot config ({robot.origin})")
-    options = DriverOptions(seed=seed, control_hz=getattr(args, "hz", None), port=args.port, sim_cameras=cams, image_size=size,
+    options = DriverOptions(seed=seed, control_hz=args.hz, port=args.port, sim_cameras=cams, image_size=size,
                             cameras=not args.no_cameras)
     try:
         return robot, build_driver(robot, options)
