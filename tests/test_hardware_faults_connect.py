@@ -7,8 +7,6 @@ commands run as real processes and must say what is wrong in one line, without a
 
 from __future__ import annotations
 
-from teleop.dynamixel.config import ARMS
-
 import json
 import os
 import subprocess
@@ -23,7 +21,7 @@ from teleop.cameras import CameraConfig, CameraError, CameraStream, cameras_foun
 from teleop.devices.leader_arm import LeaderCalibration
 from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.bus import BusError, DynamixelBus, open_port
-from teleop.dynamixel.config import ArmConfig, BusConfig, GripperConfig, JointConfig
+from teleop.dynamixel.config import ARMS, ArmConfig, BusConfig, GripperConfig, JointConfig
 from teleop.dynamixel.dynamixel_leader import DynamixelLeader
 from teleop.dynamixel.emulator import Faults, PtyBus, chain_for
 from teleop.dynamixel.follower import DynamixelFollower
@@ -310,3 +308,32 @@ def test_the_camera_list_is_in_device_order_with_the_kernels_names(tmp_path):
     assert cameras_found(str(dev), str(sysfs)) == [f"{dev}/video0 (HD Webcam)", f"{dev}/video1",
                                                    f"{dev}/video2 (HD Webcam)", f"{dev}/video10 (Arducam)"]
     assert cameras_found(str(tmp_path / "nothing"), str(sysfs)) == []
+
+
+def test_a_late_reply_to_an_earlier_request_is_dropped_and_the_read_asked_again():
+    """Under load a status packet can arrive after its request timed out; the SDK then takes it as the
+    reply to the next read and indexes past its end. The bus drops it and asks again."""
+    from teleop.dynamixel.emulator import ServoChain
+    from teleop.dynamixel.protocol import Instruction, from_le, status_packet
+
+    class LateChain(ServoChain):
+        stale_left = 0
+
+        def handle(self, packet, now):
+            reply = super().handle(packet, now)
+            if (packet.instruction == Instruction.READ and from_le(packet.params[0:2]) == ct.PRESENT_POSITION.address
+                    and self.stale_left):
+                self.stale_left -= 1
+                return status_packet(packet.servo_id, 0, b"\x01\x02") + reply  # a 2-byte answer to an old request
+            return reply
+
+    follower = ArmConfig.load("koch_follower")
+    base = chain_for(follower)
+    chain = LateChain(list(base.servos.values()))
+    with PtyBus(chain) as emulator:
+        follower.bus.port = emulator.port
+        arm = DynamixelFollower(follower)
+        chain.stale_left = 1
+        assert arm.bus.read(1, ct.PRESENT_POSITION) == 2048  # the right value, not the late packet's bytes
+        assert arm.bus.packets.refused == 1 and arm.health.ok
+        arm.close()

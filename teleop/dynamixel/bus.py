@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import serial
+from dynamixel_sdk.protocol2_packet_handler import PKT_LENGTH_H, PKT_LENGTH_L, Protocol2PacketHandler
+from dynamixel_sdk.robotis_def import DXL_MAKEWORD
 from dynamixel_sdk import (COMM_PORT_BUSY, COMM_RX_CORRUPT, COMM_RX_FAIL, COMM_RX_TIMEOUT, COMM_SUCCESS, COMM_TX_ERROR,
                            COMM_TX_FAIL, GroupSyncRead, GroupSyncWrite, PacketHandler, PortHandler)
 
@@ -59,6 +61,33 @@ class NoReply(BusError):
 def comm_text(comm: int) -> str:
     """One SDK result code in plain words."""
     return _COMM_WORDS.get(comm, f"communication error {comm}")
+
+
+class CheckedPackets(Protocol2PacketHandler):
+    """The SDK's Protocol 2.0 handler, but a read whose status packet carries another number of bytes
+    than was asked for is refused as corrupt. Under load a reply can come after its request timed
+    out; the SDK then takes it as the answer to the next read and slices past its end, yielding a
+    garbage value (or an IndexError), which could become a goal position."""
+
+    refused = 0  # status packets refused for their length (late replies), over this handler's life
+
+    def rxPacket(self, port, skip_stuffing=False):  # noqa: N802 (SDK name)
+        rxpacket, result = super().rxPacket(port, skip_stuffing)
+        self.last_length = DXL_MAKEWORD(rxpacket[PKT_LENGTH_L], rxpacket[PKT_LENGTH_H]) if result == COMM_SUCCESS else -1
+        return rxpacket, result
+
+    def _checked(self, port, data, result, error, length):
+        if result == COMM_SUCCESS and self.last_length != length + 4:  # instruction, error, data, CRC
+            port.clearPort()  # what is buffered belongs to an earlier request
+            self.refused += 1
+            return [], COMM_RX_CORRUPT, 0
+        return data, result, error
+
+    def readTxRx(self, port, dxl_id, address, length):  # noqa: N802 (SDK name)
+        return self._checked(port, *super().readTxRx(port, dxl_id, address, length), length)
+
+    def readRx(self, port, dxl_id, length):  # noqa: N802 (SDK name)
+        return self._checked(port, *super().readRx(port, dxl_id, length), length)
 
 
 def packet_error_text(packets: PacketHandler, error: int) -> str:
@@ -136,11 +165,11 @@ class DynamixelBus:
         self.models = models
         self.ids = list(models)
         self.names = names or {i: f"id {i}" for i in self.ids}
-        self.packets = PacketHandler(2.0)
+        self.packets = CheckedPackets()
         self.port: Port | None = None
         self._reader: GroupSyncRead | None = None
         self._writer: GroupSyncWrite | None = None
-        self.stats = {"reads": 0, "read_retries": 0, "read_failures": 0, "writes": 0}
+        self.stats = {"reads": 0, "read_retries": 0, "read_failures": 0, "writes": 0, "stale_replies": 0}
 
     def label(self, servo_id: int) -> str:
         return f"servo {servo_id} ({self.names.get(servo_id, '?')})"
@@ -184,12 +213,19 @@ class DynamixelBus:
     # ------------------------------------------------------------ single registers
     def _call(self, fn, *args, retries: int = 0):
         """Run one SDK transfer with retries; the last (result..., comm, error) tuple is returned."""
+        corrupt = (COMM_RX_CORRUPT, 0) if fn.__name__.startswith("write") else (0, COMM_RX_CORRUPT, 0)
+        out = corrupt
         for attempt in range(retries + 1):
             try:
                 out = fn(self.port, *args)
             except PORT_ERRORS as exc:
                 self.close()
                 raise BusLost(f"serial port {self.config.port} went away: {exc}") from None
+            except IndexError:  # the SDK indexed a status packet too short for this read: a late reply
+                self.stats["stale_replies"] += 1  # to an earlier request; drop what is buffered and ask again
+                self.port.clearPort()
+                out = corrupt
+                continue
             comm = out[-2]  # (value, comm, error) or (comm, error)
             if comm == COMM_SUCCESS:
                 return out
