@@ -11,7 +11,9 @@ the policy's resolution before publishing it, so the control loop, the policy an
 only ever handle the small frame (a 640x480 pair is 92 MB/s to record at 50 Hz; 96x128, 3.7 MB/s).
 ``operator_view`` keeps the full-size frame beside it for the operator's display; it is never
 part of an observation, so it is never recorded. Resizing and colour conversion are OpenCV calls,
-which release the GIL: the loop's thread is not held up while a camera works.
+which release the GIL: the loop's thread is not held up while a camera works. What little a capture
+thread does holding the GIL can still stall a real-time loop if the thread is preempted meanwhile
+(priority inversion); ``rt_priority`` runs it under SCHED_FIFO too, below the loop.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Callable
 
 import cv2
 import numpy as np
+
+from teleop.timing import drop_realtime, try_realtime
 
 log = logging.getLogger("hgd.cameras")
 
@@ -95,11 +99,19 @@ def cameras_found(dev: str = "/dev", sysfs: str = "/sys/class/video4linux") -> l
 class CameraStream:
     """``render``: a function that makes a frame (RGB, the configured size) instead of a device, e.g.
     a simulator's view; it runs on the capture thread at ``config.fps`` like a real camera, and its
-    ``close()``, if it has one, is called on that thread when the stream stops."""
+    ``close()``, if it has one, is called on that thread when the stream stops.
 
-    def __init__(self, config: CameraConfig, start: bool = True, render: Callable[[], np.ndarray] | None = None):
+    ``rt_priority``: the SCHED_FIFO priority of the capture thread (None: the normal scheduler); give
+    it one below a real-time control loop's. It may be changed at any time: the thread applies it
+    before its next frame."""
+
+    def __init__(self, config: CameraConfig, start: bool = True, render: Callable[[], np.ndarray] | None = None,
+                 rt_priority: int | None = None):
         self.config = config
         self._render = render
+        self.rt_priority = rt_priority
+        self.scheduler = "normal scheduler"  # what the capture thread runs under now
+        self._priority: int | None = None  # the rt_priority the thread has applied
         self.frames = 0  # captured
         self.dropped = 0  # captured, then replaced before anyone read them
         self.errors = 0  # failed reads
@@ -160,6 +172,8 @@ class CameraStream:
         next_t = time.monotonic()
         failures = 0
         while not self._stop.is_set():
+            if self.rt_priority != self._priority:
+                self._follow_priority()
             if paced:
                 next_t += period
                 delay = next_t - time.monotonic()
@@ -179,6 +193,16 @@ class CameraStream:
                 continue
             failures = 0
             self._publish(*self._prepare(*grabbed), stamp)
+
+    def _follow_priority(self) -> None:
+        """Put this thread under the scheduler ``rt_priority`` asks for (only the thread itself can)."""
+        want = self.rt_priority
+        if want is None:
+            drop_realtime()
+            self.scheduler = "normal scheduler"
+        else:
+            self.scheduler = try_realtime(want)
+        self._priority = want
 
     def _grab(self) -> tuple[np.ndarray, bool] | None:
         """The source's next frame, and whether it is BGR (OpenCV's order) rather than RGB."""
@@ -247,7 +271,7 @@ class CameraStream:
 
     def stats(self) -> dict:
         return {"frames": self.frames, "dropped": self.dropped, "errors": self.errors, "fps": round(self.fps, 2),
-                "status": self.status}
+                "status": self.status, "scheduler": self.scheduler}
 
     def close(self) -> None:
         self._stop.set()
@@ -277,11 +301,13 @@ class CameraSet:
     """Several cameras, as observation entries ``<name>_rgb`` at each camera's frame_size (a black
     image until the first frame), and the operators' full-size views apart from them."""
 
-    def __init__(self, configs: list[CameraConfig], renders: dict[str, Callable[[], np.ndarray]] | None = None):
+    def __init__(self, configs: list[CameraConfig], renders: dict[str, Callable[[], np.ndarray]] | None = None,
+                 rt_priority: int | None = None):
         self.streams: dict[str, CameraStream] = {}
         try:
             for cfg in configs:
-                self.streams[cfg.name] = CameraStream(cfg, render=(renders or {}).get(cfg.name))
+                self.streams[cfg.name] = CameraStream(cfg, render=(renders or {}).get(cfg.name),
+                                                      rt_priority=rt_priority)
         except CameraError:
             self.close()
             raise
@@ -303,6 +329,17 @@ class CameraSet:
         """The newest full-size frame of each camera with ``operator_view``, for the operator's
         display (not counted as taken; not part of any observation)."""
         return {name: f.view for name, s in self.streams.items() if (f := s.peek()) is not None and f.view is not None}
+
+    @property
+    def rt_priority(self) -> int | None:
+        """The capture threads' SCHED_FIFO priority (None: the normal scheduler); set it and each
+        thread applies it from its next frame. A real-time loop gives them one below its own."""
+        return next((s.rt_priority for s in self.streams.values()), None)
+
+    @rt_priority.setter
+    def rt_priority(self, priority: int | None) -> None:
+        for s in self.streams.values():
+            s.rt_priority = priority
 
     def ages(self) -> dict[str, float | None]:
         """Seconds since each camera's newest frame was captured (None: no frame yet)."""

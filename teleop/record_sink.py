@@ -6,7 +6,15 @@ recorder; when it is full the thread waits, and the backlog stays in the runtime
 this process, where a recorder crash cannot reach it (a restarted recorder receives it). Only when
 that queue is full too does the runtime drop new records, counted (the control loop never waits).
 So a recorder killed during a burst loses at most what was in flight beyond this process: ``hwm``
-messages here plus the recorder's own receive queue. Records carry the images zero-copy.
+messages here plus the recorder's own receive queue.
+
+Every frame is copied into its ZeroMQ message by libzmq with the GIL released, not sent zero-copy:
+a zero-copy send leaves the array to pyzmq's garbage-collector thread, a Python thread that wakes
+for every frame libzmq lets go of and needs the GIL to drop it, each wake a chance to hold the GIL
+just when the control loop's tick is due. A record's frames are small (cameras record at the
+policy's resolution: ``teleop.cameras.CameraConfig.record_size``), so the copy costs microseconds.
+The thread shares the GIL with the control loop, so a real-time loop gives it a SCHED_FIFO priority
+below its own (``rt_priority``), as it does its chunk fetcher's.
 """
 
 from __future__ import annotations
@@ -18,21 +26,31 @@ import zmq
 
 from hgdagger.common import curve, wire
 from hgdagger.common.record_queue import RecordQueue
+from teleop.timing import drop_realtime, try_realtime
 
 log = logging.getLogger("hgd.records")
+
+COPY_ALWAYS = 2**31 - 1  # pyzmq copies frames below this many bytes (its default: 64 KiB)
 
 
 class RecordForwarder:
     def __init__(self, records: RecordQueue, endpoint: str, hwm: int = 100, ctx: zmq.Context | None = None,
-                 curve_server_public_file: str | None = None, curve_client_secret_file: str | None = None) -> None:
+                 curve_server_public_file: str | None = None, curve_client_secret_file: str | None = None,
+                 rt_priority: int | None = None) -> None:
         """With the recorder's public key (and this robot's secret key) the stream is encrypted and
-        the recorder admits it only if it knows this robot's public key."""
+        the recorder admits it only if it knows this robot's public key. ``rt_priority``: the
+        thread's SCHED_FIFO priority (None: the normal scheduler); it may be changed at any time and
+        the thread applies it before its next record."""
         self.records = records
+        self.rt_priority = rt_priority
+        self.scheduler = "normal scheduler"  # what the thread runs under now
+        self._priority: int | None = None
         self.sock = (ctx or zmq.Context.instance()).socket(zmq.PUSH)
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 2000)  # give queued records 2 s to leave at shutdown
         self.sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queued for a recorder that is not connected
         self.sock.setsockopt(zmq.SNDBUF, 64 * 1024)  # the kernel's share of what is in flight, kept small too
+        self.sock.copy_threshold = COPY_ALWAYS  # see the module docstring
         if curve_server_public_file:
             curve.secure_client(self.sock, curve_server_public_file, curve_client_secret_file)
         self.sock.connect(endpoint)
@@ -47,6 +65,8 @@ class RecordForwarder:
 
     def _run(self) -> None:
         while not (self._stop.is_set() and self.records.empty()):
+            if self.rt_priority != self._priority:
+                self._follow_priority()
             msg = self.records.get(timeout=0.1)
             if msg is None:
                 continue
@@ -65,6 +85,16 @@ class RecordForwarder:
                         log.warning("recorder not keeping up or not reachable: holding %d records",
                                     self.records.size())
                     self.sock.poll(100, zmq.POLLOUT)
+
+    def _follow_priority(self) -> None:
+        """Put this thread under the scheduler ``rt_priority`` asks for (only the thread itself can)."""
+        want = self.rt_priority
+        if want is None:
+            drop_realtime()
+            self.scheduler = "normal scheduler"
+        else:
+            self.scheduler = try_realtime(want)
+        self._priority = want
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (waiting up to `timeout` for a slow recorder), then close; what the
