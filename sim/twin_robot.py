@@ -128,6 +128,11 @@ class TwinArmDriver:
         return self.follower.camera_ages()
 
     @property
+    def cameras(self):
+        """The twin's camera set (rendered views), or None."""
+        return self.follower.cameras
+
+    @property
     def outcome(self) -> EpisodeOutcome:
         return self._outcome
 

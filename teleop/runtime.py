@@ -96,8 +96,13 @@ class RobotRuntime:
     the human side drives — demonstration collection)."""
 
     def __init__(self, driver: RobotDriver, fetcher: ChunkFetcher | None, config: RuntimeConfig | None = None,
-                 records: RecordQueue | None = None, human: HumanSide | None = None) -> None:
+                 records: RecordQueue | None = None, human: HumanSide | None = None,
+                 gil_sharers: list | None = None) -> None:
+        """``gil_sharers``: the process's other busy threads (camera sets, the record forwarder: anything
+        with an ``rt_priority``); a real-time loop puts them under SCHED_FIFO just below its fetcher, so
+        none can be preempted while holding the GIL the loop is waiting for (priority inversion)."""
         self.driver, self.fetcher = driver, fetcher
+        self.gil_sharers = [g for g in (gil_sharers or []) if g is not None]
         self.cfg = config or RuntimeConfig()
         self.records = records
         self.human = human
@@ -134,6 +139,9 @@ class RobotRuntime:
 
     # ------------------------------------------------------------------ episodes
     def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake | None:
+        if self.cfg.realtime:  # never otherwise: real-time helpers would then outrank a normal loop
+            for sharer in self.gil_sharers:
+                sharer.rt_priority = max(1, self.cfg.rt_priority - 2)
         if self.fetcher is None:
             self.executor = NoPolicy()
             return None

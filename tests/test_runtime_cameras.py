@@ -57,3 +57,18 @@ def test_a_stale_camera_is_a_warning_and_a_hold_while_the_policy_needs_it(policy
         assert all(s == Source.HOLD for s in late) and status.hold_reason == "camera stale"
     else:
         assert late.count(Source.POLICY) > 20  # a camera the policy does not read stops nothing
+
+
+@pytest.mark.parametrize("realtime", [True, False])
+def test_a_real_time_loop_puts_the_threads_sharing_its_gil_just_below_its_fetcher(realtime):
+    from sim.driver import SimArmDriver
+
+    cameras = CameraSet([CameraConfig("front", "pattern", height=24, width=32, fps=30)])
+    driver = SimArmDriver(task="reach", seed=0)
+    try:
+        rt = RobotRuntime(driver, None, RuntimeConfig(realtime=realtime, rt_priority=50), gil_sharers=[cameras, None])
+        rt.start()
+        assert cameras.rt_priority == (48 if realtime else None)  # never above a normal loop
+    finally:
+        cameras.close()
+        driver.close()

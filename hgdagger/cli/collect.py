@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         driver.close()
         merger.close()
         return fail(str(e))
-    rt = RobotRuntime(driver, None, RuntimeConfig(), records if forwarder else None, human=human)
+    rt = RobotRuntime(driver, None, RuntimeConfig(), records if forwarder else None, human=human,
+                      gil_sharers=[forwarder, getattr(driver, "cameras", None)])
     rt.start()
     console = ConsoleThread(rt) if args.console else None
     max_steps = args.max_steps or getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)

@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # address in use, malformed endpoint
             driver.close()
             return fail(f"cannot listen for devices on {args.intent_endpoint}: {e}")
-    rt = RobotRuntime(driver, fetcher, cfg, records if forwarder else None, human=human)
+    rt = RobotRuntime(driver, fetcher, cfg, records if forwarder else None, human=human,
+                      gil_sharers=[forwarder, getattr(driver, "cameras", None)])
     try:
         hs = rt.start(connect_timeout_s=args.connect_timeout)
     except (ServerUnavailable, ValueError) as e:
