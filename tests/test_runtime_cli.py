@@ -58,3 +58,21 @@ def test_serve_and_run_forward_every_step_to_the_recorder(tmp_path):
     assert len(steps) == rep["steps"] and rep["success"]
     assert [m.header.seq for m in msgs] == list(range(1, len(msgs) + 1))  # no gaps
     assert {m.header.episode_id for m in msgs} == {msgs[0].header.episode_id}
+
+
+def test_hgd_serve_stops_on_sigint_even_as_a_background_job(tmp_path):
+    """A shell starts `hgd-serve ... &` with SIGINT ignored; `kill -INT` (or ctrl-c sent to the group)
+    must still stop it cleanly, as it stops hgd-record."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--policy", "toy", "--endpoint", f"ipc://{tmp_path}/s"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert "serving" in proc.stdout.readline()
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()

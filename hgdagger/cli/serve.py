@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         server = PolicyServer(policy, cfg, loader=loader)
     except Exception as e:  # bind errors, bad keys: say it plainly
         return fail(f"cannot start on {args.endpoint}: {e}")
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell's background job inherits it ignored
+        signal.signal(sig, lambda *_: server.stop())
     print(f"hgd-serve: serving {server.handshake.checkpoint_id} on {server.bound_endpoint}", flush=True)
     try:
         server.serve_forever()
