@@ -29,7 +29,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from teleop.timing import drop_realtime, try_realtime
+from teleop.timing import set_thread_priority
 
 log = logging.getLogger("hgd.cameras")
 
@@ -172,8 +172,9 @@ class CameraStream:
         next_t = time.monotonic()
         failures = 0
         while not self._stop.is_set():
-            if self.rt_priority != self._priority:
-                self._follow_priority()
+            if self.rt_priority != self._priority:  # only this thread can change its own scheduling
+                self._priority = self.rt_priority
+                self.scheduler = set_thread_priority(self._priority)
             if paced:
                 next_t += period
                 delay = next_t - time.monotonic()
@@ -193,16 +194,6 @@ class CameraStream:
                 continue
             failures = 0
             self._publish(*self._prepare(*grabbed), stamp)
-
-    def _follow_priority(self) -> None:
-        """Put this thread under the scheduler ``rt_priority`` asks for (only the thread itself can)."""
-        want = self.rt_priority
-        if want is None:
-            drop_realtime()
-            self.scheduler = "normal scheduler"
-        else:
-            self.scheduler = try_realtime(want)
-        self._priority = want
 
     def _grab(self) -> tuple[np.ndarray, bool] | None:
         """The source's next frame, and whether it is BGR (OpenCV's order) rather than RGB."""

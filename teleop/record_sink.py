@@ -26,7 +26,7 @@ import zmq
 
 from hgdagger.common import curve, wire
 from hgdagger.common.record_queue import RecordQueue
-from teleop.timing import drop_realtime, try_realtime
+from teleop.timing import set_thread_priority
 
 log = logging.getLogger("hgd.records")
 
@@ -65,8 +65,9 @@ class RecordForwarder:
 
     def _run(self) -> None:
         while not (self._stop.is_set() and self.records.empty()):
-            if self.rt_priority != self._priority:
-                self._follow_priority()
+            if self.rt_priority != self._priority:  # only this thread can change its own scheduling
+                self._priority = self.rt_priority
+                self.scheduler = set_thread_priority(self._priority)
             msg = self.records.get(timeout=0.1)
             if msg is None:
                 continue
@@ -85,16 +86,6 @@ class RecordForwarder:
                         log.warning("recorder not keeping up or not reachable: holding %d records",
                                     self.records.size())
                     self.sock.poll(100, zmq.POLLOUT)
-
-    def _follow_priority(self) -> None:
-        """Put this thread under the scheduler ``rt_priority`` asks for (only the thread itself can)."""
-        want = self.rt_priority
-        if want is None:
-            drop_realtime()
-            self.scheduler = "normal scheduler"
-        else:
-            self.scheduler = try_realtime(want)
-        self._priority = want
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (waiting up to `timeout` for a slow recorder), then close; what the

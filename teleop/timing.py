@@ -36,6 +36,16 @@ def drop_realtime() -> None:
             pass
 
 
+def set_thread_priority(priority: int | None) -> str:
+    """Put the calling thread under SCHED_FIFO at ``priority``, or back under the normal scheduler
+    (None); return what it runs under now. Only a thread can change its own scheduling, so helper
+    threads (cameras, the record forwarder) call this from their own loop when asked."""
+    if priority is None:
+        drop_realtime()
+        return "normal scheduler"
+    return try_realtime(priority)
+
+
 @dataclass
 class Ticker:
     """Wake at t0 + k * period. A tick that is late by more than a period re-anchors the
