@@ -8,7 +8,7 @@ import logging
 import sys
 
 from hgdagger.cli.arguments import (
-    add_intent_security, endpoint, existing_file, fail, intent_security, positive_int, record_forwarder,
+    add_intent_security, add_record_arguments, endpoint, fail, intent_security, positive_int, record_forwarder,
     reports_missing_extras,
 )
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
@@ -40,10 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--intent-endpoint", type=endpoint, default=DEFAULT_INTENT_ENDPOINT, help="where devices send intent")
     add_intent_security(p)
-    p.add_argument("--record-to", type=endpoint, default=None, help="recorder endpoint to PUSH every step to")
-    p.add_argument("--record-curve-server", type=existing_file, default=None,
-                   help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
-    p.add_argument("--record-curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
+    add_record_arguments(p)
     p.add_argument("--operator", default="", help="your name, stored with every episode")
     p.add_argument("--console", action="store_true", help="open the operator console window")
     p.add_argument("--log-level", default="WARNING")

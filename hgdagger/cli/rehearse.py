@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    add_intent_security, endpoint, existing_file, fail, intent_security, nonnegative_float, positive_float,
+    add_intent_security, add_record_arguments, endpoint, fail, intent_security, nonnegative_float, positive_float,
     positive_int, record_forwarder, reports_missing_extras,
 )
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, open_robot
@@ -46,10 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=positive_float, default=0.15, help="alignment tolerance per joint (rad)")
     p.add_argument("--intent-endpoint", type=endpoint, default="ipc:///tmp/hgd-rehearse-intent")
     add_intent_security(p)
-    p.add_argument("--record-to", type=endpoint, default=None)
-    p.add_argument("--record-curve-server", type=existing_file, default=None,
-                   help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
-    p.add_argument("--record-curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
+    add_record_arguments(p)
     p.add_argument("--operator", default="rehearsal", help="stored with every episode (default: rehearsal)")
     p.add_argument("--console", action="store_true")
     return p

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    add_intent_security, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
+    add_intent_security, add_record_arguments, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
     positive_float, positive_int, record_forwarder, reports_missing_extras, writable_file,
 )
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
@@ -49,10 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
     p.add_argument("--connect-timeout", type=positive_float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
     p.add_argument("--request-timeout", type=positive_float, default=1.0, help="seconds before a request counts as lost (default: 1)")
-    p.add_argument("--record-to", type=endpoint, default=None, help="PUSH every step to this recorder endpoint (e.g. ipc:///tmp/hgd-rec)")
-    p.add_argument("--record-curve-server", type=existing_file, default=None,
-                   help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
-    p.add_argument("--record-curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
+    add_record_arguments(p)
     p.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO for the loop thread")
     p.add_argument("--curve-server", type=existing_file, default=None, help="the server's public certificate (enables CURVE)")
     p.add_argument("--curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
