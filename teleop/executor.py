@@ -102,6 +102,9 @@ class ChunkExecutor:
         if self.in_flight == obs_step:
             self.in_flight = None
         consumed = step - obs_step
+        if consumed < 0:  # an observation from the future: another episode's, never this one's
+            self.stale_chunks += 1
+            return False
         self.delays.append(max(1, consumed))
         chunk = np.asarray(chunk, np.float64)
         if self.cfg.mode == Mode.SYNC:

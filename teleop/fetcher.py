@@ -33,12 +33,14 @@ class ChunkEvent:
     obs_step: int
     reply: wire.ChunkReply
     latency_s: float  # request sent -> reply received, on this machine's clock
+    episode_id: str = ""  # the episode whose observation was sent: a reply never outlives it
 
 
 @dataclass
 class FailedEvent:
     obs_step: int
     reason: str
+    episode_id: str = ""
 
 
 @dataclass
@@ -97,6 +99,11 @@ class ChunkFetcher:
         except zmq.Again:
             pass  # the bell is already ringing
 
+    def forget_request(self) -> None:
+        """Drop a posted request not yet sent (a new episode begins: the old observation is void)."""
+        with self._slot_lock:
+            self._slot = None
+
     def events(self) -> list[Event]:
         out = []
         while True:
@@ -139,7 +146,7 @@ class ChunkFetcher:
         if self.rt_priority is not None:
             try_realtime(self.rt_priority)
         c = self.client
-        in_flight: tuple[int, int, float] | None = None  # (request id, obs step, sent at)
+        in_flight: tuple[int, int, float, str] | None = None  # (request id, obs step, sent at, episode id)
         usable = True  # connected, and the handshake on this connection matched
         why_down = f"lost the link to {self.cfg.endpoint}"
         next_try = 0.0
@@ -156,7 +163,7 @@ class ChunkFetcher:
                 usable = False
                 self._emit(LinkEvent(False, why_down))
                 if in_flight is not None:
-                    self._emit(FailedEvent(in_flight[1], "server link lost"))
+                    self._emit(FailedEvent(in_flight[1], "server link lost", in_flight[3]))
                     in_flight = None
             elif not usable and c.link_up and time.monotonic() >= next_try:
                 next_try = time.monotonic() + 1.0  # a server that answers the link but not the hello: retry each second
@@ -166,7 +173,7 @@ class ChunkFetcher:
             if c.sock in ready:
                 in_flight = self._read_reply(in_flight)
             if in_flight is not None and time.monotonic() - in_flight[2] > self.cfg.request_timeout_s:
-                self._emit(FailedEvent(in_flight[1], f"no reply within {self.cfg.request_timeout_s:.2f} s"))
+                self._emit(FailedEvent(in_flight[1], f"no reply within {self.cfg.request_timeout_s:.2f} s", in_flight[3]))
                 in_flight = None
                 c.reset()  # drop the stale request with the socket; the link comes back by itself
                 why_down = f"no reply within {self.cfg.request_timeout_s:.2f} s; reconnecting"
@@ -191,7 +198,7 @@ class ChunkFetcher:
         self.client.poll_link()
         return True
 
-    def _send_pending(self) -> tuple[int, int, float] | None:
+    def _send_pending(self) -> tuple[int, int, float, str] | None:
         with self._slot_lock:
             slot, self._slot = self._slot, None
         if slot is None:
@@ -201,11 +208,11 @@ class ChunkFetcher:
             rid = self.client.send_request(obs, prefix if self.handshake.supports_prefix else None,
                                            frozen if self.handshake.supports_prefix else 0, episode_id=ep)
         except (ServerUnavailable, wire.WireError) as e:
-            self._emit(FailedEvent(obs_step, str(e)))
+            self._emit(FailedEvent(obs_step, str(e), ep))
             return None
-        return rid, obs_step, time.monotonic()
+        return rid, obs_step, time.monotonic(), ep
 
-    def _read_reply(self, in_flight: tuple[int, int, float] | None) -> tuple[int, int, float] | None:
+    def _read_reply(self, in_flight: tuple[int, int, float, str] | None) -> tuple[int, int, float, str] | None:
         while self.client.sock.poll(0):
             try:
                 msg = self.client.recv(0)
@@ -214,11 +221,11 @@ class ChunkFetcher:
                 continue
             if in_flight is None:
                 continue
-            rid, obs_step, sent = in_flight
+            rid, obs_step, sent, ep = in_flight
             if isinstance(msg, wire.ChunkReply) and msg.request_id == rid:
-                self._emit(ChunkEvent(obs_step, msg, time.monotonic() - sent))
+                self._emit(ChunkEvent(obs_step, msg, time.monotonic() - sent, ep))
                 in_flight = None
             elif isinstance(msg, wire.ErrorReply) and msg.request_id in (rid, -1):
-                self._emit(FailedEvent(obs_step, f"server error {msg.code}: {msg.message}"))
+                self._emit(FailedEvent(obs_step, f"server error {msg.code}: {msg.message}", ep))
                 in_flight = None
         return in_flight

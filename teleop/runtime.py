@@ -172,6 +172,9 @@ class RobotRuntime:
         self._pending_events = []
         self._ignore_chunks_before = -1
         self.executor.drop_chunks()
+        stale_before = self.executor.stale_chunks
+        if self.fetcher is not None:
+            self.fetcher.forget_request()  # an observation of the last episode is never planned from
         if self.human is not None:
             self.human.reset(seed)
         self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time(),
@@ -203,7 +206,7 @@ class RobotRuntime:
         self.report.label = label
         self._record(wire.EpisodeEnd(outcome=label, success=label == "success", num_steps=self.step, ended_at=time.time()))
         self.report.timing = jitter.summary() | {"overruns": ticker.overruns}
-        self.report.stale_chunks = self.executor.stale_chunks
+        self.report.stale_chunks += self.executor.stale_chunks - stale_before
         self.report.record_drops = self.records.dropped if self.records else 0
         return self.report
 
@@ -220,6 +223,10 @@ class RobotRuntime:
         fresh = self.fetcher.events() if self.fetcher is not None else []
         events, self._pending_events = self._pending_events + fresh, []
         for ev in events:
+            if isinstance(ev, (ChunkEvent, FailedEvent)) and ev.episode_id != self.episode_id:
+                self.report.stale_chunks += isinstance(ev, ChunkEvent)
+                self._note("dropped a reply to the previous episode's request")
+                continue  # planned from another episode's scene: never executed, never counted here
             if isinstance(ev, ChunkEvent):
                 if ev.obs_step < self._ignore_chunks_before:
                     continue  # planned before the handback, from a state the human has since left

@@ -152,3 +152,31 @@ def test_frozen_server_times_out_to_hold_and_resumes_after_it_thaws(tmp_path):
         srv.kill()
     assert rep.failed_requests >= 1 and Source.HOLD in trace[20:50]
     assert trace[-10:] == [Source.POLICY] * 10, "did not resume after the server thawed"
+
+
+def test_a_reply_to_the_previous_episodes_request_is_never_executed(tmp_path):
+    """Issue 16: a chunk planned from one episode's state was executed in the next (negative
+    delays in the report). The server answers 400 ms late; each episode ends after 5 steps with a
+    request in flight, so its reply lands in the next episode, which must drop it."""
+    ep = f"ipc://{tmp_path}/srv"
+    srv = _spawn_server(ep, "--policy", "toy", "--control-hz", "20", "--inject-delay-ms", "400")
+    rt, records = _runtime(ep, task="reach", timeout=2.0)
+    executed: list[tuple[str, int]] = []
+    rt.on_step = lambda step, src, sent: executed.append((rt.episode_id, src))
+    try:
+        rt.start()
+        reports = [rt.run_episode(5 if i < 2 else 30, task="reach") for i in range(3)]
+    finally:
+        rt.close()
+        srv.kill()
+    assert all(d >= 0 for r in reports for d in r.delays_steps), [r.delays_steps for r in reports]
+    dropped = [r for r in reports if any("previous episode" in what for _, what in r.events)]
+    assert dropped and sum(r.stale_chunks for r in reports) >= 1
+    # the last, long episode executes chunks of its own requests
+    assert reports[2].policy_steps > 0
+    msgs = records.drain()
+    starts = [i for i, m in enumerate(msgs) if isinstance(m, wire.EpisodeStart)]
+    for a, b in zip(starts, starts[1:] + [len(msgs)]):
+        steps = [m for m in msgs[a:b] if isinstance(m, wire.StepRecord)]
+        first = next((m.step for m in steps if m.chunk_id >= 0), None)
+        assert first is None or first >= 1, "a chunk was executed before its episode had sent any request"
