@@ -274,8 +274,9 @@ class EpisodeWriter:
                            f"{soft / 1e6:.1f} MB limit (ulimit -f)")
 
     # ------------------------------------------------------------------ ending
-    def finish(self, outcome: str, success: bool | None = None) -> Path:
-        """Flush, close, write the final attributes, rename atomically; returns the final path."""
+    def finish(self, outcome: str, success: bool | None = None, verdict: str = "") -> Path:
+        """Flush, close, write the final attributes, rename atomically; returns the final path.
+        ``verdict``: the task's own check, kept beside the operator's label (attr ``task_verdict``)."""
         label = layout.LABELS.get(outcome, outcome)
         success = (label == "success") if success is None else bool(success)
         self.flush()
@@ -287,6 +288,8 @@ class EpisodeWriter:
             for k, v in self._demo_attrs(n, label, success).items():
                 g.attrs[k] = v
             g.attrs["ended_at"] = time.time()
+            if verdict:
+                g.attrs["task_verdict"] = verdict
             # One attribute for all datasets (an attribute each cost 8% of a short episode's writing time).
             g.attrs[layout.CHECKSUM_ATTR] = json.dumps({name: col.crc for name, col in self._cols.items()})
         if self.fsync:

@@ -104,6 +104,17 @@ def check_writable(folder: Path) -> Path:
     return folder
 
 
+@dataclass
+class EpisodeSaved:
+    """How an episode ended at the recorder: its file, or why there is none (what a session reports)."""
+
+    episode_id: str
+    file: str = ""
+    steps: int = 0
+    label: str = ""
+    error: str = ""
+
+
 class RecordingSession:
     """Consumes EpisodeStart / StepRecord / EpisodeEnd messages and writes ``ep_<n>.hdf5`` files."""
 
@@ -126,6 +137,7 @@ class RecordingSession:
         self._last_step: int | None = None
         self._last_meta: EpisodeMeta | None = None
         self._ended_ids: set[str] = set()
+        self.last_saved: EpisodeSaved | None = None  # set by every EpisodeEnd this session answers
 
     @property
     def failed(self) -> bool:
@@ -135,6 +147,8 @@ class RecordingSession:
         """Apply one message. Never raises for a bad record: it is refused and counted."""
         if self.failed:
             self.stats.records_refused += 1
+            if isinstance(msg, wire.EpisodeEnd):
+                self.last_saved = EpisodeSaved(msg.header.episode_id, error=self.stats.error)
             return
         try:
             if isinstance(msg, wire.StepRecord):
@@ -142,7 +156,8 @@ class RecordingSession:
             elif isinstance(msg, wire.EpisodeStart):
                 self._start(msg)
             elif isinstance(msg, wire.EpisodeEnd):
-                self._end(msg.outcome, msg.success, msg.header.episode_id)
+                self.last_saved = EpisodeSaved(msg.header.episode_id, error="no episode open (its start and steps never arrived)")
+                self._end(msg.outcome, msg.success, msg.header.episode_id, msg.verdict)
             else:
                 self.stats.bad_messages += 1
         except RecordError as e:
@@ -158,6 +173,8 @@ class RecordingSession:
             # changed mid-episode): that record is refused, the episode and the process go on.
             self.stats.records_refused += 1
             log.warning("refused a record: %s: %s", type(e).__name__, e)
+        if isinstance(msg, wire.EpisodeEnd) and self.last_saved is not None and not self.last_saved.file:
+            self.last_saved.error = self.stats.error or self.last_saved.error  # a failed write says why
 
     def _fail(self, e: Exception) -> None:
         text = str(e)
@@ -212,7 +229,7 @@ class RecordingSession:
         self.stats.step_gaps += gap
         self.stats.steps_written += 1
 
-    def _end(self, outcome: str, success: bool, episode_id: str = "") -> None:
+    def _end(self, outcome: str, success: bool, episode_id: str = "", verdict: str = "") -> None:
         if self.writer is None:
             return
         if episode_id and self.writer.meta.episode_id and episode_id != self.writer.meta.episode_id:
@@ -224,12 +241,15 @@ class RecordingSession:
             w.abandon()
             w.path.unlink(missing_ok=True)
             self.stats.empty_episodes += 1
+            self.last_saved = EpisodeSaved(w.meta.episode_id, error="no step arrived: nothing to keep")
             return
         try:
-            path = w.finish(outcome, success)
-        except Exception:
+            path = w.finish(outcome, success, verdict)
+        except Exception as e:
             w.abandon()
+            self.last_saved = EpisodeSaved(w.meta.episode_id, error=f"write failed: {e}")
             raise
+        self.last_saved = EpisodeSaved(w.meta.episode_id, str(path), w.flushed_steps, layout.LABELS.get(outcome, outcome))
         self.stats.flush_seconds += w.flush_seconds
         self.stats.flushes += w.flush_count
         self.stats.flush_max_s = max(self.stats.flush_max_s, w.flush_max_s)

@@ -123,7 +123,8 @@ class ChunkFetcher:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        if self._thread.ident is not None:  # started (a failed handshake never starts it)
+            self._thread.join(timeout=2.0)
         for s in (self._bell_tx, self._bell_rx):
             s.close(0)
         if getattr(self, "client", None) is not None:

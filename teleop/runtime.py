@@ -88,7 +88,21 @@ class RuntimeReport:
     latency_ms: list[float] = field(default_factory=list)
     delays_steps: list[int] = field(default_factory=list)
     takeovers: int = 0
-    label: str = ""  # success | failure | discard, from the operator or the task
+    label: str = ""  # success | failure | discard: the operator's, else the task's
+    verdict: str = ""  # the task's own check (success | failure), beside the label; "" where there is none
+    labelled_by: str = ""  # operator | task | time limit
+
+
+@dataclass
+class SessionProgress:
+    """Where a session with a person in it stands, for the console (set by the session command)."""
+
+    kind: str = "rollout"  # collect | rollout
+    episode_index: int = 0  # 1-based; 0: unknown
+    episodes_total: int = 0
+    phase: str = "running"  # waiting (for the start button) | running | reset (a real arm: reset the scene) | label | done
+    prompt: str = ""  # what the operator should do now, in a sentence
+    last_episode: str = ""  # how the last episode ended and where it was saved
 
 
 class RobotRuntime:
@@ -136,6 +150,9 @@ class RobotRuntime:
         self._policy_keys: frozenset[str] = frozenset()  # the observations the served policy reads
         self._stale_cameras: dict[str, float | None] = {}
         self._first_frame_wait: dict[str, float] = {}  # camera -> when we started waiting for its first frame
+        self.progress = SessionProgress()
+        self._max_steps: int | None = None
+        self._counted_steps = 0  # steps that count against the episode's limit
 
     # ------------------------------------------------------------------ episodes
     def start(self, connect_timeout_s: float = 10.0) -> wire.Handshake | None:
@@ -157,11 +174,29 @@ class RobotRuntime:
         self._policy_keys = frozenset(hs.observation_shapes)
         return hs
 
+    def attach_records(self, records: RecordQueue | None, forwarder=None) -> None:
+        """Record from now on into ``records`` (a session opens its recorder once the policy server
+        has answered, so a failed start leaves no folder behind); ``forwarder`` shares our GIL."""
+        self.records = records
+        if forwarder is not None:
+            self.gil_sharers.append(forwarder)
+            if self.cfg.realtime:
+                forwarder.rt_priority = max(1, self.cfg.rt_priority - 2)
+
     def run_episode(self, max_steps: int, task: str = "", kind: str = "rollout",
                     stop: Callable[[], bool] | None = None, seed: int | None = None,
-                    env_args: str = "{}", operator: str = "") -> RuntimeReport:
+                    env_args: str = "{}", operator: str = "", *, own_time_limit: bool = False,
+                    count_holds: bool = True, judge: bool = True,
+                    ask_label: Callable[[str], str | None] | None = None) -> RuntimeReport:
         """Run up to ``max_steps`` ticks, until the driver reports the episode done, or until the
-        operator labels it (success, failure, discard)."""
+        operator labels it (success, failure, discard).
+
+        ``own_time_limit``: ``max_steps`` replaces the driver's own limit (a sim task's
+        truncation), which then never ends the episode. ``count_holds=False``: held steps (the arm
+        waiting for its operator or the policy) do not count against ``max_steps``. ``judge``: the
+        driver's outcome is a verdict on the task (a sim task's check; a real arm has none).
+        ``ask_label(verdict)``: when the episode ended without the operator's label (task done, time
+        up), ask for one before the episode is closed (None: keep the verdict)."""
         if self.executor is None:
             self.start()
         self.episode_id = uuid.uuid4().hex[:12]
@@ -187,11 +222,14 @@ class RobotRuntime:
         jitter = self._jitter = JitterStats(self.period)
         self._episode_started = time.monotonic()
         self.task = task
+        self._max_steps, self._counted_steps = max_steps, 0
         ticker = Ticker(self.period)
         try:
-            while self.step < max_steps and not (stop and stop()):
+            while self._counted_steps < max_steps and not (stop and stop()):
                 jitter.tick(time.monotonic())
-                done = self.tick()
+                done = self.tick(ignore_truncation=own_time_limit)
+                if count_holds or self._last_source != Source.HOLD:
+                    self._counted_steps += 1
                 if done or self._labels & LABEL_EVENTS.keys():
                     break
                 if not self.cfg.lockstep:
@@ -202,9 +240,15 @@ class RobotRuntime:
                 drop_realtime()
         labelled = [LABEL_EVENTS[e] for e in LABEL_EVENTS if e in self._labels]
         success = bool(self.driver.outcome.success)
-        label = labelled[0] if labelled else ("success" if success else "failure")
-        self.report.label = label
-        self._record(wire.EpisodeEnd(outcome=label, success=label == "success", num_steps=self.step, ended_at=time.time()))
+        verdict = ("success" if success else "failure") if judge else ""
+        label, by = (labelled[0], "operator") if labelled else (verdict or "failure", "task" if verdict else "time limit")
+        if not labelled and ask_label is not None:
+            asked = ask_label(verdict)
+            if asked:
+                label, by = asked, "operator"
+        self.report.label, self.report.verdict, self.report.labelled_by = label, verdict, by
+        self._record(wire.EpisodeEnd(outcome=label, success=label == "success", num_steps=self.step, ended_at=time.time(),
+                                     verdict=verdict))
         self.report.timing = jitter.summary() | {"overruns": ticker.overruns}
         self.report.stale_chunks += self.executor.stale_chunks - stale_before
         self.report.record_drops = self.records.dropped if self.records else 0
@@ -247,8 +291,34 @@ class RobotRuntime:
                     self.report.link_losses += 1
                 self._note(("POLICY back: " if ev.up else "HOLD: policy stale: ") + ev.reason)
 
-    def tick(self) -> bool:
-        """One control step. Returns True when the driver says the episode is over."""
+    def wait_for_operator(self, wanted: set[DeviceEvent], phase: str, prompt: str,
+                          stop: Callable[[], bool] | None = None) -> DeviceEvent | None:
+        """Between episodes: the arm holds, nothing is recorded, and the loop keeps observing (the
+        console stays live) until the operator presses one of ``wanted`` (the first one pressed is
+        returned; None if ``stop`` says so first). Needs devices on the human side."""
+        if self.human is None:
+            raise ValueError("waiting for the operator needs a human side with devices")
+        self.progress.phase, self.progress.prompt = phase, prompt
+        self.driver.hold()
+        ticker = Ticker(self.period)
+        try:
+            while not (stop and stop()):
+                obs = self.driver.observe()
+                reading = self.human.source.read(obs, None, False)
+                self.human.last_reading = reading
+                self._last_obs, self._last_source, self._human_in_control = obs, Source.HOLD, False
+                pressed = [e for e in (DeviceEvent(x) for x in reading.episode_events) if e in wanted]
+                if pressed:
+                    return pressed[0]
+                self._jitter.tick(time.monotonic())
+                ticker.wait()
+            return None
+        finally:
+            self.progress.phase, self.progress.prompt = "running", ""
+
+    def tick(self, ignore_truncation: bool = False) -> bool:
+        """One control step. Returns True when the driver says the episode is over (its own step
+        limit aside, with ``ignore_truncation``: the session's limit rules)."""
         obs = self.driver.observe()
         self.shaper.begin(self.driver, obs)
         self._apply_events()
@@ -287,7 +357,7 @@ class RobotRuntime:
         self._last_obs, self._last_source, self._human_in_control = obs, source, human_in_control
         counts = {Source.POLICY: "policy_steps", Source.HUMAN: "human_steps", Source.HOLD: "hold_steps"}
         setattr(self.report, counts[source], getattr(self.report, counts[source]) + 1)
-        done = bool(self.driver.terminated or self.driver.truncated)
+        done = bool(self.driver.terminated or (self.driver.truncated and not ignore_truncation))
         self._record(wire.StepRecord(
             step=self.step, observation=obs, action=sent,
             policy_action=planned.action if planned.action is not None else self.nan_action,

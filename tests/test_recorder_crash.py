@@ -44,7 +44,7 @@ def test_kill_9_of_the_recorder_process_loses_at_most_about_a_second(tmp_path):
     out = tmp_path / "run" / "round_1" / "data"
     endpoint = f"ipc://{tmp_path}/rec.sock"
     proc = start_recorder(out, endpoint)
-    push = zmq.Context.instance().socket(zmq.PUSH)
+    push = zmq.Context.instance().socket(zmq.DEALER)  # the recorder is a ROUTER
     push.setsockopt(zmq.LINGER, 0)
     push.connect(endpoint)
     try:
@@ -90,7 +90,7 @@ def test_an_episode_killed_before_its_first_step_recovers_as_empty_not_corrupt(t
     out = tmp_path / "run" / "round_0" / "data"
     endpoint = f"ipc://{tmp_path}/rec.sock"
     proc = start_recorder(out, endpoint)
-    push = zmq.Context.instance().socket(zmq.PUSH)
+    push = zmq.Context.instance().socket(zmq.DEALER)  # the recorder is a ROUTER
     push.setsockopt(zmq.LINGER, 0)
     push.connect(endpoint)
     try:

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import zmq
 
-from hgdagger.common import wire
+from recorder.dataset import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,29 +34,23 @@ def test_clear_errors_without_tracebacks():
 
 
 @pytest.mark.slow
-def test_serve_and_run_forward_every_step_to_the_recorder(tmp_path):
-    srv_ep, rec_ep = f"ipc://{tmp_path}/srv", f"ipc://{tmp_path}/rec"
-    pull = zmq.Context.instance().socket(zmq.PULL)
-    pull.bind(rec_ep)
+def test_serve_and_run_record_every_step_with_their_own_recorder(tmp_path):
+    srv_ep, data = f"ipc://{tmp_path}/srv", tmp_path / "run" / "round_1" / "data"
     srv = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--policy", "expert:reach", "--endpoint", srv_ep],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert "serving" in srv.stdout.readline()
         out = _cmd("hgdagger.cli.run_robot", "--server", srv_ep, "--task", "reach", "--max-steps", "80",
-                   "--record-to", rec_ep, "--report", str(tmp_path / "rep.json"))
+                   "--out", str(data), "--report", str(tmp_path / "rep.json"))
         assert out.returncode == 0, out.stderr
-        msgs = []
-        while pull.poll(500):
-            msgs.append(wire.decode(pull.recv_multipart(copy=False)))
     finally:
         srv.kill()
-        pull.close(0)
     rep = json.loads((tmp_path / "rep.json").read_text())[0]
-    steps = [m for m in msgs if isinstance(m, wire.StepRecord)]
-    assert isinstance(msgs[0], wire.EpisodeStart) and isinstance(msgs[-1], wire.EpisodeEnd)
-    assert len(steps) == rep["steps"] and rep["success"]
-    assert [m.header.seq for m in msgs] == list(range(1, len(msgs) + 1))  # no gaps
-    assert {m.header.episode_id for m in msgs} == {msgs[0].header.episode_id}
+    assert rep["saved"] and rep["success"] and rep["verdict"] == "success" and rep["labelled_by"] == "task"
+    ep = read_file(data / "ep_0000.hdf5")[0]
+    assert len(ep.actions) == rep["steps"] and ep.attrs["kind"] == "rollout" and ep.attrs["label"] == "success"
+    assert ep.attrs["task_verdict"] == "success"
+    assert f"saved {data}/ep_0000.hdf5 ({rep['steps']} steps)" in out.stdout
 
 
 def test_hgd_serve_stops_on_sigint_even_as_a_background_job(tmp_path):

@@ -27,7 +27,7 @@ def run(*args, timeout=120):
 
 @pytest.mark.slow
 def test_rehearse_holds_the_follower_until_the_leader_is_aligned_then_completes_the_task():
-    result = run("hgdagger.cli.rehearse", "--task", "reach", "--offset-joint", "3", "--offset-rad", "0.5")
+    result = run("hgdagger.cli.rehearse", "--task", "reach", "--offset-joint", "3", "--offset-rad", "0.5", "--no-record")
     assert result.returncode == 0, result.stdout + result.stderr
     line = result.stdout.strip().splitlines()[-1]
     assert "success" in line
@@ -65,28 +65,6 @@ def events_once(schedule: dict[str, float]):
         return due
 
     return events
-
-
-@pytest.mark.slow
-def test_collect_command_records_labelled_demonstrations_and_redoes_discarded_ones(tmp_path):
-    endpoint = f"ipc://{tmp_path}/intent"
-    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.collect", "--task", "reach", "--episodes", "1",
-                             "--cameras", "", "--intent-endpoint", endpoint], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(2.0)  # the command binds its intent socket
-
-    events = events_once({"discard": 1.0, "success": 2.5})
-
-    def script(t):
-        if t > 4.0:
-            return None
-        return TeleopIntent(device="pad", twist=np.array([0, 0.5, 0, 0, 0.0]), events=events(t))
-
-    scripted_operator(endpoint, script).join()
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
-    assert "episode 0/1 (seed 0): discard" in out
-    assert "episode 1/1 (seed 1): success" in out
 
 
 def test_unplugged_and_stale_devices_make_the_arm_hold_and_the_console_says_why(tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 
 from hgdagger.common.types import Source
-from teleop.intent import IntentPublisher, TeleopIntent
+from operator_helpers import Operator, Session
 
 ROOT = Path(__file__).resolve().parents[1]
 OBS = ["cube_pos", "gripper_pos", "joint_pos"]
@@ -45,27 +44,6 @@ class Background:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(timeout=30)
-
-
-def keyboard(endpoint: str, take_at: float, give_back_at: float, until: float) -> threading.Thread:
-    """A keyboard device on the real intent socket: takeover, drive forward, hand back."""
-    def go():
-        pub = IntentPublisher(endpoint, "keyboard")
-        start, pressed = time.monotonic(), set()
-        while (t := time.monotonic() - start) < until:
-            events = []
-            for at in (take_at, give_back_at):
-                if t >= at and at not in pressed:
-                    pressed.add(at)
-                    events = ["takeover"]
-            forward = 0.5 if take_at <= t < give_back_at else 0.0
-            pub.send(TeleopIntent(device="keyboard", events=events, twist=np.array([forward, 0, 0, 0, np.nan])))
-            time.sleep(0.02)
-        pub.close()
-
-    thread = threading.Thread(target=go, daemon=True)
-    thread.start()
-    return thread
 
 
 def episodes(folder: Path) -> list[dict]:
@@ -113,15 +91,28 @@ def test_a_real_arm_session_on_the_koch_twin_from_demonstrations_to_retraining(t
     recorder = Background("hgdagger.cli.record", "--out", str(run / "round_1/data"), "--endpoint", ep("rec1"),
                           "--flush", "0.2", "-v", ready="listening", log=tmp_path / "rec1.log")
     try:
-        rollout = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.run_robot", "--robot", "koch_twin", "--server", ep("srv"),
-                                    "--takeover", "devices", "--intent-endpoint", ep("intent1"), "--record-to", ep("rec1"),
-                                    "--episodes", "2", "--max-steps", "80", "--no-realtime", "--log-level", "WARNING"],
-                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert rollout.stdout.readline().startswith("hgd-run: koch_twin")  # connected: the episodes begin now
-        keyboard(ep("intent1"), take_at=0.4, give_back_at=1.4, until=3.0)
-        said = rollout.stdout.read()
-        assert rollout.wait(timeout=120) == 0, said
-        assert "takeovers=1" in said, said
+        rollout = Session("hgdagger.cli.run_robot", "--robot", "koch_twin", "--server", ep("srv"),
+                          "--takeover", "devices", "--intent-endpoint", ep("intent1"), "--record-to", ep("rec1"),
+                          "--episodes", "2", "--max-steps", "80", "--no-realtime")
+        keyboard = Operator(ep("intent1"))
+        try:  # episode 1: start, take over, drive forward, hand back, label; episode 2: start, watch, label
+            for label, take in (("success", True), ("failure", False)):
+                rollout.expect("press n / X to start episode")
+                keyboard.press("start")
+                if take:
+                    time.sleep(0.4)
+                    keyboard.press("takeover")
+                    keyboard.twist = np.array([0.5, 0, 0, 0, np.nan])
+                    time.sleep(1.0)
+                    keyboard.twist = np.array([0, 0, 0, 0, np.nan])
+                    keyboard.press("takeover")
+                rollout.expect("episode over")  # the time limit: the supervisor labels the attempt
+                keyboard.press(label)
+            said = rollout.finish(timeout=120)
+        finally:
+            keyboard.close()
+        assert rollout.proc.returncode == 0, said
+        assert "1 takeovers" in said and said.count("saved ") == 2, said
         supervised = hgd("hgdagger.cli.rehearse", "--robot", "koch_twin", "--server", ep("srv"), "--takeover-at", "1.0",
                          "--episodes", "2", "--record-to", ep("rec1"), "--intent-endpoint", ep("intent2"))
         assert supervised.stdout.count("policy steps") == 2, supervised.stdout
@@ -130,6 +121,7 @@ def test_a_real_arm_session_on_the_koch_twin_from_demonstrations_to_retraining(t
         server.stop()
     round1 = episodes(run / "round_1/data")
     assert len(round1) == 4 and all(e["kind"] == "rollout" for e in round1)
+    assert [e["label"] for e in round1[:2]] == ["success", "failure"]  # the supervisor's labels, as given
     by_keyboard, by_leader = round1[:2], round1[2:]
     sources = np.concatenate([e["source"] for e in round1])
     assert {Source.POLICY, Source.HUMAN} <= set(sources.tolist())

@@ -81,7 +81,7 @@ def recorder(tmp_path_factory):
     deadline = time.monotonic() + 60
     while not (folder / "data").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    push = zmq.Context.instance().socket(zmq.PUSH)
+    push = zmq.Context.instance().socket(zmq.DEALER)  # the recorder is a ROUTER
     push.setsockopt(zmq.LINGER, 2000)
     push.connect(endpoint)
     yield proc, push, folder / "data"

@@ -128,7 +128,7 @@ def campaign(per_kind: int, seed: int, tmp: Path) -> dict:
     recorder = start(["hgdagger.cli.record", "--endpoint", recorder_ep, "--out", str(data)], tmp / "recorder.log",
                      data.exists)
     ctx = zmq.Context.instance()
-    push = ctx.socket(zmq.PUSH)
+    push = ctx.socket(zmq.DEALER)  # the recorder is a ROUTER
     push.connect(recorder_ep)
     rng = np.random.default_rng(seed)
     before = {"server_mb": rss_mb(server.pid), "recorder_mb": rss_mb(recorder.pid)}

@@ -225,7 +225,7 @@ def kill_trials(work: Path, frames, trials: int, ep_steps: int = 50, seed: int =
         out = root / "round_0" / "data"
         endpoint = f"ipc://{work}/kill{trial}.sock"
         proc = start_recorder(out, endpoint)
-        push = ctx.socket(zmq.PUSH)
+        push = ctx.socket(zmq.DEALER)  # the recorder is a ROUTER
         push.setsockopt(zmq.SNDHWM, 10_000)
         push.setsockopt(zmq.LINGER, 0)
         push.connect(endpoint)

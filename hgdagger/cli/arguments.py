@@ -123,29 +123,6 @@ def writable_file(path, flag: str) -> str | None:
     return f"{flag} {path}: {why}" if why else None
 
 
-def add_record_arguments(p) -> None:
-    """--record-to and its CURVE keys, the same on every session command (read by record_forwarder)."""
-    p.add_argument("--record-to", type=endpoint, default=None,
-                   help="PUSH every step to this recorder endpoint (hgd-record; e.g. tcp://127.0.0.1:5560)")
-    p.add_argument("--record-curve-server", type=existing_file, default=None,
-                   help="the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
-    p.add_argument("--record-curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
-
-
-def record_forwarder(records, args):
-    """The forwarder of a session command's --record-to (None without one), CURVE-secured when
-    --record-curve-server is given. Raises ValueError (curve.CurveError) on unusable keys."""
-    if not args.record_to:
-        return None
-    if bool(args.record_curve_server) != bool(args.record_curve_secret):
-        raise ValueError("CURVE to the recorder needs both --record-curve-server and --record-curve-secret")
-    from teleop.record_sink import RecordForwarder
-
-    return RecordForwarder(records, args.record_to,
-                           curve_server_public_file=args.record_curve_server,
-                           curve_client_secret_file=args.record_curve_secret)
-
-
 def add_intent_security(p) -> None:
     """The flags that secure a session command's device endpoint (--intent-endpoint)."""
     p.add_argument("--intent-curve-secret", type=existing_file, default=None,

@@ -8,10 +8,11 @@ import logging
 import sys
 
 from hgdagger.cli.arguments import (
-    add_intent_security, add_record_arguments, endpoint, fail, intent_security, positive_int, record_forwarder,
-    reports_missing_extras,
+    add_intent_security, endpoint, fail, intent_security, positive_int, reports_missing_extras,
 )
+from hgdagger.cli.operator_session import SessionPlan, run_session
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
+from hgdagger.cli.session_recording import RecordingError, add_record_arguments, next_round_folder, open_recording
 
 
 @reports_missing_extras
@@ -21,37 +22,42 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="hgd-collect",
         description="Demonstration collection: you drive the arm with a gamepad, the keyboard or a leader arm "
-        "(start them with hgd-device in another terminal), and label each attempt. Every step goes to the "
-        "recorder. No policy server is needed. If your device goes quiet (unplugged, crashed), the arm holds "
-        "and the console says so; it continues when the device is back.",
-        epilog="Per episode: drive, then press success (enter / Start), failure (b / Back) or discard (x / B: the "
-        "attempt is thrown away and redone). Example:\n"
-        "  hgd-record --out runs/lab/round_0/data &      # the recorder\n"
-        "  hgd-device keyboard &                          # or: hgd-device gamepad\n"
-        "  hgd-collect --robot pick_place --episodes 30 --record-to tcp://127.0.0.1:5570\n"
+        "(start them with hgd-device in another terminal) and label each attempt. Every step is recorded "
+        "(this command starts its own recorder unless told --record-to or --no-record). No policy server is "
+        "needed. If your device goes quiet (unplugged, crashed), the arm holds and the console says so; it "
+        "continues when the device is back, and held time does not count against the episode's limit.",
+        epilog="Per episode: press n (gamepad: X) to start, drive, then press success (enter / Start), failure "
+        "(b / Back) or discard (x / B: the attempt is kept aside, never trained on, and redone on the same "
+        "scene). An episode also ends when the task's check passes (sim) or its time is up; you are then "
+        "asked for the label. Examples:\n"
+        "  hgd-device keyboard                            # in another terminal (or: hgd-device gamepad)\n"
+        "  hgd-collect --robot pick_place --episodes 30 --console\n"
+        "      # records into runs/pick_place/round_0/data; hgd-inspect runs/pick_place shows what you have\n"
+        "  hgd-collect --robot pick_place --episodes 10 --max-steps 2400 --out runs/lab/round_0/data\n"
         "On a real arm (its cameras, kinematics and leader arm come from the robot config):\n"
         "  hgd-leader --robot koch &                      # the leader arm as a device\n"
-        "  hgd-collect --robot koch --port /dev/ttyUSB0 --episodes 30 --record-to tcp://127.0.0.1:5560",
+        "  hgd-collect --robot koch --port /dev/ttyUSB0 --episodes 30 --console",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_robot_arguments(p)
-    p.add_argument("--episodes", type=positive_int, default=10, help="labelled episodes to collect (discarded ones are redone)")
+    p.add_argument("--episodes", type=positive_int, default=10, help="labelled episodes to collect (discarded ones are redone; default: 10)")
     p.add_argument("--max-steps", type=positive_int, default=None,
-                   help="step limit per episode (default: a sim task's own; a real arm: 60 s of steps)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--intent-endpoint", type=endpoint, default=DEFAULT_INTENT_ENDPOINT, help="where devices send intent")
+                   help="step limit per episode, replacing the task's own (at 20 Hz 1200 steps = 1 minute; default: a sim "
+                   "task's own limit, a real arm 60 s)")
+    p.add_argument("--seed", type=int, default=0, help="scene of the first episode; episode k uses seed + k - 1 (default: 0)")
+    p.add_argument("--intent-endpoint", type=endpoint, default=DEFAULT_INTENT_ENDPOINT,
+                   help=f"where devices send intent (default: {DEFAULT_INTENT_ENDPOINT})")
     add_intent_security(p)
-    add_record_arguments(p)
+    add_record_arguments(p, "runs/<robot>/round_0/data")
     p.add_argument("--operator", default="", help="your name, stored with every episode")
     p.add_argument("--console", action="store_true", help="open the operator console window")
-    p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
     args = p.parse_args(argv)
     security, problem = intent_security(args)
     if problem:
         return fail(problem)
     logging.basicConfig(level=args.log_level.upper())
 
-    from hgdagger.common.record_queue import RecordQueue
-    from hgdagger.robots.registry import episode_env_args
+    from hgdagger.robots.registry import episode_env_args, is_simulated
     from teleop.runtime import RobotRuntime, RuntimeConfig
     from teleop.operator_setup import ConsoleThread, HumanOptions, device_human_side
 
@@ -60,49 +66,48 @@ def main(argv: list[str] | None = None) -> int:
         arm_model = cartesian_model(robot)
     except RobotOpenError as exc:
         return fail(str(exc))
+    try:
+        recording = open_recording(args, next_round_folder(robot.name, "demo"))
+    except RecordingError as exc:
+        driver.close()
+        return fail(str(exc))
     task = robot.task or robot.name
     try:
         human, merger = device_human_side(HumanOptions(intent_endpoint=args.intent_endpoint, **security, start_in_human=True),
                                           driver.spec.control_period, arm_model)
     except Exception as exc:  # zmq address in use, bad endpoint
         driver.close()
+        recording.close()
         return fail(f"cannot listen for devices on {args.intent_endpoint}: {exc}")
-    records = RecordQueue()
-    try:
-        forwarder = record_forwarder(records, args)
-    except ValueError as e:  # unusable recorder keys
-        driver.close()
-        merger.close()
-        return fail(str(e))
-    rt = RobotRuntime(driver, None, RuntimeConfig(), records if forwarder else None, human=human,
-                      gil_sharers=[forwarder, getattr(driver, "cameras", None)])
+    rt = RobotRuntime(driver, None, RuntimeConfig(), recording.records, human=human,
+                      gil_sharers=[recording.forwarder, getattr(driver, "cameras", None)])
     rt.start()
     console = ConsoleThread(rt) if args.console else None
+    own_limit = args.max_steps is not None
     max_steps = args.max_steps or getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
-    labelled, attempt = 0, 0
-    print(f"hgd-collect: {robot.name} ({task}), waiting for devices on {args.intent_endpoint} (hgd-device keyboard|gamepad)")
+    plan = SessionPlan(episodes=args.episodes, max_steps=max_steps, task=task, kind="demo", seed=args.seed,
+                       operator=args.operator, own_time_limit=own_limit, simulated=is_simulated(robot),
+                       judge=bool(robot.task), env_args=lambda seed: json.dumps(episode_env_args(robot, seed)))
+    print(f"hgd-collect: {robot.name} ({task}), {recording.where}; {max_steps} steps "
+          f"({max_steps * driver.spec.control_period:.0f} s) per episode; devices connect to {args.intent_endpoint} "
+          "(hgd-device keyboard|gamepad)", flush=True)
+    results: list = []
     try:
-        while labelled < args.episodes:
-            seed = args.seed + attempt
-            driver.reset(seed)
-            report = rt.run_episode(max_steps, task=task, kind="demo", seed=seed, operator=args.operator,
-                                    env_args=json.dumps(episode_env_args(robot, seed)))
-            attempt += 1
-            if report.label != "discard":
-                labelled += 1
-            print(f"episode {labelled}/{args.episodes} (seed {seed}): {report.label}, {report.steps} steps, "
-                  f"{report.human_steps} driven, {report.hold_steps} held")
+        run_session(rt, driver, plan, recording, say=lambda line: print(line, flush=True), on_episode=results.append)
     except KeyboardInterrupt:
-        print("interrupted: every finished episode is with the recorder")
+        print("interrupted: the episode in progress is kept as 'aborted'; every finished one is saved")
     finally:
         if console:
             console.stop()
         rt.close()
         merger.close()
-        if forwarder:
-            forwarder.close()
+        note = recording.close()
         driver.close()
-    return 0
+    kept = [r for r in results if r.report.label != "discard"]
+    print(f"hgd-collect: {len(kept)} episodes ({sum(r.report.label == 'success' for r in kept)} successful), "
+          f"{len(results) - len(kept)} discarded; {sum(r.saved for r in results)} saved"
+          + (f" in {recording.folder}" if recording.folder else "") + (f"; {note}" if note else ""))
+    return 0 if all(r.saved for r in results) or args.no_record else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""hgd-record: the recorder process. Binds a PULL socket and writes every episode the runtime sends."""
+"""hgd-record: the recorder process. Binds a ROUTER socket and writes every episode the runtime sends."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flush", type=positive_float, default=0.5, help="seconds between flushes = most a crash can lose (default 0.5)")
     p.add_argument("--status-every", type=positive_float, default=10.0, help="seconds between status lines on stderr")
     p.add_argument("--seconds", type=positive_float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # a session's own recorder
     p.add_argument("-v", "--verbose", action="store_true", help="log every finished episode")
     return p
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                       compression=None if args.compression == "none" else args.compression,
                       flush_interval=args.flush, status_every=args.status_every, max_seconds=args.seconds,
                       image_compression=None if args.image_compression == "none" else args.image_compression,
-                      curve_secret=args.curve_secret, curve_clients=args.curve_clients)
+                      curve_secret=args.curve_secret, curve_clients=args.curve_clients, parent_pid=args.parent_pid)
     except (RecordError, RuntimeError) as e:
         return fail(str(e))
     print(json.dumps(stats, indent=1))

@@ -9,10 +9,11 @@ import sys
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    add_intent_security, add_record_arguments, endpoint, fail, intent_security, nonnegative_float, positive_float,
-    positive_int, record_forwarder, reports_missing_extras,
+    add_intent_security, endpoint, fail, intent_security, nonnegative_float, positive_float, positive_int,
+    reports_missing_extras,
 )
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, open_robot
+from hgdagger.cli.session_recording import add_record_arguments, next_round_folder, open_recording
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,9 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         "released until the leader is within --tolerance of it (the console and the log name the joints that are "
         "off), then the gap closes with a ramp.",
         epilog="Examples:\n"
-        "  hgd-rehearse --robot pick_place --offset-joint 3 --offset-rad 0.5 --console\n"
-        "  hgd-record --out runs/koch/round_0/data &\n"
-        "  hgd-rehearse --robot koch_twin --episodes 20 --record-to tcp://127.0.0.1:5560\n"
+        "  hgd-rehearse --robot pick_place --offset-joint 3 --offset-rad 0.5 --console --no-record\n"
+        "  hgd-rehearse --robot koch_twin --episodes 20           # demonstrations into runs/koch_twin/round_0/data\n"
         "  hgd-rehearse --robot koch_twin --server tcp://127.0.0.1:5555 --takeover-at 1.5 --episodes 5   # HG-DAgger",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_robot_arguments(p)
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=positive_float, default=0.15, help="alignment tolerance per joint (rad)")
     p.add_argument("--intent-endpoint", type=endpoint, default="ipc:///tmp/hgd-rehearse-intent")
     add_intent_security(p)
-    add_record_arguments(p)
+    add_record_arguments(p, "runs/<robot>/round_0/data; with --server, round_<r+1>")
     p.add_argument("--operator", default="rehearsal", help="stored with every episode (default: rehearsal)")
     p.add_argument("--console", action="store_true")
     return p
@@ -60,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail(problem)
 
     import sim
-    from hgdagger.common.record_queue import RecordQueue
     from hgdagger.common.types import Source
     from hgdagger.robots.leader import leader_arm_config, leader_calibration
     from hgdagger.robots.registry import episode_env_args, is_simulated
@@ -100,28 +99,23 @@ def main(argv: list[str] | None = None) -> int:
                                                    leader_tolerance=args.tolerance),
                                       driver.spec.control_period, None)
     closing.append(merger)
-    records = RecordQueue()
-    try:
-        forwarder = record_forwarder(records, args)
-    except ValueError as e:  # unusable recorder keys
-        for c in closing:
-            c.close()
-        return fail(str(e))
     fetcher = None
     if args.server:
         from policy_server.client import ClientConfig
         from teleop.fetcher import ChunkFetcher
 
         fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=robot.name))
-    rt = RobotRuntime(driver, fetcher, RuntimeConfig(realtime=False), records if forwarder else None, human=human)
+    rt = RobotRuntime(driver, fetcher, RuntimeConfig(realtime=False), None, human=human)
     try:
         rt.start(connect_timeout_s=args.connect_timeout)
-    except Exception as exc:  # server unreachable, or its policy is for another robot
-        if forwarder:
-            forwarder.close()
+        recording = open_recording(args, next_round_folder(robot.name, "rollout" if args.server else "demo"))
+    except Exception as exc:  # server unreachable, its policy for another robot, no recorder
+        rt.close()
         for part in reversed(closing):
             part.close()
         return fail(str(exc))
+    rt.attach_records(recording.records, recording.forwarder)
+    print(f"hgd-rehearse: {robot.name}, {recording.where}", flush=True)
     hands = ExpertHands(sim.make_expert(task, control_hz=driver.spec.control_hz), lambda: rt.last_observation,
                         lambda: rt.last_source == Source.HUMAN, offset, args.takeover_at + args.settle_s)
     hands.reset(args.seed, driver.observe())  # the leader has somewhere to be before the device thread starts
@@ -142,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     released: list[int] = []
     rt.on_step = lambda step, source, sent: released.append(step) if source.name == "HUMAN" and not released else None
     max_steps = getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
-    labels = []
+    labels, saves = [], []
     try:
         for i in range(args.episodes):
             seed = args.seed + i
@@ -152,27 +146,31 @@ def main(argv: list[str] | None = None) -> int:
                                     seed=seed, operator=args.operator,
                                     env_args=json.dumps(episode_env_args(robot, seed)))
             labels.append(report.label)
+            saved, line = recording.saved(rt.episode_id)
+            saves.append(saved)
             first = released[0] if released else None
             print(f"hgd-rehearse: {robot.name} seed {seed}: {report.label}; follower released to the leader at step "
                   f"{first} ({'never' if first is None else f'{first / driver.spec.control_hz:.2f} s'}); "
                   f"{report.human_steps} leader-driven steps, {report.hold_steps} held"
-                  + (f", {report.policy_steps} policy steps" if args.server else " while aligning"), flush=True)
+                  + (f", {report.policy_steps} policy steps" if args.server else " while aligning") + f": {line}", flush=True)
     except KeyboardInterrupt:
-        print("interrupted: every finished episode is with the recorder")
+        print("interrupted: the episode in progress is kept as 'aborted'; every finished one is saved")
     finally:
         stop.set()
         thread.join(timeout=2)
         if console:
             console.stop()
         rt.close()
-        if forwarder:
-            forwarder.close()
+        note = recording.close()
+        if note:
+            print(f"hgd-rehearse: {note}")
         for part in reversed(closing):
             if hasattr(part, "close"):
                 part.close()
             else:
                 part.stop()
-    return 0 if labels and all(label == "success" for label in labels) else 1
+    ok = labels and all(label == "success" for label in labels) and (args.no_record or all(saves))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

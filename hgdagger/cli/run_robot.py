@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    add_intent_security, add_record_arguments, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
-    positive_float, positive_int, record_forwarder, reports_missing_extras, writable_file,
+    add_intent_security, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
+    positive_float, positive_int, reports_missing_extras, writable_file,
 )
+from hgdagger.cli.operator_session import SessionPlan, run_session
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
+from hgdagger.cli.session_recording import RecordingError, add_record_arguments, next_round_folder, open_recording
 
 MODES = ("rtc", "naive", "ensemble", "sync")
 
@@ -27,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(hgd-serve) on a robot: the sim arm, a real arm from its robot config, or its physics twin. It never waits on the network: if chunks stop coming (server slow or "
         "killed) the arm holds and the step is marked 'hold'; when they come back it ramps back in. Every "
         "command passes a safety filter (joint range, per-step velocity, NaN rejection). Each step can be "
-        "forwarded to a recorder over ZeroMQ.",
+        "recorded (this command starts its own recorder unless told --record-to or --no-record). With "
+        "--takeover devices a supervisor starts each episode (n / X), can take over at any time, and labels "
+        "each attempt; their label is what is stored, the task's own check beside it.",
         epilog="Execution modes:\n"
         "  rtc       real-time chunking: requests carry the committed prefix and the measured delay (default)\n"
         "  naive     asynchronous, switch to each new chunk as soon as it arrives\n"
@@ -35,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  sync      execute --execute-steps actions, then stop and wait for the next chunk\n"
         "Examples:\n"
         "  hgd-serve --policy expert:pick_place &\n"
-        "  hgd-run --server tcp://127.0.0.1:5555 --robot pick_place --episodes 3\n"
+        "  hgd-run --server tcp://127.0.0.1:5555 --robot pick_place --episodes 3 --no-record\n"
+        "  hgd-device keyboard      # another terminal: n starts an episode, t takes over, enter/b/x label it\n"
+        "  hgd-run --robot pick_place --takeover devices --episodes 5 --console\n"
+        "      # records into runs/pick_place/round_<r+1>/data, r the newest round with a checkpoint\n"
         "  hgd-run --robot koch --port /dev/ttyUSB0 --takeover devices --record-to tcp://127.0.0.1:5560",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", type=endpoint, default="tcp://127.0.0.1:5555", help="policy server endpoint (default: tcp://127.0.0.1:5555)")
@@ -44,12 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--execute-steps", type=positive_int, default=8,
                    help="sync: actions executed per chunk; rtc/naive: steps between requests (default: 8)")
     p.add_argument("--ensemble-decay", type=nonnegative_float, default=0.01, help="ACT's m for --mode ensemble (default: 0.01)")
-    p.add_argument("--episodes", type=positive_int, default=1, help="episodes to run (default: 1)")
-    p.add_argument("--max-steps", type=positive_int, default=600, help="step limit per episode (default: 600)")
+    p.add_argument("--episodes", type=positive_int, default=1, help="labelled episodes to run (discarded ones are redone; default: 1)")
+    p.add_argument("--max-steps", type=positive_int, default=None,
+                   help="step limit per episode, replacing the task's own (at 20 Hz 1200 steps = 1 minute; default: a sim "
+                   "task's own limit, a real arm 60 s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
     p.add_argument("--connect-timeout", type=positive_float, default=10.0, help="seconds to wait for the server's handshake (default: 10)")
     p.add_argument("--request-timeout", type=positive_float, default=1.0, help="seconds before a request counts as lost (default: 1)")
-    add_record_arguments(p)
+    add_record_arguments(p, "runs/<robot>/round_<r+1>/data")
+    p.add_argument("--operator", default="", help="the supervisor's name, stored with every episode")
     p.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO for the loop thread")
     p.add_argument("--curve-server", type=existing_file, default=None, help="the server's public certificate (enables CURVE)")
     p.add_argument("--curve-secret", type=existing_file, default=None, help="this robot's secret certificate")
@@ -65,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doubt-threshold", type=nonnegative_float, default=0.05,
                    help="chunk spread (rad) at which the console's doubt gauge alarms; the server must run with "
                    "--doubt-samples (default: 0.05)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
     return p
 
 
@@ -81,11 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return fail("CURVE needs both --curve-server and --curve-secret")
     if args.report and (problem := writable_file(args.report, "--report")):
         return fail(problem)  # checked now, not after every episode has run
-    from hgdagger.robots.registry import episode_env_args
+    from hgdagger.robots.registry import episode_env_args, is_simulated
     from policy_server.client import ClientConfig, ServerUnavailable
     from teleop.executor import ExecConfig, Mode
     from teleop.fetcher import ChunkFetcher
-    from hgdagger.common.record_queue import RecordQueue
     from teleop.runtime import RobotRuntime, RuntimeConfig
 
     try:
@@ -98,12 +107,6 @@ def main(argv: list[str] | None = None) -> int:
                                         request_timeout_s=args.request_timeout,
                                         curve_server_public_file=args.curve_server,
                                         curve_client_secret_file=args.curve_secret))
-    records = RecordQueue()
-    try:
-        forwarder = record_forwarder(records, args)
-    except ValueError as e:  # unusable recorder keys
-        driver.close()
-        return fail(str(e))
     cfg = RuntimeConfig(execution=ExecConfig(mode=Mode(args.mode), execute_steps=args.execute_steps,
                                              ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime,
                         doubt_threshold=args.doubt_threshold)
@@ -118,49 +121,57 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # address in use, malformed endpoint
             driver.close()
             return fail(f"cannot listen for devices on {args.intent_endpoint}: {e}")
-    rt = RobotRuntime(driver, fetcher, cfg, records if forwarder else None, human=human,
-                      gil_sharers=[forwarder, getattr(driver, "cameras", None)])
+    rt = RobotRuntime(driver, fetcher, cfg, None, human=human, gil_sharers=[getattr(driver, "cameras", None)])
     try:
         hs = rt.start(connect_timeout_s=args.connect_timeout)
-    except (ServerUnavailable, ValueError) as e:
+        recording = open_recording(args, next_round_folder(robot.name, "rollout"))
+    except (ServerUnavailable, ValueError, RecordingError) as e:
+        rt.close()
         driver.close()
         if merger:
             merger.close()
         return fail(str(e))
+    rt.attach_records(recording.records, recording.forwarder)
     print(f"hgd-run: {robot.name}: {hs.checkpoint_id} from {args.server} (H={hs.chunk_length}), mode {args.mode}, "
           f"{driver.spec.control_hz:g} Hz"
-          + (f", takeover by devices on {args.intent_endpoint} ({args.takeover_mode})" if human else ""))
+          + (f", takeover by devices on {args.intent_endpoint} ({args.takeover_mode})" if human else "")
+          + f"; {recording.where}", flush=True)
     console = None
     if args.console:
         from teleop.operator_setup import ConsoleThread
 
         console = ConsoleThread(rt)
+    own_limit = args.max_steps is not None
+    max_steps = args.max_steps or getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
+    plan = SessionPlan(episodes=args.episodes, max_steps=max_steps, task=task, kind="rollout", seed=args.seed,
+                       operator=args.operator, own_time_limit=own_limit, with_operator=human is not None,
+                       simulated=is_simulated(robot), judge=bool(robot.task),
+                       env_args=lambda seed: json.dumps(episode_env_args(robot, seed)))
     results = []
+
+    def episode_done(done) -> None:
+        rep = done.report
+        t = rep.timing
+        lat = np.median(rep.latency_ms) if rep.latency_ms else float("nan")
+        print(f"  policy={rep.policy_steps} hold={rep.hold_steps} clipped={rep.clipped} rejected={rep.rejected} "
+              f"latency_p50={lat:.1f} ms jitter p50/p99/max={t.get('jitter_p50_ms', 0):.3f}/"
+              f"{t.get('jitter_p99_ms', 0):.3f}/{t.get('jitter_max_ms', 0):.3f} ms [{rep.scheduler}]", flush=True)
+        results.append(asdict(rep) | {"success": rep.label == "success", "episode": done.index, "seed": done.seed,
+                                      "saved": done.saved, "saved_as": done.saved_line})
+
     try:
-        for i in range(args.episodes):
-            driver.reset(args.seed + i)
-            rt.report = type(rt.report)()
-            rep = rt.run_episode(args.max_steps, task=task, seed=args.seed + i,
-                                 env_args=json.dumps(episode_env_args(robot, args.seed + i)))
-            t = rep.timing
-            lat = np.median(rep.latency_ms) if rep.latency_ms else float("nan")
-            print(f"episode {i}: {rep.label} steps={rep.steps} policy={rep.policy_steps} "
-                  f"hold={rep.hold_steps} clipped={rep.clipped} rejected={rep.rejected} latency_p50={lat:.1f} ms "
-                  f"jitter p50/p99/max={t.get('jitter_p50_ms', 0):.3f}/{t.get('jitter_p99_ms', 0):.3f}/"
-                  f"{t.get('jitter_max_ms', 0):.3f} ms [{rep.scheduler}]"
-                  + (f" takeovers={rep.takeovers} human={rep.human_steps}" if human else ""))
-            results.append(asdict(rep) | {"success": rep.label == "success"})
+        run_session(rt, driver, plan, recording, say=lambda line: print(line, flush=True), on_episode=episode_done)
     except KeyboardInterrupt:
-        print("interrupted")
+        print("interrupted: the episode in progress is kept as 'aborted'; every finished one is saved")
     finally:
         if console:
             console.stop()
         rt.close()
         if merger:
             merger.close()
-        if forwarder:
-            forwarder.close()
-            print(f"records: {forwarder.sent} sent, {forwarder.dropped + records.dropped} dropped")
+        note = recording.close()
+        if note:
+            print(f"hgd-run: {note}")
         driver.close()
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)

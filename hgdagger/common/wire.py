@@ -28,7 +28,7 @@ __all__ = [
     "Message", "MissingField", "OversizedMessage", "SchemaVersionMismatch", "Sequencer", "SpecMismatch",
     "UnknownMessageType", "WireError", "decode", "encode", "message_types", "send",
     "Hello", "Handshake", "ObsRequest", "ChunkReply", "ErrorReply", "ReloadRequest", "ReloadReply",
-    "StepRecord", "EpisodeStart", "EpisodeEnd", "handshake_from_info", "check_observation", "check_prefix",
+    "StepRecord", "EpisodeStart", "EpisodeEnd", "RecorderHello", "RecorderAck", "handshake_from_info", "check_observation", "check_prefix",
 ]
 
 
@@ -160,6 +160,30 @@ class EpisodeEnd(Message):
     success: bool
     num_steps: int
     ended_at: float = 0.0
+    verdict: str = ""  # the task's own check (success | failure), beside the operator's label; "" when none
+
+
+@dataclass(kw_only=True)
+class RecorderHello(Message):
+    """Runtime -> recorder: is anyone writing? Answered with a :class:`RecorderAck` of kind "hello",
+    so a session refuses to start rather than report episodes no recorder is there to save."""
+
+    TYPE: ClassVar[str] = "recorder_hello"
+
+
+@dataclass(kw_only=True)
+class RecorderAck(Message):
+    """Recorder -> runtime: "hello" (alive, writing into ``folder``) or "episode" (the episode named by
+    ``header.episode_id`` is on disk as ``file``, or is not, and ``error`` says why)."""
+
+    TYPE: ClassVar[str] = "recorder_ack"
+    RANGES: ClassVar[dict[str, tuple[int, int]]] = {"steps": (0, 2**31 - 1)}
+    kind: str  # hello | episode
+    folder: str = ""
+    file: str = ""
+    steps: int = 0
+    label: str = ""
+    error: str = ""
 
 
 

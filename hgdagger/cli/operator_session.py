@@ -1,0 +1,97 @@
+"""Episodes a person runs (hgd-collect, hgd-run with devices): start on the operator's button, end on
+a label, the task's check or a time limit, label every attempt, redo a discarded one on the same
+scene, and say of each episode whether the recorder saved it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from teleop.intent import DeviceEvent
+from teleop.runtime import LABEL_EVENTS, RobotRuntime, RuntimeReport
+
+START_KEYS = "n / X"
+LABEL_KEYS = "enter / Start: success   b / Back: failure   x / B: discard and redo"
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    episodes: int  # labelled episodes wanted (discarded attempts are redone)
+    max_steps: int
+    task: str
+    kind: str = "demo"  # demo | rollout
+    seed: int = 0
+    operator: str = ""
+    own_time_limit: bool = False  # max_steps replaces the driver's own limit
+    with_operator: bool = True  # devices are there: wait for the start button, ask for labels
+    simulated: bool = True  # the sim resets the scene; a real arm needs the operator to
+    judge: bool = True  # the driver's outcome is a verdict on the task
+    env_args: Callable[[int], str] = lambda seed: "{}"
+
+
+@dataclass
+class EpisodeResult:
+    index: int  # 1-based, among labelled episodes
+    seed: int
+    report: RuntimeReport
+    saved: bool
+    saved_line: str
+
+
+def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Callable[[str], None] = print,
+                stop: Callable[[], bool] | None = None,
+                on_episode: Callable[[EpisodeResult], None] | None = None) -> list[EpisodeResult]:
+    """Run ``plan.episodes`` labelled episodes; every attempt (discards too) is returned, and handed
+    to ``on_episode`` as it ends (so an interrupted session still has what it did)."""
+    results: list[EpisodeResult] = []
+    labelled = 0
+    rt.progress.kind = "collect" if plan.kind == "demo" else "rollout"
+    rt.progress.episodes_total = plan.episodes
+    while labelled < plan.episodes and not (stop and stop()):
+        k = labelled + 1
+        seed = plan.seed + labelled  # a redo replays the same scene
+        driver.reset(seed)
+        rt.progress.episode_index = k
+        if plan.with_operator:
+            prompt = (f"press {START_KEYS} to start episode {k} of {plan.episodes}" if plan.simulated
+                      else f"reset the scene, then press {START_KEYS} to start episode {k} of {plan.episodes}")
+            say(prompt)
+            if rt.wait_for_operator({DeviceEvent.START}, "waiting" if plan.simulated else "reset", prompt, stop) is None:
+                break
+        report = rt.run_episode(plan.max_steps, task=plan.task, kind=plan.kind, seed=seed, operator=plan.operator,
+                                env_args=plan.env_args(seed), own_time_limit=plan.own_time_limit,
+                                count_holds=not plan.with_operator, judge=plan.judge,
+                                ask_label=_label_asker(rt, plan, say, stop) if plan.with_operator else None, stop=stop)
+        saved, line = recording.saved(rt.episode_id)
+        results.append(EpisodeResult(k, seed, report, saved, line))
+        if on_episode is not None:
+            on_episode(results[-1])
+        disagrees = report.verdict and report.label not in (report.verdict, "discard")
+        verdict = f" (the task's check says {report.verdict})" if disagrees else ""
+        who = "" if report.labelled_by == "operator" else f" [by the {report.labelled_by}]"
+        say(f"episode {k}/{plan.episodes} (seed {seed}): {report.label}{who}{verdict}, {report.steps} steps, "
+            f"{report.human_steps} driven, {report.hold_steps} held"
+            + (f", {report.takeovers} takeovers" if plan.kind == "rollout" else "") + f": {line}")
+        rt.progress.last_episode = f"episode {k}: {report.label}{verdict}, {report.steps} steps: {line}"
+        if report.label == "discard":
+            say(f"discarded: episode {k} again, on the same scene (seed {seed})")
+        else:
+            labelled += 1
+    rt.progress.phase, rt.progress.prompt = "done", f"{labelled} of {plan.episodes} episodes done"
+    return results
+
+
+def _label_asker(rt: RobotRuntime, plan: SessionPlan, say: Callable[[str], None], stop):
+    """Ask the operator for a label when the episode ended without one (time up, the task's check);
+    a demonstration the task's check passed needs none."""
+
+    def ask(verdict: str) -> str | None:
+        if plan.kind == "demo" and verdict == "success":
+            return None
+        why = f"the task's check says {verdict}" if verdict else "time is up"
+        prompt = f"episode over ({why}): {LABEL_KEYS}"
+        say(prompt)
+        pressed = rt.wait_for_operator(set(LABEL_EVENTS) - {DeviceEvent.RESET}, "label", prompt, stop)
+        return LABEL_EVENTS[pressed] if pressed is not None else None
+
+    return ask

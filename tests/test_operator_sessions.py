@@ -1,0 +1,98 @@
+"""Sessions with a person in them (issue 16), as an operator runs them: real hgd-collect / hgd-run /
+hgd-record processes, a device on the real intent socket reacting to what the command prints, and
+the HDF5 files they leave. Each test is a way data was lost or polluted before."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from operator_helpers import Operator, Session, episode_attrs, seed_of
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_collect_records_by_itself_waits_for_start_keeps_discards_aside_and_honours_max_steps(tmp_path):
+    """Before: nothing was recorded without a separate hgd-record (and every episode was reported a
+    success); the first episode ran before any device connected; a discarded attempt was an ordinary
+    file and its redo a new scene; --max-steps was cut short by the task's own 100-step limit."""
+    intent, data = f"ipc://{tmp_path}/intent", tmp_path / "lab" / "round_0" / "data"
+    s = Session("hgdagger.cli.collect", "--robot", "reach", "--episodes", "2", "--cameras", "", "--max-steps", "400",
+                "--intent-endpoint", intent, "--out", str(data))
+    op = None
+    try:
+        s.expect("press n / X to start episode 1 of 2")
+        time.sleep(1.5)  # nobody there yet: nothing may run or be recorded
+        assert not list(data.glob("ep_*"))
+        op = Operator(intent)
+        op.press("start")
+        time.sleep(1.0)
+        op.press("discard")  # episode 1, first attempt: thrown away
+        s.expect("discarded: episode 1 again, on the same scene")
+        s.expect("press n / X to start episode 1 of 2")
+        op.press("start")
+        time.sleep(7.5)  # 150 steps at 20 Hz, past reach's own 100-step limit
+        op.press("success")
+        s.expect("episode 1/2")
+        s.expect("press n / X to start episode 2 of 2")
+        op.press("start")
+        time.sleep(1.0)
+        op.press("failure")
+        out = s.finish()
+    finally:
+        if op:
+            op.close()
+        if s.proc.poll() is None:
+            s.proc.kill()
+    assert s.proc.returncode == 0, out
+    eps = episode_attrs(data)
+    assert [e["label"] for e in eps] == ["discard", "success", "failure"], out
+    assert seed_of(eps[0]) == seed_of(eps[1]) == 0 and seed_of(eps[2]) == 1  # the redo replays the scene
+    assert eps[1]["steps"] > 120, "--max-steps 400 must replace the task's 100-step limit"
+    assert all(e["kind"] == "demo" for e in eps)
+    assert out.count(f"saved {data}/ep_") == 3 and "NOT SAVED" not in out, out
+    assert "1 discarded" in out and "2 episodes" in out, out
+    print(out)
+
+
+@pytest.mark.slow
+def test_a_session_refuses_to_start_when_its_recorder_does_not_answer(tmp_path):
+    """Before: --record-to a port nobody listened on ran every episode and reported each as done."""
+    r = subprocess.run([sys.executable, "-m", "hgdagger.cli.collect", "--robot", "reach", "--episodes", "1",
+                        "--cameras", "", "--intent-endpoint", f"ipc://{tmp_path}/intent",
+                        "--record-to", f"ipc://{tmp_path}/nobody"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "no recorder answered" in r.stderr and "Traceback" not in r.stderr
+    assert "press n" not in r.stdout  # no episode was offered
+
+
+@pytest.mark.slow
+def test_collect_into_a_running_recorder_is_confirmed_per_episode(tmp_path):
+    rec_ep, data = f"ipc://{tmp_path}/rec", tmp_path / "run" / "round_0" / "data"
+    recorder = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.record", "--endpoint", rec_ep, "--out", str(data)],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    op = None
+    try:
+        assert "listening" in recorder.stdout.readline()
+        intent = f"ipc://{tmp_path}/intent"
+        s = Session("hgdagger.cli.collect", "--robot", "reach", "--episodes", "1", "--cameras", "",
+                    "--intent-endpoint", intent, "--record-to", rec_ep)
+        s.expect("press n / X")
+        op = Operator(intent)
+        op.press("start")
+        time.sleep(1.0)
+        op.press("success")
+        out = s.finish()
+    finally:
+        if op:
+            op.close()
+        recorder.terminate()
+        recorder.wait(10)
+    assert s.proc.returncode == 0, out
+    line = next(x for x in out.splitlines() if x.startswith("episode 1/1"))
+    assert "success" in line and f"saved {data}/ep_0000.hdf5" in line, out
