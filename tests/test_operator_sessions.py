@@ -55,8 +55,9 @@ def test_collect_records_by_itself_waits_for_start_keeps_discards_aside_and_hono
     assert seed_of(eps[0]) == seed_of(eps[1]) == 0 and seed_of(eps[2]) == 1  # the redo replays the scene
     assert eps[1]["steps"] > 120, "--max-steps 400 must replace the task's 100-step limit"
     assert all(e["kind"] == "demo" for e in eps)
-    assert out.count(f"saved {data}/ep_") == 3 and "NOT SAVED" not in out, out
-    assert "1 discarded" in out and "2 episodes" in out, out
+    assert out.count(f"saved {data}/ep_") == 2 and "NOT SAVED" not in out, out
+    assert f"kept aside, never trained on: {data}/ep_0000.hdf5" in out
+    assert "2 episodes (1 successful), 2 saved" in out and "1 discarded attempts kept aside" in out, out
     print(out)
 
 

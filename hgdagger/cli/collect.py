@@ -104,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         note = recording.close()
         driver.close()
     kept = [r for r in results if r.report.label != "discard"]
+    saved = sum(r.saved for r in kept)
     print(f"hgd-collect: {len(kept)} episodes ({sum(r.report.label == 'success' for r in kept)} successful), "
-          f"{len(results) - len(kept)} discarded; {sum(r.saved for r in results)} saved"
-          + (f" in {recording.folder}" if recording.folder else "") + (f"; {note}" if note else ""))
+          f"{saved} saved" + (f" in {recording.folder}" if recording.folder else "")
+          + f"; {len(results) - len(kept)} discarded attempts kept aside" + (f"; {note}" if note else ""))
     return 0 if all(r.saved for r in results) or args.no_record else 1
 
 

@@ -63,15 +63,17 @@ def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Cal
                                 count_holds=not plan.with_operator, judge=plan.judge,
                                 ask_label=_label_asker(rt, plan, say, stop) if plan.with_operator else None, stop=stop)
         saved, line = recording.saved(rt.episode_id)
+        if saved and report.label == "discard":
+            line = "kept aside, never trained on: " + line.removeprefix("saved ")
         results.append(EpisodeResult(k, seed, report, saved, line))
-        if on_episode is not None:
-            on_episode(results[-1])
         disagrees = report.verdict and report.label not in (report.verdict, "discard")
         verdict = f" (the task's check says {report.verdict})" if disagrees else ""
         who = "" if report.labelled_by == "operator" else f" [by the {report.labelled_by}]"
         say(f"episode {k}/{plan.episodes} (seed {seed}): {report.label}{who}{verdict}, {report.steps} steps, "
             f"{report.human_steps} driven, {report.hold_steps} held"
-            + (f", {report.takeovers} takeovers" if plan.kind == "rollout" else "") + f": {line}")
+            + (f", {report.takeovers} takeovers" if plan.kind == "rollout" and plan.with_operator else "") + f": {line}")
+        if on_episode is not None:
+            on_episode(results[-1])
         rt.progress.last_episode = f"episode {k}: {report.label}{verdict}, {report.steps} steps: {line}"
         if report.label == "discard":
             say(f"discarded: episode {k} again, on the same scene (seed {seed})")

@@ -31,7 +31,7 @@ EVENT_KEYS: dict[str, DeviceEvent] = {
     "n": DeviceEvent.START, "z": DeviceEvent.RESET,
 }
 HELP = ("w/s a/d (or arrows): move in the table plane   r/f: up/down   q/e: rotate   space: open/close gripper   "
-        "[ ]: slower/faster   t: take over / hand back   enter: success   b: failure   x: discard   n: next episode")
+        "[ ]: slower/faster   t: take over / hand back   enter: success   b: failure   x: discard   n: start the episode")
 
 
 def split_keys(data: str) -> list[str]:
