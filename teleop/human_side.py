@@ -28,6 +28,7 @@ class HumanReading:
     episode_events: set[DeviceEvent] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     input_time: float | None = None  # when the input left the device (wall clock), for latency figures
+    devices: list[str] = field(default_factory=list)  # the input devices connected now (for the console's hints)
 
 
 class HumanInput(Protocol):
@@ -87,7 +88,8 @@ class DeviceInput:
                 warnings.append(f"a gamepad or keyboard needs this robot's kinematic model, which needs {exc.name}: "
                                 "pip install 'hgdagger-stack[sim]' (a leader arm works without it)")
         intent = HumanIntent(toggle_pressed=toggled, deadman_held=merged.deadman, command=command, aligned=aligned)
-        return HumanReading(intent, set(merged.events) - {DeviceEvent.TAKEOVER}, warnings, merged.send_time)
+        return HumanReading(intent, set(merged.events) - {DeviceEvent.TAKEOVER}, warnings, merged.send_time,
+                            merged.connected_devices)
 
 
 class ScriptedInput:

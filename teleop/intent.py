@@ -113,6 +113,7 @@ class MergedIntent:
     disconnected_devices: list[str]
     statuses: dict[str, str]
     send_time: float | None  # when the intent carrying this tick's input left its device
+    connected_devices: list[str] = field(default_factory=list)  # fresh and connected now (keyboard, gamepad, leader)
 
     @property
     def any_input(self) -> bool:
@@ -187,6 +188,7 @@ class IntentMerger:
             disconnected_devices=sorted(n for n, s in fresh.items() if not s.intent.connected),
             statuses={n: s.intent.status for n, s in self.devices.items() if s.intent.status},
             send_time=latest_sender,
+            connected_devices=sorted(connected),
         )
 
     def close(self) -> None:

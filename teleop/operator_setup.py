@@ -3,9 +3,10 @@ and the simulated leader arm that lets an operator rehearse puppeteering without
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from dataclasses import dataclass
-
 
 from teleop.cartesian import CartesianArm, CartesianMapper
 from teleop.devices.base import run_device
@@ -15,11 +16,6 @@ from teleop.human_side import DeviceInput, HumanSide
 from teleop.intent import IntentMerger, TeleopIntent
 
 DEFAULT_INTENT_ENDPOINT = "tcp://127.0.0.1:5561"
-
-HINTS = {
-    "policy": ["t / A: take over", "hold LB: intervene while held (dead-man mode)"],
-    "human": ["t / A: hand back", "enter / Start: success", "b / Back: failure", "x / B: discard"],
-}
 
 
 @dataclass(frozen=True)
@@ -47,23 +43,46 @@ def device_human_side(options: HumanOptions, control_period: float,
 
 
 class ConsoleThread:
-    """Draws the runtime's status at ``fps`` in its own thread, so drawing never delays a tick."""
+    """Draws the runtime's status at ``fps`` on its own thread, so drawing never delays a tick.
 
-    def __init__(self, runtime, fps: float = 15.0, window: bool = True, png_path: str | None = None):
-        from teleop.console import OperatorConsole
+    The window is opened on that thread too: every SDL call stays on one thread, and none on the
+    thread where MuJoCo's offscreen GL context lives (see ``teleop.console._software_framebuffer``).
+    Where no window can open, one line says what to set and the session goes on without it."""
 
-        self.runtime, self.period, self.png_path = runtime, 1.0 / fps, png_path
-        self.console = OperatorConsole(window=window)
+    def __init__(self, runtime, fps: float = 15.0, window: bool = True, png_path: str | None = None,
+                 open_timeout_s: float = 10.0):
+        self.runtime, self.period, self.png_path, self.window = runtime, 1.0 / fps, png_path, window
+        self.console = None
+        self.problem: str | None = None
+        self._opened = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hgd-console", daemon=True)
         self._thread.start()
+        if not self._opened.wait(open_timeout_s):
+            self.problem = f"the console window did not open within {open_timeout_s:g} s"
+        if self.problem:
+            prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "hgd"
+            print(f"{prog}: console: {self.problem} (continuing without the console)", file=sys.stderr, flush=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.period):
-            phase = "human" if self.runtime.human_in_control else "policy"
-            self.console.show(self.runtime.console_status(HINTS[phase]))
-            if self.png_path:
-                self.console.save_png(self.png_path)
+        from teleop.console import ConsoleUnavailable, OperatorConsole
+
+        try:
+            self.console = OperatorConsole(window=self.window)
+        except ConsoleUnavailable as exc:
+            self.problem = str(exc)
+            return
+        finally:
+            self._opened.set()
+        try:
+            while not self._stop.wait(self.period):
+                self.console.show(self.runtime.console_status())
+                if self.png_path:
+                    self.console.save_png(self.png_path)
+                if self.console.closed():
+                    break
+        finally:
+            self.console.close()
 
     def stop(self) -> None:
         self._stop.set()

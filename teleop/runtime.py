@@ -103,6 +103,7 @@ class SessionProgress:
     phase: str = "running"  # waiting (for the start button) | running | reset (a real arm: reset the scene) | label | done
     prompt: str = ""  # what the operator should do now, in a sentence
     last_episode: str = ""  # how the last episode ended and where it was saved
+    warnings: list[str] = field(default_factory=list)  # e.g. episodes the recorder did not confirm saved
 
 
 class RobotRuntime:
@@ -151,6 +152,8 @@ class RobotRuntime:
         self._stale_cameras: dict[str, float | None] = {}
         self._first_frame_wait: dict[str, float] = {}  # camera -> when we started waiting for its first frame
         self.progress = SessionProgress()
+        self._last_reply_at = -1e9
+        self._doubt_at = -1e9
         self._max_steps: int | None = None
         self._counted_steps = 0  # steps that count against the episode's limit
 
@@ -278,7 +281,9 @@ class RobotRuntime:
                 if self.executor.on_chunk(np.asarray(r.actions), ev.obs_step, self.step, r.chunk_id):
                     self.checkpoint_id = r.checkpoint_id
                 self.report.latency_ms.append(ev.latency_s * 1e3)
-                self._doubt = r.doubt if r.doubt >= 0 else None
+                self._last_reply_at = time.monotonic()
+                if r.doubt >= 0:  # the server samples doubt after its chunks, so not every reply has one
+                    self._doubt, self._doubt_at = r.doubt, time.monotonic()
                 self.report.delays_steps.append(self.step - ev.obs_step)
             elif isinstance(ev, FailedEvent):
                 self.executor.request_failed()
@@ -424,7 +429,7 @@ class RobotRuntime:
         self._stale_cameras = stale
         return any(f"{name}_rgb" in self._policy_keys and (age is None or age > limit) for name, age in ages.items())
 
-    def console_status(self, hints: list[str] | None = None) -> ConsoleStatus:
+    def console_status(self) -> ConsoleStatus:
         """A snapshot for the operator console, read from its own thread (at most a tick old)."""
         source = self._last_source
         if source != Source.HOLD:
@@ -451,14 +456,31 @@ class RobotRuntime:
             seen = f"no frame for {age:.1f} s" if age is not None else "no frame yet"
             held = " (the policy sees it: the arm holds)" if f"{name}_rgb" in self._policy_keys else ""
             warnings.append(f"camera {name}: {seen}{held}")
+        now = time.monotonic()
+        stale = set()
+        fresh_for = max(2.0, 20 * self.period)
+        if not self.policy_ok or now - self._last_reply_at > fresh_for:
+            stale.add("latency")
+        if not self.policy_ok or now - self._doubt_at > fresh_for:
+            stale.add("doubt")
+        if len(recent) == 0 or now - recent[-1] > 5 * self.period:
+            stale.add("rate")
+        progress = self.progress
+        warnings += progress.warnings
+        running = progress.phase == "running" and self._max_steps is not None
         return ConsoleStatus(
+            episode_index=progress.episode_index, episodes_total=progress.episodes_total, phase=progress.phase,
+            prompt=progress.prompt, last_episode=progress.last_episode, session_kind=progress.kind,
+            time_left_s=(self._max_steps - self._counted_steps) * self.period if running else None,
+            takeover_mode=self.human.gate.config.mode.value if self.human is not None else "toggle",
+            devices=list(reading.devices) if reading is not None else [], stale=frozenset(stale),
             source=source, hold_reason=reason, task=self.task, episode=self.episode_id,
             episode_time_s=time.monotonic() - self._episode_started,
             step_rate_hz=float(1.0 / np.mean(np.diff(recent))) if len(recent) > 2 else 0.0,
             interventions=self.report.takeovers,
             jitter_ms=(float(np.percentile(dev, 50)), float(np.percentile(dev, 99))),
             server_latency_ms=self.report.latency_ms[-1] if self.report.latency_ms else None,
-            doubt=self._doubt, doubt_threshold=self.cfg.doubt_threshold, warnings=warnings, hints=hints or [],
+            doubt=self._doubt, doubt_threshold=self.cfg.doubt_threshold, warnings=warnings,
             cameras={k[: -len("_rgb")]: v for k, v in self._last_obs.items() if k.endswith("_rgb")})
 
     def _record(self, msg: wire.Message) -> None:

@@ -97,3 +97,40 @@ def test_collect_into_a_running_recorder_is_confirmed_per_episode(tmp_path):
     assert s.proc.returncode == 0, out
     line = next(x for x in out.splitlines() if x.startswith("episode 1/1"))
     assert "success" in line and f"saved {data}/ep_0000.hdf5" in line, out
+
+
+@pytest.mark.slow
+def test_a_session_killed_mid_episode_leaves_the_episode_closed_and_no_recorder_behind(tmp_path):
+    """kill -9 of the session command: its own recorder sees its parent go, closes the open episode
+    as 'aborted' (readable, every flushed step in it) and exits."""
+    import os
+    import signal
+
+    intent, data = f"ipc://{tmp_path}/intent", tmp_path / "round_0" / "data"
+    s = Session("hgdagger.cli.collect", "--robot", "reach", "--episodes", "1", "--cameras", "", "--max-steps", "2000",
+                "--intent-endpoint", intent, "--out", str(data))
+    op = Operator(intent)
+    try:
+        s.expect("press n / X")
+        recorder_pid = int(next(p for p in os.listdir("/proc") if p.isdigit() and _is_recorder_of(p, s.proc.pid)))
+        op.press("start")
+        time.sleep(2.0)
+        os.kill(s.proc.pid, signal.SIGKILL)
+        s.proc.wait(10)
+        deadline = time.monotonic() + 15
+        while Path(f"/proc/{recorder_pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{recorder_pid}").exists(), "the session's recorder outlived it"
+    finally:
+        op.close()
+    eps = episode_attrs(data)
+    assert len(eps) == 1 and eps[0]["label"] == "aborted" and eps[0]["steps"] > 10, eps
+
+
+def _is_recorder_of(pid: str, parent: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"hgdagger.cli.record" in cmdline

@@ -4,6 +4,8 @@ scene, and say of each episode whether the recorder saved it."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -43,6 +45,8 @@ def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Cal
                 on_episode: Callable[[EpisodeResult], None] | None = None) -> list[EpisodeResult]:
     """Run ``plan.episodes`` labelled episodes; every attempt (discards too) is returned, and handed
     to ``on_episode`` as it ends (so an interrupted session still has what it did)."""
+    if threading.current_thread() is threading.main_thread():  # `kill` ends a session as Ctrl-C does: cleanly
+        signal.signal(signal.SIGTERM, _interrupt)
     results: list[EpisodeResult] = []
     labelled = 0
     rt.progress.kind = "collect" if plan.kind == "demo" else "rollout"
@@ -66,6 +70,8 @@ def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Cal
         if saved and report.label == "discard":
             line = "kept aside, never trained on: " + line.removeprefix("saved ")
         results.append(EpisodeResult(k, seed, report, saved, line))
+        if not saved and recording.forwarder is not None:
+            rt.progress.warnings.append(f"episode {k}: {line}")
         disagrees = report.verdict and report.label not in (report.verdict, "discard")
         verdict = f" (the task's check says {report.verdict})" if disagrees else ""
         who = "" if report.labelled_by == "operator" else f" [by the {report.labelled_by}]"
@@ -81,6 +87,10 @@ def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Cal
             labelled += 1
     rt.progress.phase, rt.progress.prompt = "done", f"{labelled} of {plan.episodes} episodes done"
     return results
+
+
+def _interrupt(signum, frame) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt
 
 
 def _label_asker(rt: RobotRuntime, plan: SessionPlan, say: Callable[[str], None], stop):

@@ -27,7 +27,8 @@ class ButtonMap:
     invert_z: bool = True
     deadman: int = 4  # left shoulder: hold to intervene
     fine: int = 5  # right shoulder: hold for slow, precise motion
-    buttons: dict = field(default_factory=lambda: {"takeover": 0, "discard": 1, "reset": 3, "failure": 6, "success": 7})
+    buttons: dict = field(default_factory=lambda: {"takeover": 0, "discard": 1, "start": 2, "reset": 3, "failure": 6,
+                                                   "success": 7})
 
     @classmethod
     def load(cls, path: str | Path) -> "ButtonMap":
@@ -41,9 +42,9 @@ class ButtonMap:
 GAMEPAD_PRESETS: dict[str, ButtonMap] = {
     "xbox": ButtonMap(),
     "dualshock": ButtonMap(axis_z=4, axis_yaw=3, axis_gripper=5,
-                           buttons={"takeover": 0, "discard": 1, "reset": 2, "failure": 8, "success": 9}),
+                           buttons={"takeover": 0, "discard": 1, "reset": 2, "start": 3, "failure": 8, "success": 9}),
     "generic": ButtonMap(axis_z=3, axis_yaw=2, axis_gripper=-1, deadman=4, fine=5,
-                         buttons={"takeover": 0, "discard": 1, "reset": 3, "failure": 8, "success": 9}),
+                         buttons={"takeover": 0, "discard": 1, "start": 2, "reset": 3, "failure": 8, "success": 9}),
 }
 
 
