@@ -1,25 +1,28 @@
 """The one way a policy is trained on recorded episodes: `hgd-train` and the unattended loop both
 call `train_round` (a round of a run folder) or `train_on_files` (plain files), so a round trained
 by hand and a round trained by the loop read the same data, weight it the same way and write the
-same files.
+same files. What a round's settings are is decided in one place too: `round_recipe.plan_round`.
 
-A round (HG-DAgger: Kelly et al., ICRA 2019) trains on everything recorded in rounds 0..r, weighted
-by a preset of `recorder.weighting`, and writes `round_<r>/checkpoints/` and
-`round_<r>/train_config.json` (the settings and the exact files trained on).
+A round (HG-DAgger: Kelly et al., ICRA 2019) trains on everything recorded in rounds 0..r that the
+label rule of `recorder.selection` takes (no discarded attempts; failed or aborted demonstrations
+only when included), weighted by a preset of `recorder.weighting`, and writes
+`round_<r>/checkpoints/` and `round_<r>/train_config.json` (the settings, where they came from, the
+exact files trained on and the episodes left out).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from policy_server.data import ChunkDataset, episodes_to_dataset
+from policy_server.round_recipe import PREVIOUS, RoundPlan
 from policy_server.train import TrainConfig, TrainResult, train
 from recorder import aggregation, run_folder
+from recorder.selection import LeftOut, describe
 
-PREVIOUS = "previous"
-"""`init_from` value: fine-tune from the previous round's checkpoint when there is one."""
+__all__ = ["PREVIOUS", "Prepared", "prepare", "prepare_round", "resolve_init", "train_on_files", "train_round"]
 
 
 @dataclass
@@ -29,17 +32,25 @@ class Prepared:
     dataset: ChunkDataset
     episodes: int
     files: list[str]
+    left_out: list[LeftOut] = field(default_factory=list)
+
+    @property
+    def left_out_line(self) -> str:
+        """'left out: 3 discarded, 1 failed demonstration (--include discard failure to use them)', or ''."""
+        return describe(w.reason for w in self.left_out)
 
 
-def prepare(files: list[Path], cfg: TrainConfig, weighting: str = "uniform", **weighting_kw: Any) -> Prepared:
-    """Read `files` through the recorder's reader and cut them into weighted chunks of the model's horizon.
+def prepare(files: list[Path], cfg: TrainConfig, weighting: str = "uniform", include: Iterable[str] = (),
+            **weighting_kw: Any) -> Prepared:
+    """Read the episodes of `files` the label rule takes (`include`: what else) through the recorder's
+    reader and cut them into weighted chunks of the model's horizon.
     Raises recorder.dataset.DatasetError (naming the file) on data that cannot be trained on."""
-    return _prepared(aggregation.weigh(files, weighting, cfg.lowdim_keys, **weighting_kw), cfg)
+    return _prepared(aggregation.weigh(files, weighting, cfg.lowdim_keys, include, **weighting_kw), cfg)
 
 
 def _prepared(agg: aggregation.Aggregate, cfg: TrainConfig) -> Prepared:
     dataset = episodes_to_dataset(agg.episodes, cfg.model.horizon, lambda _: agg.weights)
-    return Prepared(dataset, len(agg.episodes), agg.files)
+    return Prepared(dataset, len(agg.episodes), agg.files, agg.left_out)
 
 
 def resolve_init(run: str | Path, r: int, init_from: str | Path | None) -> str | None:
@@ -54,24 +65,29 @@ def resolve_init(run: str | Path, r: int, init_from: str | Path | None) -> str |
 
 def train_on_files(prepared: Prepared, cfg: TrainConfig, out: Path, init_from: str | None = None, resume: bool = False,
                    progress: bool = True, meta: dict[str, Any] | None = None) -> TrainResult:
-    """Train on already prepared data into `out` (last.pt, best.pt)."""
+    """Train on already prepared data into `out` (last.pt, best.pt, loss.csv and TensorBoard events)."""
     meta = dict(meta or {}) | {"data_files": prepared.files, "init_from": init_from}
     return train(prepared.dataset, cfg, out, resume=resume, init_from=init_from, progress=progress, extra_meta=meta)
 
 
-def prepare_round(run: str | Path, r: int, cfg: TrainConfig, weighting: str = "uniform", **weighting_kw: Any) -> Prepared:
-    """Round r's training set: every episode of rounds 0..r (RoundError names a missing or empty round)."""
-    return _prepared(aggregation.round_training_set(run, r, weighting, cfg.lowdim_keys, **weighting_kw), cfg)
+def prepare_round(run: str | Path, r: int, plan: RoundPlan, **weighting_kw: Any) -> Prepared:
+    """Round r's training set: the episodes of rounds 0..r the plan's label rule takes
+    (RoundError names a missing or empty round)."""
+    agg = aggregation.round_training_set(run, r, plan.weighting, plan.config.lowdim_keys, plan.include, **weighting_kw)
+    return _prepared(agg, plan.config)
 
 
-def train_round(run: str | Path, r: int, cfg: TrainConfig, prepared: Prepared, weighting: str = "uniform",
-                init_from: str | Path | None = PREVIOUS, resume: bool = False, progress: bool = True,
-                out: Path | None = None) -> TrainResult:
-    """Train round r of `run` on `prepared` (from `prepare_round`). `out`: train into this folder
-    instead, leaving the round untouched (ablations)."""
-    init = None if resume else resolve_init(run, r, init_from)
+def train_round(run: str | Path, r: int, plan: RoundPlan, prepared: Prepared, resume: bool = False,
+                progress: bool = True, out: Path | None = None) -> TrainResult:
+    """Train round r of `run` on `prepared` (from `prepare_round`) with the plan's settings. `out`:
+    train into this folder instead, leaving the round untouched (ablations)."""
+    started_from = resolve_init(run, r, plan.init_from)  # what the round starts from, resumed or not
+    init = None if resume else started_from
+    cfg = plan.config
     if out is None:
-        run_folder.write_round_config(run, r, cfg.to_dict(), [Path(f) for f in prepared.files], weighting=weighting,
-                                      init_from=init, horizon=cfg.model.horizon)
+        run_folder.write_round_config(
+            run, r, cfg.to_dict(), [Path(f) for f in prepared.files], weighting=plan.weighting, include=plan.include,
+            left_out=[{"episode": w.where, "reason": w.reason} for w in prepared.left_out],
+            settings_from=plan.origin, init_from=started_from, horizon=cfg.model.horizon)
     return train_on_files(prepared, cfg, out or run_folder.checkpoints_dir(run, r), init_from=init, resume=resume,
-                          progress=progress, meta={"round": r, "weighting": weighting})
+                          progress=progress, meta={"round": r, "weighting": plan.weighting, "include": plan.include})

@@ -2,6 +2,9 @@
 periodic atomic checkpoints, resume, fine-tuning, and DDP when launched under torchrun.
 
     result = train(dataset, TrainConfig(steps=2000), out_dir="runs/x/round_0/checkpoints")
+
+Ctrl-C finishes the current step, saves last.pt (resumable) and raises `TrainingInterrupted`. The
+loss curve goes to loss.csv and TensorBoard event files beside the checkpoints (`policy_server.loss_log`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from tqdm import tqdm
 from policy_server import distributed as pdist
 from policy_server.checkpoint import load_checkpoint, model_config_from_dict, save_checkpoint
 from policy_server.data import ChunkDataset
+from policy_server.interrupt import TrainingInterrupted, sigint_latch
+from policy_server.loss_log import LossLog
 from policy_server.model import ChunkModel, ModelConfig
 from policy_server.normalization import (
     Normalizer, ObsLayout, action_reference, check_layout, flatten_lowdim, to_relative,
@@ -48,6 +53,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # fraction of episodes held out
     val_every: int = 500
     ckpt_every: int = 1000
+    log_every: int = 50  # steps between rows of loss.csv / TensorBoard points
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:1
     num_threads: int = 0  # torch CPU threads; 0 = leave torch's default
@@ -62,7 +68,8 @@ class TrainConfig:
 
         fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
         cfg = TrainConfig(model=model_config_from_dict(d.get("model", {})), **{k: v for k, v in d.items() if k in fields})
-        errors = type_errors(cfg) + range_errors(cfg, {"steps": 1, "batch_size": 1, "lr": 1e-12}) + \
+        minimum = {"steps": 1, "batch_size": 1, "lr": 1e-12, "log_every": 1}
+        errors = type_errors(cfg) + range_errors(cfg, minimum) + \
             range_errors(cfg.model, {"horizon": 1})
         if errors:
             raise ValueError("bad training settings: " + "; ".join(errors))
@@ -80,6 +87,7 @@ class TrainResult:
     model: torch.nn.Module | None = None  # the final (non-EMA) weights, on this process
     rank: int = 0
     world_size: int = 1
+    resumed_from: int | None = None  # the step a resumed run continued from
 
 
 def _step_shapes(ds: ChunkDataset, obs_horizon: int) -> dict[str, tuple[int, ...]]:
@@ -150,6 +158,19 @@ def _validate(model: ChunkModel, data: _Tensors, batch: int, seed: int) -> float
     return total / max(wsum, 1e-9)
 
 
+class NothingToResume(ValueError):
+    """`resume` asked for, but the output folder holds no checkpoint to resume from."""
+
+
+def resume_checkpoint(out_dir: str | Path) -> Path:
+    """The checkpoint `resume` continues from; NothingToResume naming the folder when there is none."""
+    path = Path(out_dir) / "last.pt"
+    if not path.is_file():
+        raise NothingToResume(f"nothing to resume in {Path(out_dir)}: it holds no last.pt "
+                              "(start without --resume, or point at the folder that holds the interrupted run)")
+    return path
+
+
 def train(
     dataset: ChunkDataset,
     cfg: TrainConfig,
@@ -162,11 +183,14 @@ def train(
 ) -> TrainResult:
     """Train on `dataset`; write `last.pt` (and `best.pt` by validation loss) under `out_dir`.
 
-    resume: continue from `out_dir/last.pt` (weights, EMA, optimiser, step, RNG).
+    resume: continue from `out_dir/last.pt` (weights, EMA, optimiser, step, RNG); NothingToResume if
+    there is none.
     init_from: fine-tune from another checkpoint (weights + its normalisation and layout).
     stop_at: leave the loop after this step (saving last.pt), as a preempted job would.
     """
     out_dir = Path(out_dir)
+    if resume:
+        resume_checkpoint(out_dir)
     device = pdist.device_for(pdist.DistInfo(), cfg.device)
     dinfo = pdist.init_distributed(device)
     device = pdist.device_for(dinfo, cfg.device)
@@ -184,8 +208,8 @@ def train(
     shapes = _step_shapes(dataset, to)
 
     resume_ck = init_ck = None
-    if resume and (out_dir / "last.pt").exists():
-        resume_ck = load_checkpoint(out_dir / "last.pt")
+    if resume:
+        resume_ck = load_checkpoint(resume_checkpoint(out_dir))
     elif init_from is not None:
         init_ck = load_checkpoint(init_from)
     base_ck = resume_ck or init_ck
@@ -242,44 +266,69 @@ def train(
         }
         return save_checkpoint(out_dir / name, payload)
 
+    log = None
     if dinfo.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        log = LossLog(out_dir, resume_from=start if resume_ck is not None else None)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, disable=not (progress and dinfo.is_main),
                desc=f"train {mcfg.head}/{mcfg.net.velocity_net}", unit="step")
     loss_ema, val, t0, seen = float("nan"), None, time.perf_counter(), 0
+    window = {"loss": 0.0, "steps": 0, "t": t0}  # since the last row of the loss log
     model.train()
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step)
-        idx = torch.randint(0, tr.n, (cfg.batch_size,), generator=gen).to(device)
-        low, imgs, act, mask, w = tr.batch(idx)
-        per = net(low, imgs, act, mask)
-        loss = (per * w).sum() / w.sum().clamp(min=1e-9)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
-        seen += cfg.batch_size * dinfo.world_size
-        lv = float(loss.detach())
-        loss_ema = lv if math.isnan(loss_ema) else 0.98 * loss_ema + 0.02 * lv
-        done = step + 1
-        if dinfo.is_main and (done % cfg.val_every == 0 or done == cfg.steps):
-            val = _validate(ema, va, 512, cfg.seed) if va is not None else None
-            history.append({"step": done, "train_loss": loss_ema, **({"val_loss": val} if val is not None else {})})
-            bar.set_postfix(loss=f"{loss_ema:.4f}", val="-" if val is None else f"{val:.4f}")
-            if val is not None and val < best:
-                best = val
-                checkpoint(done, "best.pt", val)
-        elif dinfo.is_main and done % 50 == 0:
-            bar.set_postfix(loss=f"{loss_ema:.4f}", val="-" if val is None else f"{val:.4f}")
-        if dinfo.is_main and (done % cfg.ckpt_every == 0 or done == end):
-            checkpoint(done, "last.pt", val)
+    # Under torchrun every process would stop at its own step and hang the others: Ctrl-C stays as it was.
+    with sigint_latch(enabled=not dinfo.enabled) as interrupt:
+        try:
+            for step in bar:
+                lr = _lr(cfg, step)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                idx = torch.randint(0, tr.n, (cfg.batch_size,), generator=gen).to(device)
+                low, imgs, act, mask, w = tr.batch(idx)
+                per = net(low, imgs, act, mask)
+                loss = (per * w).sum() / w.sum().clamp(min=1e-9)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
+                seen += cfg.batch_size * dinfo.world_size
+                lv = float(loss.detach())
+                loss_ema = lv if math.isnan(loss_ema) else 0.98 * loss_ema + 0.02 * lv
+                window["loss"] += lv
+                window["steps"] += 1
+                done = step + 1
+                validated = False
+                if dinfo.is_main and (done % cfg.val_every == 0 or done == cfg.steps):
+                    val = _validate(ema, va, 512, cfg.seed) if va is not None else None
+                    validated = True
+                    history.append({"step": done, "train_loss": loss_ema,
+                                    **({"val_loss": val} if val is not None else {})})
+                    bar.set_postfix(loss=f"{loss_ema:.4f}", val="-" if val is None else f"{val:.4f}")
+                    if val is not None and val < best:
+                        best = val
+                        checkpoint(done, "best.pt", val)
+                elif dinfo.is_main and done % 50 == 0:
+                    bar.set_postfix(loss=f"{loss_ema:.4f}", val="-" if val is None else f"{val:.4f}")
+                stopping = interrupt.fired or done == end
+                if log is not None and (validated or stopping or done % cfg.log_every == 0):
+                    now = time.perf_counter()
+                    log.write(done, window["loss"] / window["steps"], val if validated else None, lr,
+                              window["steps"] * cfg.batch_size * dinfo.world_size / max(now - window["t"], 1e-9),
+                              now - t0)
+                    window.update(loss=0.0, steps=0, t=now)
+                if dinfo.is_main and (done % cfg.ckpt_every == 0 or stopping):
+                    checkpoint(done, "last.pt", val)
+                if interrupt.fired:
+                    raise TrainingInterrupted(done, cfg.steps, out_dir / "last.pt")
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
     elapsed = max(time.perf_counter() - t0, 1e-9)
     pdist.barrier(dinfo)
     pdist.shutdown(dinfo)
     return TrainResult(out_dir / "last.pt", end, loss_ema, val, seen / elapsed, history, model, dinfo.rank,
-                       dinfo.world_size)
+                       dinfo.world_size, start if resume_ck is not None else None)

@@ -10,13 +10,17 @@ does not end a long training run.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from recorder.selection import LeftOut, describe, left_out_because_attrs
+
+log = logging.getLogger("hgd.dataset")
 
 
 class DatasetError(ValueError):
@@ -55,8 +59,10 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def read_file(path: Path, obs_keys: Iterable[str] | None = None) -> list[RecordedEpisode]:
-    """All episodes of one file. Raises OSError/KeyError-like errors for damaged files (caller skips)."""
+def read_file(path: Path, obs_keys: Iterable[str] | None = None,
+              keep: Callable[[str, Mapping[str, Any]], bool] | None = None) -> list[RecordedEpisode]:
+    """All episodes of one file (those `keep(group name, attrs)` accepts, judged before any array is
+    read). Raises OSError/KeyError-like errors for damaged files (caller skips)."""
     import h5py
 
     eps = []
@@ -65,6 +71,8 @@ def read_file(path: Path, obs_keys: Iterable[str] | None = None) -> list[Recorde
             raise KeyError("no /data group (is this an episode file of this project?)")
         for name in sorted(f["data"].keys(), key=lambda s: (len(s), s)):
             g = f["data"][name]
+            if keep is not None and not keep(name, g.attrs):
+                continue
             if "actions" not in g or "obs" not in g:
                 raise KeyError(f"{name} has no 'actions' or 'obs'")
             keys = list(obs_keys) if obs_keys is not None else list(g["obs"].keys())
@@ -95,27 +103,100 @@ def _check_episode(ep: RecordedEpisode, action_dim: int | None) -> str | None:
     return None
 
 
+@dataclass
+class Selected:
+    """The episodes a selection took, and the ones it left out (named, never read)."""
+
+    episodes: list[RecordedEpisode]
+    left_out: list[LeftOut]
+
+
+def load_selected(paths: Iterable[str | Path], obs_keys: Iterable[str] | None = None, include: Iterable[str] = (),
+                  action_dim: int | None = None) -> Selected:
+    """The data under `paths` by the label rule of `recorder.selection` (`include`: what else to take):
+    what every reader that trains or exports uses. DatasetError, saying what was left out, when nothing is left."""
+    include = tuple(include)
+    left_out: list[LeftOut] = []
+
+    def admit(path: Path):
+        def keep(name: str, attrs: Mapping[str, Any]) -> bool:
+            why = left_out_because_attrs(attrs, include)
+            if why is not None:
+                left_out.append(LeftOut(str(path) if name == "demo_0" else f"{path}:{name}", why))
+            return why is None
+        return keep
+
+    files = expand_paths(paths)
+    if obs_keys is None:
+        obs_keys = _common_obs_keys(files, lambda path: lambda name, attrs: left_out_because_attrs(attrs, include) is None)
+    episodes = _load(files, obs_keys, action_dim, admit)
+    if not episodes:
+        raise DatasetError(_nothing_usable(files) + (f"; {describe(w.reason for w in left_out)}" if left_out else ""))
+    return Selected(episodes, left_out)
+
+
 def load_episodes(
     paths: Iterable[str | Path], obs_keys: Iterable[str] | None = None, action_dim: int | None = None
 ) -> list[RecordedEpisode]:
-    """Read every episode under `paths`; skip damaged ones with a warning, stop on real mismatches."""
+    """Read every episode under `paths`, whatever its label (training reads through `load_selected`);
+    skip damaged ones with a warning, stop on real mismatches."""
     files = expand_paths(paths)
+    episodes = _load(files, obs_keys if obs_keys is not None else _common_obs_keys(files, None), action_dim, None)
+    if not episodes:
+        raise DatasetError(_nothing_usable(files))
+    return episodes
+
+
+def _nothing_usable(files: list[Path]) -> str:
+    return f"no usable episodes in {len(files)} file(s): {[str(f) for f in files[:5]]}"
+
+
+def _common_obs_keys(files: list[Path], admit) -> list[str] | None:
+    """The observations every episode of ``files`` has (None when none is readable). Sessions differ
+    in what they record (a rollout without the cameras the demonstrations had): with no keys asked
+    for, training takes what all of them share, and says what it left out."""
+    import h5py
+
+    common: set[str] | None = None
+    union: set[str] = set()
+    for path in files:
+        try:
+            with h5py.File(path, "r") as f:
+                keep = admit(path) if admit is not None else None
+                for name, g in f["data"].items():
+                    if not isinstance(g, h5py.Group) or "obs" not in g or (keep is not None and not keep(name, g.attrs)):
+                        continue
+                    have = set(g["obs"].keys())
+                    union |= have
+                    common = have if common is None else common & have
+        except Exception:  # noqa: BLE001 - an unreadable file is skipped (and named) by the loader itself
+            continue
+    if common is None:
+        return None
+    if union - common:
+        log.warning("observations not in every episode are left out: %s (choose with --obs-keys)", sorted(union - common))
+    return sorted(common)
+
+
+def _load(files: list[Path], obs_keys: Iterable[str] | None, action_dim: int | None,
+          admit: Callable[[Path], Callable[[str, Mapping[str, Any]], bool]] | None) -> list[RecordedEpisode]:
+    """Every usable episode of `files` (`admit(path)`: which groups of that file to read)."""
     keys = list(obs_keys) if obs_keys is not None else None
     out: list[RecordedEpisode] = []
     for path in files:
         try:
-            eps = read_file(path, keys)
+            eps = read_file(path, keys, admit(path) if admit is not None else None)
         except DatasetError:
             raise
         except Exception as e:  # truncated, not HDF5, missing groups: skip the file
-            warnings.warn(f"skipping dataset file '{path}': unreadable ({type(e).__name__}: {e})", stacklevel=2)
+            warnings.warn(f"skipping dataset file '{path}': unreadable ({type(e).__name__}: {e})", stacklevel=3)
             continue
         for ep in eps:
             if keys is None:
                 keys = list(ep.obs)  # the first good episode fixes the layout
             why = _check_episode(ep, action_dim)
             if why is not None:
-                warnings.warn(f"skipping episode '{path}:{ep.name}': {why}", stacklevel=2)
+                warnings.warn(f"skipping episode '{path}:{ep.name}': {why}", stacklevel=3)
                 continue
             a = ep.actions.shape[1]
             if action_dim is None:
@@ -123,6 +204,4 @@ def load_episodes(
             elif a != action_dim:
                 raise DatasetError(f"dataset '{path}': {ep.name} has action dimension {a}, expected {action_dim}")
             out.append(ep)
-    if not out:
-        raise DatasetError(f"no usable episodes in {len(files)} file(s): {[str(f) for f in files[:5]]}")
     return out

@@ -5,8 +5,10 @@ episode reader (``recorder.dataset.read_file``) without observations, so indexin
 camera frames stays fast. Files that cannot be read are listed in ``problems`` by name and never
 used; partial files (a crash, or a recorder still running) are listed apart.
 
-``select(up_to=r)`` lists what round r trains on (``recorder.aggregation`` reads and weighs it),
-narrowed by kind, label, or to episodes with interventions (for exports and inspection).
+``select(up_to=r, include=())`` lists what round r trains on (``recorder.aggregation`` reads and
+weighs it; ``recorder.selection``'s label rule leaves out discarded attempts and failed or aborted
+demonstrations unless included), narrowed by kind, label, or to episodes with interventions (for
+exports and inspection). Discarded attempts are listed but never counted in ``totals``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from recorder.dataset import RecordedEpisode, load_episodes, read_file
 from hgdagger.common.types import Source
-from recorder import layout, run_folder
+from recorder import layout, run_folder, selection
 
 
 class NotARun(ValueError):
@@ -46,6 +48,7 @@ class EpisodeInfo:
     interventions: int  # maximal runs of intervention steps
     human_steps: int
     recovered: bool = False
+    labelled: bool = True  # False: written before labels existed (then `label` is guessed from `success`)
 
     @property
     def key(self) -> str:
@@ -55,6 +58,16 @@ class EpisodeInfo:
     @property
     def human_share(self) -> float:
         return self.human_steps / self.num_samples if self.num_samples else 0.0
+
+    def left_out_because(self, include: Iterable[str] = ()) -> str | None:
+        """Why the label rule (recorder.selection) does not take this episode, or None."""
+        return selection.left_out_because(self.kind, self.label if self.labelled else None, include)
+
+    @property
+    def discarded(self) -> bool:
+        """Thrown away by the operator: kept on disk for review, never data (with everything else
+        included, the label rule still leaves it out)."""
+        return self.left_out_because(selection.DATA) is not None
 
 
 def _s(v) -> str:
@@ -80,7 +93,8 @@ def info_from_episode(ep: RecordedEpisode, round_index: int, index: int) -> Epis
         checkpoint=_s(a.get("checkpoint", "")), task=_s(a.get("task", "")),
         started_at=float(a.get("started_at", 0.0)),
         duration_s=float(ts[-1] - ts[0]) if ts is not None and t > 1 else 0.0,
-        interventions=count_runs(inter), human_steps=int(human.sum()), recovered=bool(a.get("recovered", False)))
+        interventions=count_runs(inter), human_steps=int(human.sum()), recovered=bool(a.get("recovered", False)),
+        labelled="label" in a)
 
 
 @dataclass
@@ -95,13 +109,20 @@ class RunIndex:
         return sorted({e.round for e in self.episodes})
 
     def select(self, rounds: Iterable[int] | None = None, up_to: int | None = None, kind: str | None = None,
-               label: str | None = None, interventions_only: bool = False) -> list[EpisodeInfo]:
-        """Episodes matching every filter given (rounds: exactly these; up_to: rounds 0..up_to)."""
+               label: str | None = None, interventions_only: bool = False,
+               include: Iterable[str] | None = None) -> list[EpisodeInfo]:
+        """Episodes matching every filter given (rounds: exactly these; up_to: rounds 0..up_to);
+        include: apply the label rule too (what training takes; None: every episode, for listing)."""
         rs = set(rounds) if rounds is not None else None
         return [e for e in self.episodes
                 if (rs is None or e.round in rs) and (up_to is None or e.round <= up_to)
                 and (kind is None or e.kind == kind) and (label is None or e.label == label)
-                and (not interventions_only or e.interventions > 0)]
+                and (not interventions_only or e.interventions > 0)
+                and (include is None or e.left_out_because(include) is None)]
+
+    def left_out(self, episodes: list[EpisodeInfo], include: Iterable[str] = ()) -> list[tuple[EpisodeInfo, str]]:
+        """Of `episodes`, those the label rule does not take with `include`, and why."""
+        return [(e, why) for e in episodes if (why := e.left_out_because(include)) is not None]
 
     def masks(self, episodes: list[EpisodeInfo] | None = None) -> dict[str, list[str]]:
         """robomimic filter keys: one per round, kind and label, and ``interventions``."""
@@ -114,12 +135,26 @@ class RunIndex:
         out.setdefault("interventions", [])
         return out
 
-    def totals(self, episodes: list[EpisodeInfo] | None = None) -> dict[int, dict]:
-        """Per round: episodes, steps, seconds, successes, interventions, human steps."""
+    def totals(self, episodes: list[EpisodeInfo] | None = None, include: Iterable[str] = ()) -> dict[int, dict]:
+        """Per round: episodes, steps, seconds, successes, interventions, human steps of what was
+        recorded, discarded attempts apart (counted in ``discarded`` only: they are not data); and
+        under ``training``, what the label rule with `include` takes (episodes, steps, human steps)
+        and leaves out (``left_out``: {reason: episodes})."""
         out: dict[int, dict] = {}
         for e in self.episodes if episodes is None else episodes:
             t = out.setdefault(e.round, {"episodes": 0, "steps": 0, "seconds": 0.0, "successes": 0,
-                                         "interventions": 0, "human_steps": 0})
+                                         "interventions": 0, "human_steps": 0, "discarded": 0,
+                                         "training": {"episodes": 0, "steps": 0, "human_steps": 0, "left_out": {}}})
+            why = e.left_out_because(include)
+            if why is None:
+                t["training"]["episodes"] += 1
+                t["training"]["steps"] += e.num_samples
+                t["training"]["human_steps"] += e.human_steps
+            else:
+                t["training"]["left_out"][why] = t["training"]["left_out"].get(why, 0) + 1
+            if e.discarded:
+                t["discarded"] += 1
+                continue
             t["episodes"] += 1
             t["steps"] += e.num_samples
             t["seconds"] += e.duration_s

@@ -6,7 +6,9 @@ configs, so anyone can see what a checkpoint was trained on.
     <run>/report.json, report.png           the loop's table and picture, per round
     <run>/round_<r>/data/ep_<nnnn>.hdf5     episodes recorded with round r's policy (round 0: demos)
     <run>/round_<r>/checkpoints/last.pt     the policy trained at round r (on rounds 0..r)
-    <run>/round_<r>/train_config.json       settings + the exact list of files (and their sizes)
+    <run>/round_<r>/checkpoints/loss.csv    its loss curve (also as TensorBoard events.out.tfevents.* there)
+    <run>/round_<r>/train_config.json       settings (and where they came from), the exact files trained on
+                                            (with sizes) and the episodes left out (recorder.selection)
     <run>/round_<r>/sessions.json           what round r's sessions recorded (episodes, human steps)
     <run>/round_<r>/eval.json               evaluation of that checkpoint (a round with one is finished)
 

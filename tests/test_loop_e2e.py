@@ -75,8 +75,8 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (run / "round_1" / "data").glob("ep_*.hdf5")} == kept
     assert numbers(json.loads((run / "report.json").read_text())) == numbers(report)
 
-    # hgd-train is the loop's own training path: retraining round 1 by hand from its saved settings
-    # gives the loop's checkpoint, weight for weight.
+    # hgd-train is the loop's own training path: retraining round 1 by hand, with no flags (it reads
+    # the loop's settings from the run's config.json), gives the loop's checkpoint, weight for weight.
     import shutil
 
     import torch
@@ -84,9 +84,9 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     by_hand = tmp_path / "by_hand"
     shutil.copytree(run, by_hand)
     trained = subprocess.run([sys.executable, "-m", "hgdagger.cli.train", "--run", str(by_hand), "--round", "1",
-                              "--config", str(by_hand / "round_1" / "train_config.json"), "--weighting", "hg-dagger",
                               "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "round 1 from the loop's settings in" in trained.stdout and "weighting hg-dagger" in trained.stdout
     loop_ck, hand_ck = (torch.load(r / "round_1" / "checkpoints" / "last.pt", weights_only=False) for r in (run, by_hand))
     assert hand_ck["init_from"] == str(by_hand / "round_0" / "checkpoints" / "last.pt")  # fine-tuned from round 0, as the loop
     for key in ("state_dict", "ema_state_dict"):

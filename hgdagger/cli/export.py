@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hgdagger.cli.arguments import fail, nonnegative_int, reports_missing_extras
+from recorder.selection import INCLUDABLE, describe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hgd-export",
         description="Aggregate a run's episode files into one robomimic-layout HDF5 file: data/demo_<i>\n"
         "(every dataset and attribute of the episode, plus source_file and round) and mask/<name> filter\n"
-        "keys: round_<r>, kind_demo / kind_rollout, label_<label>, interventions.\n\n"
+        "keys: round_<r>, kind_demo / kind_rollout, label_<label>, interventions. It holds what training\n"
+        "would take: discarded attempts and failed or aborted demonstrations only with --include.\n\n"
         "  hgd-export runs/exp1 --out exp1_all.hdf5\n"
         "  hgd-export runs/exp1 --up-to 2 --out round2_training_set.hdf5   # what round 2 trains on\n"
         "  hgd-export runs/exp1 --round 3 --interventions --out r3_takeovers.hdf5",
@@ -24,10 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output .hdf5 file (must not exist unless --overwrite)")
     p.add_argument("--round", type=nonnegative_int, action="append", help="only this round (repeatable)")
     p.add_argument("--up-to", type=nonnegative_int, help="rounds 0..N (the aggregated training set of round N)")
-    p.add_argument("--kind", choices=("demo", "rollout"))
+    p.add_argument("--kind", choices=("demo", "rollout"), help="only demonstrations or only rollouts (default: both)")
     p.add_argument("--label", help="only this label (success, failure, discard, aborted)")
     p.add_argument("--interventions", action="store_true", help="only episodes with interventions")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--include", nargs="+", default=[], choices=INCLUDABLE, metavar="LABEL",
+                   help="also export these, left out by default as by hgd-train (labels: %(choices)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return p
 
 
@@ -43,10 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         run = open_run(args.run, progress=True)
     except NotARun as e:
         return fail(str(e))
+    matching = run.select(rounds=args.round, up_to=args.up_to, kind=args.kind, label=args.label,
+                          interventions_only=args.interventions)
     eps = run.select(rounds=args.round, up_to=args.up_to, kind=args.kind, label=args.label,
-                     interventions_only=args.interventions)
+                     interventions_only=args.interventions, include=args.include)
+    left = describe(why for _, why in run.left_out(matching, args.include))
     if not eps:
-        return fail(f"no episode in '{args.run}' matches the filters")
+        return fail(f"no episode in '{args.run}' matches the filters" + (f" ({left})" if left else ""))
+    if left:
+        print(f"hgd-export: {left}", file=sys.stderr)
     for p, why in run.problems:
         print(f"skipped unreadable {p}: {why}", file=sys.stderr)
     try:

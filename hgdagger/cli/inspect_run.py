@@ -8,15 +8,19 @@ import sys
 from pathlib import Path
 
 from hgdagger.cli.arguments import fail, nonnegative_int, reports_missing_extras
+from recorder.selection import INCLUDABLE, describe
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hgd-inspect",
         description="List every recorded episode of a run: length, duration, label, interventions, the\n"
-        "share of steps a human commanded and the policy checkpoint; then totals per round. Files that\n"
-        "cannot be read are named (and would be skipped by training); partial files left by a crash\n"
-        "are listed with a hint to run hgd-recover.\n\n"
+        "share of steps a human commanded and the policy checkpoint; then totals per round, and what\n"
+        "training takes of each round. Discarded attempts are listed and marked but are not data: no\n"
+        "total counts them and nothing trains on them. Failed or aborted demonstrations are data but\n"
+        "training leaves them out unless told (hgd-train --include failure aborted). Files that cannot\n"
+        "be read are named (and would be skipped by training); partial files left by a crash are listed\n"
+        "with a hint to run hgd-recover.\n\n"
         "  hgd-inspect runs/exp1\n  hgd-inspect runs/exp1 --round 2 --interventions\n"
         "  hgd-inspect runs/exp1 --json > index.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("demo", "rollout"), help="only this kind of episode")
     p.add_argument("--label", help="only this label (success, failure, discard, aborted)")
     p.add_argument("--interventions", action="store_true", help="only episodes with at least one intervention")
+    p.add_argument("--include", nargs="+", default=[], choices=INCLUDABLE, metavar="LABEL",
+                   help="count what hgd-train --include LABEL... would train on (labels: %(choices)s; "
+                        "default: successful demonstrations and every rollout, no discards)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--totals", action="store_true", help="print only the per-round totals")
     p.add_argument("--verify", action="store_true",
@@ -45,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     eps = run.select(rounds=args.round, kind=args.kind, label=args.label, interventions_only=args.interventions)
     if args.verify:
         return verify(run, eps, args.json)
-    totals = run.totals(eps)
+    totals = run.totals(eps, args.include)
     if args.json:
-        print(json.dumps({"run": str(run.root), "episodes": [
+        print(json.dumps({"run": str(run.root), "include": args.include, "episodes": [
             {"file": str(e.path), "round": e.round, "steps": e.num_samples, "seconds": round(e.duration_s, 3),
              "kind": e.kind, "label": e.label, "interventions": e.interventions,
              "human_share": round(e.human_share, 4), "checkpoint": e.checkpoint, "operator": e.operator,
-             "recovered": e.recovered} for e in eps],
+             "recovered": e.recovered, "discarded": e.discarded,
+             "trained_on": e.left_out_because(args.include) is None} for e in eps],
             "rounds": totals, "problems": [[str(p), why] for p, why in run.problems],
             "partials": [str(p) for p in run.partials]}, indent=1))
         return 0
@@ -61,12 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         for e in eps:
             print(f"{e.round:>5} {e.path.name:<14} {e.kind:<8} {e.label:<8} {e.num_samples:>6} {e.duration_s:>7.1f} "
                   f"{e.interventions:>6} {100 * e.human_share:>6.1f}  {e.checkpoint or '-'}"
-                  + ("  (recovered)" if e.recovered else ""))
+                  + ("  (recovered)" if e.recovered else "") + _mark(e, args.include))
         print()
-    print(f"{'round':>5} {'episodes':>8} {'steps':>8} {'minutes':>8} {'success':>8} {'interv':>7} {'human%':>7}")
+    print(f"{'round':>5} {'episodes':>8} {'steps':>8} {'minutes':>8} {'success':>8} {'interv':>7} {'human%':>7}  "
+          f"training takes{' (--include ' + ' '.join(args.include) + ')' if args.include else ' (default)'}")
     for r, t in sorted(totals.items()):
         print(f"{r:>5} {t['episodes']:>8} {t['steps']:>8} {t['seconds'] / 60:>8.1f} {t['successes']:>8} "
-              f"{t['interventions']:>7} {100 * t['human_steps'] / max(t['steps'], 1):>7.1f}")
+              f"{t['interventions']:>7} {100 * t['human_steps'] / max(t['steps'], 1):>7.1f}  {_training(t)}")
+    discarded = sum(t["discarded"] for t in totals.values())
+    if discarded:
+        print(f"{discarded} discarded attempt(s) listed above are kept for review only: not counted, not trained on")
     for p, why in run.problems:
         print(f"unreadable: {p}: {why} (skipped by training)", file=sys.stderr)
     if run.partials:
@@ -75,6 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     if not eps:
         print("no episodes match", file=sys.stderr)
     return 0
+
+
+def _mark(e, include: list[str]) -> str:
+    """The listing's note on an episode training does not take."""
+    if e.discarded:
+        return "  [discarded: not data]" if "discard" not in include else "  [discarded: trained on, --include discard]"
+    why = e.left_out_because(include)
+    return f"  [left out of training: --include {why}]" if why else ""
+
+
+def _training(t: dict) -> str:
+    """'4 episodes, 66 steps (33 human); left out: 1 discarded (...)' for one round's totals."""
+    tr = t["training"]
+    line = f"{tr['episodes']} episode{'s' * (tr['episodes'] != 1)}, {tr['steps']} steps ({tr['human_steps']} human)"
+    left = describe(r for r, n in tr["left_out"].items() for _ in range(n))
+    return f"{line}; {left}" if left else line
 
 
 def verify(run, eps, as_json: bool) -> int:

@@ -1,4 +1,6 @@
-"""The loop's settings: defaults that run the main job on a 2-core CPU in minutes, saved with every run."""
+"""The loop's settings: defaults that run the main job on a 2-core CPU in minutes, saved with every run.
+The training settings' defaults are `policy_server.round_recipe.RoundRecipe`'s, which hgd-train --run
+shares, so a round trained by hand and a round trained by the loop cannot drift apart."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from hgdagger.common.settings import range_errors, type_errors
+from policy_server.round_recipe import RoundRecipe
+from recorder.selection import check_include
 from sim.supervisor import SupervisorConfig
 
 # The smallest value each count or rate may take (rounds = 0: demonstrations and round 0 only).
@@ -24,16 +28,17 @@ class LoopConfig:
     rounds: int = 3  # HG-DAgger rounds after round 0
     rollouts_per_round: int = 10  # supervised policy rollouts per round
     eval_episodes: int = 50  # autonomous evaluation episodes per checkpoint (no supervisor)
-    weighting: str = "hg-dagger"  # sample weighting preset (hg-dagger, iwr, sirius, uniform)
-    train_steps: int = 2000  # round 0 (and every round when from_scratch)
-    finetune_steps: int = 1000  # later rounds fine-tune the previous checkpoint
-    relative_to: str = "joint_pos"  # learn joint targets relative to the current joints (measured: reach from
-    #                                 30 clean demos, 2000 steps: 0.33 success relative vs 0.07 absolute)
-    from_scratch: bool = False
-    batch_size: int = 256
-    horizon: int = 16  # chunk length H
+    # Training (RoundRecipe, which says why each default is what it is).
+    weighting: str = RoundRecipe.weighting  # sample weighting preset (hg-dagger, iwr, sirius, uniform)
+    include: list[str] = field(default_factory=list)  # also train on: failure, aborted, discard (recorder.selection)
+    train_steps: int = RoundRecipe.train_steps
+    finetune_steps: int = RoundRecipe.finetune_steps
+    relative_to: str = RoundRecipe.relative_to
+    from_scratch: bool = RoundRecipe.from_scratch
+    batch_size: int = RoundRecipe.batch_size
+    horizon: int = RoundRecipe.horizon
     execute_steps: int = 8  # actions executed per chunk in rollouts and evaluation
-    control_hz: float = 20.0
+    control_hz: float = RoundRecipe.control_hz
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,6 +61,9 @@ class LoopConfig:
         errors = type_errors(cfg) + range_errors(cfg, MINIMUM)
         if errors:
             raise ValueError("bad loop settings: " + "; ".join(errors))
+        if not isinstance(cfg.include, list):
+            raise ValueError(f"bad loop settings: include: expected a list of labels, got {cfg.include!r}")
+        cfg.include = list(check_include(cfg.include))
         return cfg
 
     def save(self, path: Path) -> None:

@@ -11,14 +11,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hgdagger.loop.config import LoopConfig
 from hgdagger.loop.sessions import demonstrations, summarise, supervised_rollouts
 from recorder import run_folder
-
-if TYPE_CHECKING:
-    from policy_server.train import TrainConfig
 
 
 @dataclass
@@ -62,32 +58,22 @@ def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progres
     return summary
 
 
-def train_config(cfg: LoopConfig, r: int) -> "TrainConfig":
-    """The training settings of round r: round 0 (and every round when from_scratch) trains from
-    scratch for train_steps; later rounds fine-tune the previous checkpoint for finetune_steps."""
-    from policy_server.train import TrainConfig
-
-    fine_tune = r > 0 and not cfg.from_scratch
-    tcfg = TrainConfig(steps=cfg.finetune_steps if fine_tune else cfg.train_steps, batch_size=cfg.batch_size,
-                       seed=cfg.seed, control_period=1.0 / cfg.control_hz, val_every=10**9, ckpt_every=10**9,
-                       warmup_steps=0 if fine_tune else 100)
-    tcfg.model.horizon = cfg.horizon
-    tcfg.model.relative_to = cfg.relative_to
-    return tcfg
-
-
-def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool, out: Path | None = None) -> tuple[Path, float]:
-    """Train round r's checkpoint on rounds 0..r through hgd-train's own path (fine-tuning round r-1's
-    unless from_scratch). `out`: train into this folder instead of the round's own (for ablations;
-    the round is untouched)."""
+def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool, out: Path | None = None,
+                log=lambda _: None) -> tuple[Path, float]:
+    """Train round r's checkpoint on rounds 0..r through hgd-train's own path and settings
+    (`round_recipe.plan_round`: fine-tuning round r-1's unless from_scratch). `out`: train into this
+    folder instead of the round's own (for ablations; the round is untouched)."""
     from policy_server import round_training
+    from policy_server.round_recipe import plan_round
+    from recorder.selection import describe
 
-    tcfg = train_config(cfg, r)
-    prepared = round_training.prepare_round(run, r, tcfg, cfg.weighting)
-    fine_tune = r > 0 and not cfg.from_scratch
+    plan = plan_round(run, r, cfg.to_dict())
+    prepared = round_training.prepare_round(run, r, plan)
+    if prepared.left_out:  # a scripted demonstration that failed, say: the loop trains without it, and says so
+        log(f"round {r}: training on {prepared.episodes} episodes, "
+            + describe((w.reason for w in prepared.left_out), "--set 'include=[...]' naming {} to use them"))
     start = time.perf_counter()
-    result = round_training.train_round(run, r, tcfg, prepared, cfg.weighting,
-                                        init_from=round_training.PREVIOUS if fine_tune else None, progress=progress, out=out)
+    result = round_training.train_round(run, r, plan, prepared, progress=progress, out=out)
     return result.checkpoint, time.perf_counter() - start
 
 
@@ -198,15 +184,17 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
                         server.reload(previous)
                 with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
                     sessions = record_round(cfg, run, r, server.endpoint if server else None, bar)
-            checkpoint, seconds = train_round(cfg, run, r, progress)
+            checkpoint, seconds = train_round(cfg, run, r, progress, log=log)
             wins, total = evaluate_round(cfg, checkpoint, progress)
             result = RoundResult(r, wins / total, total, wins, sessions["interventions_per_episode"],
                                  sessions["human_step_share"], run_folder.labels_so_far(run, r), seconds, sessions["episodes"])
             run_folder.write_json(done, result.__dict__ | {"sessions": sessions})
             results.append(result)
-            log(f"round {r}: success {result.success_rate:.2f} ({wins}/{total}), "
-                f"{result.interventions_per_episode:.1f} interventions/episode, "
-                f"{100 * result.human_step_share:.0f}% human steps, {result.labels_so_far} labels so far")
+            recorded_what = (f"{result.episodes_recorded} demonstrations" if r == 0 else
+                             f"{result.interventions_per_episode:.1f} interventions/episode, "
+                             f"{100 * result.human_step_share:.0f}% human steps")
+            log(f"round {r}: success {result.success_rate:.2f} ({wins}/{total}), {recorded_what}, "
+                f"{result.labels_so_far} labels so far")
     finally:
         if server is not None:
             server.close()
