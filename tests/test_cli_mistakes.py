@@ -4,6 +4,7 @@ any work starts: never a traceback, never a run that silently does nothing."""
 from __future__ import annotations
 
 import importlib
+import re
 
 import pytest
 
@@ -50,3 +51,30 @@ def test_a_mistake_is_one_line_naming_the_flag(tmp_path, capsys, command, argv, 
     assert code == 2, err
     assert says in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if "error" in line]) == 1, err
+
+
+def _undocumented_options(help_text: str) -> list[str]:
+    """Options listed by --help with no description (argparse then prints the flag alone)."""
+    lines = help_text.splitlines()
+    bare = []
+    for i, line in enumerate(lines):
+        if re.fullmatch(r"  (-\w, )?--[\w-]+( \S+)?", line):
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            if not re.match(r" {8,}\S", following) or following.lstrip().startswith("-"):
+                bare.append(line.strip())
+    return bare
+
+
+def test_every_option_of_every_command_says_what_it_does(capsys):
+    from importlib.metadata import entry_points
+
+    missing = {}
+    for ep in entry_points(group="console_scripts"):
+        if not ep.name.startswith("hgd-"):
+            continue
+        with pytest.raises(SystemExit):
+            ep.load()(["--help"])
+        bare = _undocumented_options(capsys.readouterr().out)
+        if bare:
+            missing[ep.name] = bare
+    assert not missing, missing

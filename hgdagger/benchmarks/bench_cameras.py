@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hgd-bench-cameras", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--camera-seconds", type=float, default=15.0, help="seconds of loop per run (default 15)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="before/after pairs, interleaved (default: 3)")
     p.add_argument("--record-size", default="96x128", help="HxW the camera threads resize to (default 96x128)")
     p.add_argument("--source", default="video",
                    help="video: a generated MJPG file decoded by OpenCV (default); pattern: the generated test image")
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-realtime", action="store_true", help="the loop without SCHED_FIFO")
     p.add_argument("--load", type=int, default=0, help="busy processes beside the benchmark, standing in for other "
                    "users of the machine (default 0)")
-    p.add_argument("--out", type=Path, default=RESULTS / "cameras.json")
+    p.add_argument("--out", type=Path, default=RESULTS / "cameras.json", help="results JSON (default: %(default)s)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hgd-bench-fuzz", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-kind", type=int, default=100, help="messages per (message type, way of breaking it)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(RESULTS / "fuzz.json"))
+    p.add_argument("--seed", type=int, default=0, help="seed of the broken messages (default: 0)")
+    p.add_argument("--out", default=str(RESULTS / "fuzz.json"), help="results JSON (default: %(default)s)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         res = campaign(args.per_kind, args.seed, Path(tmp))

@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--demos", type=int, default=300, help="expert demonstrations per seed (equal numbers per side on detour)")
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per policy")
     p.add_argument("--steps", type=int, default=3000, help="training steps")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
     p.add_argument("--horizon", type=int, default=16, help="chunk length H")
     p.add_argument("--execute", type=int, default=8, help="actions executed from each chunk before replanning")
     p.add_argument("--net", default="mlp", help="velocity network (see policy_server.networks.VELOCITY_NETS)")

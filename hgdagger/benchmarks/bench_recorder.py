@@ -284,14 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=300.0, help="sustained recording duration (default 300)")
     p.add_argument("--baseline-seconds", type=float, default=60.0, help="loop without recording (default 60)")
     p.add_argument("--trials", type=int, default=20, help="kill -9 trials (default 20)")
-    p.add_argument("--index-episodes", type=int, default=200)
+    p.add_argument("--index-episodes", type=int, default=200, help="episodes in the run-index timing (default: 200)")
     p.add_argument("--work", type=Path, default=Path("/tmp"), help="where the recorded files go (default /tmp; "
                    "/dev/shm takes the disk out of the measurement)")
     p.add_argument("--recorder-nice", type=int, default=0, help="run hgd-record under `nice -n N` (sustained)")
     p.add_argument("--no-realtime", action="store_true", help="run the producer loop without SCHED_FIFO "
                    "(the runtime asks for it by default)")
-    p.add_argument("--out", type=Path, default=RESULTS / "recorder.json")
-    p.add_argument("--skip", action="append", default=[], choices=("sustained", "compression", "index", "kill"))
+    p.add_argument("--out", type=Path, default=RESULTS / "recorder.json", help="results JSON (default: %(default)s)")
+    p.add_argument("--skip", action="append", default=[], choices=("sustained", "compression", "index", "kill"),
+                   help="leave out a part (repeatable)")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="hgd-bench-rec-", dir=args.work))
     frames = noisy_frames(32)

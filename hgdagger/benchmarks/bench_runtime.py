@@ -117,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
     p = argparse.ArgumentParser(prog="hgd-bench-runtime", description=__doc__.split("\n\n")[0],
                                 epilog="Writes benchmarks/results/runtime.json.")
-    p.add_argument("--jitter-seconds", type=float, default=10.0)
-    p.add_argument("--smooth-seconds", type=float, default=6.0)
+    p.add_argument("--jitter-seconds", type=float, default=10.0, help="seconds of loop timing per configuration (default: 10)")
+    p.add_argument("--smooth-seconds", type=float, default=6.0, help="seconds of chunk-boundary smoothness per delay (default: 6)")
     p.add_argument("--noise", type=float, default=0.05, help="std (rad) of the disagreement between successive chunks")
-    p.add_argument("--delays", default="0,50,100,200")
-    p.add_argument("--skip", choices=["jitter", "smoothness"], default=None)
+    p.add_argument("--delays", default="0,50,100,200", help="injected server delays in ms, comma-separated (default: %(default)s)")
+    p.add_argument("--skip", choices=["jitter", "smoothness"], default=None, help="leave out one part")
     p.add_argument("--checkpoint", default=None,
                    help="smoothness with this trained flow checkpoint (and its RTC inpainting) instead of the toy planner")
     p.add_argument("--task", default="reach", help="sim task the checkpoint was trained on (default: reach)")

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=100, help="seeded episodes per expert measurement (default 100)")
     parser.add_argument("--noise", type=float, default=0.02, help="joint-target noise std-dev (rad) for the noisy-expert run (default 0.02)")
     parser.add_argument("--repeats", type=int, default=7, help="timing repeats (default 7)")
-    parser.add_argument("--tasks", default="reach,pick_place,detour,pick_place_two")
+    parser.add_argument("--tasks", default="reach,pick_place,detour,pick_place_two", help="tasks, comma-separated (default: %(default)s)")
     parser.add_argument("--json", default="benchmarks/results/sim.json", help="where to write the results")
     parser.add_argument("--sections", default="speed,render,experts", help="which parts to run (comma-separated)")
     args = parser.parse_args(argv)

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hgd-bench-wire", description=__doc__.split("\n\n")[0],
                                 epilog="Writes benchmarks/results/wire.json.")
     p.add_argument("--n", type=int, default=400, help="round trips per low-dim measurement (image: half)")
-    p.add_argument("--clients", default="1,4,8")
+    p.add_argument("--clients", default="1,4,8", help="client counts, comma-separated (default: %(default)s)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds per client-count run")
     p.add_argument("--delay-ms", type=float, default=10.0, help="the served policy's time per forward pass")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)

@@ -19,7 +19,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--toggle-every", type=float, default=1.0, help="mean seconds between takeover presses")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--leader-pose", default="", help="comma-separated follower command: act as a leader arm held there")
     args = p.parse_args()
     pose = np.array([float(x) for x in args.leader_pose.split(",")]) if args.leader_pose else None

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         "  hgd-loop --plugin examples.point_reach --set task=point_reach --set relative_to='\"\"' --out runs/point",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/hgdagger", help="the run folder (default runs/hgdagger)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="a named set of settings (hgdagger/loop/config.py); --set overrides single ones (default: %(default)s)")
     p.add_argument("--config", type=existing_file, help="a JSON file of loop settings (applied after the preset)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (JSON value)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",

@@ -44,11 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset-rad", type=float, default=0.4, help="... by this much, closing over --settle-s seconds")
     p.add_argument("--settle-s", type=nonnegative_float, default=1.0, help="seconds the operator takes to bring the leader into line")
     p.add_argument("--tolerance", type=positive_float, default=0.15, help="alignment tolerance per joint (rad)")
-    p.add_argument("--intent-endpoint", type=endpoint, default="ipc:///tmp/hgd-rehearse-intent")
+    p.add_argument("--intent-endpoint", type=endpoint, default="ipc:///tmp/hgd-rehearse-intent",
+                   help="where the simulated leader sends intent (default: %(default)s)")
     add_intent_security(p)
     add_record_arguments(p, "runs/<robot>/round_0/data; with --server, round_<r+1>")
     p.add_argument("--operator", default="rehearsal", help="stored with every episode (default: rehearsal)")
-    p.add_argument("--console", action="store_true")
+    p.add_argument("--console", action="store_true", help="open the operator console window")
     return p
 
 

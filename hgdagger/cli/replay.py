@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="an episode file (ep_<n>.hdf5) or an exported file (with --demo)")
     p.add_argument("--demo", help="which demo_<i> of a multi-episode file (default: the first)")
-    p.add_argument("--mode", choices=("auto", "frames", "sim"), default="auto")
+    p.add_argument("--mode", choices=("auto", "frames", "sim"), default="auto",
+                   help="frames: render the recorded camera frames; sim: replay the actions in the sim; auto: frames when recorded (default: auto)")
     p.add_argument("--robot", metavar="NAME_OR_PATH", default=None,
                    help="play the recorded actions on this robot instead (a twin, or a real arm: it moves!)")
     p.add_argument("--port", default=None, help="with --robot: a real arm's serial port, overriding its robot config")

@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     from teleop.runtime import RobotRuntime, RuntimeConfig
 
     try:
-        robot, driver = open_robot(args, seed=args.seed)
+        watched = args.console or args.takeover == "devices"  # a supervisor needs to see what the arm does
+        robot, driver = open_robot(args, seed=args.seed, sim_arm_cameras=("front", "wrist") if watched else ())
         arm_model = cartesian_model(robot) if args.takeover == "devices" else None
     except RobotOpenError as e:
         return fail(str(e))
@@ -185,7 +186,7 @@ def reload_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hgd-reload", description="Ask a running hgd-serve to load a new checkpoint between "
                                 "two batches. If it fails to load, the old one keeps serving and the error is printed.")
     p.add_argument("checkpoint", nargs="?", default="", help="checkpoint file (default: reload the current one)")
-    p.add_argument("--server", type=endpoint, default="tcp://127.0.0.1:5555")
+    p.add_argument("--server", type=endpoint, default="tcp://127.0.0.1:5555", help="the server (default: %(default)s)")
     p.add_argument("--timeout", type=positive_float, default=120.0, help="seconds to wait for the verdict (default: 120)")
     args = p.parse_args(argv)
     from policy_server.client import ClientConfig, PolicyClient, ServerUnavailable

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog="No screen? Use hgd-expert to render a video headless.",
     )
     parser.add_argument("--task", default="pick_place", help=f"one of: {', '.join(task_names())}")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="scene of the episode (default: 0)")
     parser.add_argument("--expert", action="store_true", help="let the scripted expert drive")
     args = parser.parse_args(argv)
 
