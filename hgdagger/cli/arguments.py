@@ -123,6 +123,15 @@ def writable_file(path, flag: str) -> str | None:
     return f"{flag} {path}: {why}" if why else None
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def add_log_level(p, default: str = "WARNING") -> None:
+    """--log-level, the same on every long-running command (a wrong level is an argparse error, not a traceback)."""
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=default, metavar="LEVEL",
+                   help=f"how much to log: {', '.join(LOG_LEVELS)} (default: {default})")
+
+
 def add_intent_security(p) -> None:
     """The flags that secure a session command's device endpoint (--intent-endpoint)."""
     p.add_argument("--intent-curve-secret", type=existing_file, default=None,

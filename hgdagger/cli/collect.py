@@ -8,7 +8,7 @@ import logging
 import sys
 
 from hgdagger.cli.arguments import (
-    add_intent_security, endpoint, fail, intent_security, positive_int, reports_missing_extras,
+    add_intent_security, add_log_level, endpoint, fail, intent_security, positive_int, reports_missing_extras,
 )
 from hgdagger.cli.operator_session import SessionPlan, run_session
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     add_record_arguments(p, "runs/<robot>/round_0/data")
     p.add_argument("--operator", default="", help="your name, stored with every episode")
     p.add_argument("--console", action="store_true", help="open the operator console window")
-    p.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+    add_log_level(p)
     args = p.parse_args(argv)
     security, problem = intent_security(args)
     if problem:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hgdagger.common import curve
 from hgdagger.cli.arguments import (
-    endpoint, existing_file, fail, nonnegative_int, positive_float, reports_missing_extras,
+    add_log_level, endpoint, existing_file, fail, nonnegative_int, positive_float, reports_missing_extras,
 )
 
 
@@ -49,14 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status-every", type=positive_float, default=10.0, help="seconds between status lines on stderr")
     p.add_argument("--seconds", type=positive_float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # a session's own recorder
-    p.add_argument("-v", "--verbose", action="store_true", help="log every finished episode")
+    add_log_level(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="log every finished episode (--log-level INFO)")
     return p
 
 
 @reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    logging.basicConfig(level="INFO" if args.verbose else args.log_level, format="%(name)s: %(message)s")
     if bool(args.curve_secret) != bool(args.curve_clients):
         return fail("CURVE needs both --curve-secret and --curve-clients")
     problem = curve.exposure_problem(args.endpoint, bool(args.curve_secret), args.insecure)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    add_intent_security, endpoint, fail, intent_security, nonnegative_float, positive_float, positive_int,
+    add_intent_security, add_log_level, endpoint, fail, intent_security, nonnegative_float, positive_float, positive_int,
     reports_missing_extras,
 )
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, open_robot
@@ -50,12 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_record_arguments(p, "runs/<robot>/round_0/data; with --server, round_<r+1>")
     p.add_argument("--operator", default="rehearsal", help="stored with every episode (default: rehearsal)")
     p.add_argument("--console", action="store_true", help="open the operator console window")
+    add_log_level(p)
     return p
 
 
 @reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(name)s: %(message)s")
     security, problem = intent_security(args)
     if problem:
         return fail(problem)

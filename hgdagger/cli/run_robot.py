@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hgdagger.cli.arguments import (
-    add_intent_security, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
+    add_intent_security, add_log_level, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
     positive_float, positive_int, reports_missing_extras, writable_file,
 )
 from hgdagger.cli.operator_session import SessionPlan, run_session
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doubt-threshold", type=nonnegative_float, default=0.05,
                    help="chunk spread (rad) at which the console's doubt gauge alarms; the server must run with "
                    "--doubt-samples (default: 0.05)")
-    p.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+    add_log_level(p)
     return p
 
 

@@ -87,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in the output folder from its last.pt (an error if there is none)")
     p.add_argument("--init-from", help="fine-tune from a checkpoint path, 'previous' (the previous round's) or 'none'")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 
