@@ -134,13 +134,15 @@ class PolicyClient:
             # anything else is a late answer to an abandoned request: drop it
 
     def connect(self, timeout_s: float | None = None) -> wire.Handshake:
-        """Say hello and wait for the server's handshake."""
+        """Say hello and wait for the server's handshake. A server binds only once warmed up, so
+        this first waits up to ``timeout_s`` for it to listen, then up to ``timeout_s`` for the answer."""
         timeout_s = timeout_s or self.cfg.connect_timeout_s
         try:
             self._send(wire.Hello(client=self.cfg.robot_id), timeout_s=timeout_s)
             self.handshake = self._await(wire.Handshake, timeout_s)
         except ServerUnavailable as e:
-            raise ServerUnavailable(f"{e} (is `hgd-serve` running there? with CURVE, are the keys right?)") from None
+            raise ServerUnavailable(f"{e} (is `hgd-serve` running there? it listens once warmed up, which with "
+                                    "--compile takes a while; with CURVE, are the keys right?)") from None
         return self.handshake
 
     def send_request(self, observation: Mapping[str, np.ndarray], prefix: np.ndarray | None = None,

@@ -6,10 +6,18 @@ to ``max_batch`` observation requests), answers handshakes and errors at once, r
 A reload (on command, or when the watched checkpoint file changes) loads in a helper thread and is
 swapped in between two batches; a checkpoint that fails to load, or that would change what the
 handshake promised, leaves the old one serving and is reported.
+
+It binds only once warmed up (``warmup_rounds``: every batch size it may serve, with and without
+an RTC prefix, so first-call costs — allocation, CUDA start-up, one torch.compile per batch size —
+are paid before any robot waits on them; and the doubt worker's start-up, 15 s at most): a
+robot that starts first keeps retrying the connection meanwhile (PolicyClient.connect) instead of
+timing out on its first request. Doubt (``doubt_samples``) never delays a chunk: a worker process
+samples it after the reply, and the robot's later replies carry it (see :mod:`policy_server.doubt`).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -24,6 +32,7 @@ import zmq
 
 from hgdagger.common import curve, wire
 from hgdagger.common.types import ChunkPolicy
+from policy_server.doubt import DoubtSampler, policy_tag, served_copy
 
 log = logging.getLogger("hgd.server")
 
@@ -44,7 +53,15 @@ class ServerConfig:
     curve_clients_dir: str | None = None  # public certificates of the clients allowed in
     limits: wire.Limits = field(default_factory=wire.Limits)
     inject_delay_ms: float = 0.0  # fault drills and benchmarks: every forward pass takes this much longer
-    doubt_samples: int = 0  # >= 2: also sample this many chunks per request and reply with their spread
+    # Before binding, pass this many times over every batch size 1..max_batch (hgd-serve: 1). 0: the
+    # first requests pay the policy's first-call costs (fine for the toy and the expert in tests).
+    warmup_rounds: int = 0
+    # >= 2: a worker process samples this many chunks for a robot's observation after its reply;
+    # later replies carry the spread (policy_server.doubt). Every Nth request of a robot, at most.
+    doubt_samples: int = 0
+    doubt_every: int = 1
+    doubt_threads: int = 1  # the worker's torch threads
+    doubt_start_timeout_s: float = 15.0  # from its start, wait at most this long for the worker, then serve
     # Each request's initial flow noise is drawn from (noise_seed, robot id, request id), so the
     # same requests get the same chunks whatever else the server is doing (batching, other robots,
     # restarts): a rerun of a sim experiment reproduces. None: fresh noise from the global generator.
@@ -66,6 +83,33 @@ def default_observation_dtypes(shapes: dict[str, tuple[int, ...]]) -> dict[str, 
     return {k: ("|u1" if len(s) == 3 and s[-1] == 3 else "<f8") for k, s in shapes.items()}
 
 
+def observation_dtypes(policy: ChunkPolicy) -> dict[str, str]:
+    """What robots send: the policy's own dtypes if it names them, else the defaults."""
+    shapes = {k: tuple(v) for k, v in policy.info.observation_shapes.items()}
+    return getattr(policy, "observation_dtypes", None) or default_observation_dtypes(shapes)
+
+
+def dummy_observations(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str], batch: int) -> dict[str, np.ndarray]:
+    """A batch of all-zero observations: warm-up exercises the code paths; the values do not matter."""
+    return {k: np.zeros((batch, *s), dtypes[k]) for k, s in shapes.items()}
+
+
+def warm_up(policy: ChunkPolicy, hs: wire.Handshake, max_batch: int, rounds: int, takes_noise: bool) -> None:
+    """Call the policy as serving will: every batch size up to ``max_batch`` (a compiled policy
+    compiles one graph per size), with noise if it takes it, and with a prefix if it inpaints."""
+    H, A = hs.chunk_length, hs.action_dim
+    rng = np.random.default_rng(0)
+    for _ in range(rounds):
+        for b in range(1, max_batch + 1):
+            obs = dummy_observations(hs.observation_shapes, hs.observation_dtypes, b)
+            noise = {"noise": rng.standard_normal((b, H, A)).astype(np.float32)} if takes_noise else {}
+            policy.predict_chunks(obs, **noise)
+            if hs.supports_prefix:
+                prefix = np.full((b, H, A), np.nan, np.float32)
+                prefix[:, : H // 2] = 0.0
+                policy.predict_chunks(obs, prefix=prefix, frozen_steps=np.ones(b, np.int64), **noise)
+
+
 @dataclass
 class _Pending:
     envelope: list[bytes]
@@ -77,7 +121,11 @@ class PolicyServer:
     """Serve one ChunkPolicy to many robots. Call :meth:`serve_forever` (or run it in a thread)."""
 
     def __init__(self, policy: ChunkPolicy, config: ServerConfig | None = None,
-                 loader: PolicyLoader | None = None, ctx: zmq.Context | None = None) -> None:
+                 loader: PolicyLoader | None = None, ctx: zmq.Context | None = None,
+                 doubt_factory: Callable[[], ChunkPolicy] | None = None, doubt_loader: PolicyLoader | None = None) -> None:
+        """``doubt_factory`` builds the doubt worker's policy in its own process, so it must pickle;
+        by default the worker gets a pickled copy of ``policy``. It follows reloads with
+        ``doubt_loader`` (default: ``loader``), which must pickle too."""
         self.cfg = config or ServerConfig()
         self.loader = loader
         self.ctx = ctx or zmq.Context.instance()
@@ -91,9 +139,18 @@ class PolicyServer:
         self._chunk_id = 0
         self._seq = wire.Sequencer()
         self.stats = {"requests": 0, "batches": 0, "errors": 0, "reloads": 0, "reload_failures": 0}
-        self.sock = self._make_socket()
+        self.doubt = self._start_doubt(policy, doubt_factory, doubt_loader or loader)
+        try:
+            self.warmup_s = self._warm_up()
+            self.sock = self._make_socket()
+        except BaseException:
+            if self.doubt is not None:
+                self.doubt.close()
+            raise
         self._poller = zmq.Poller()  # kept: socket.poll() would build a new one on every call
         self._poller.register(self.sock, zmq.POLLIN)
+        if self.doubt is not None:
+            self._poller.register(self.doubt.sock, zmq.POLLIN)
         self.bound_endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     # ------------------------------------------------------------------ setup
@@ -101,12 +158,39 @@ class PolicyServer:
         # Every ChunkPolicy accepts a prefix (one that cannot inpaint ignores it), so robots send
         # one unless the policy says ``supports_prefix = False`` (then the bytes would be wasted).
         info = policy.info
-        dtypes = getattr(policy, "observation_dtypes", None) or default_observation_dtypes(
-            {k: tuple(v) for k, v in info.observation_shapes.items()})
+        dtypes = observation_dtypes(policy)
         self.policy = policy
+        self._policy_tag = policy_tag(policy)
         self._takes_noise = "noise" in inspect.signature(policy.predict_chunks).parameters
         self.handshake = wire.handshake_from_info(
             info, dtypes, supports_prefix=bool(getattr(policy, "supports_prefix", True)), server=self.cfg.name)
+
+    def _start_doubt(self, policy: ChunkPolicy, factory: Callable[[], ChunkPolicy] | None,
+                     loader: PolicyLoader | None) -> DoubtSampler | None:
+        """Start the doubt worker (it builds and warms up its policy while we warm up ours)."""
+        if self.cfg.doubt_samples < 2:
+            return None
+        try:
+            return DoubtSampler(factory or functools.partial(served_copy, policy), loader, self.cfg.doubt_samples,
+                                every=self.cfg.doubt_every, threads=self.cfg.doubt_threads, ctx=self.ctx)
+        except Exception as e:  # e.g. a policy that does not pickle and no factory: chunks still flow
+            log.error("doubt sampling is off: cannot start its worker (%s: %s)", type(e).__name__, e)
+            return None
+
+    def _warm_up(self) -> float:
+        """Warm the policy up, then wait for the doubt worker; return the seconds it all took."""
+        t0 = time.monotonic()
+        if self.cfg.warmup_rounds > 0:
+            log.info("warming up: batch sizes 1..%d, %d round(s)", self.cfg.max_batch, self.cfg.warmup_rounds)
+            try:
+                warm_up(self.policy, self.handshake, self.cfg.max_batch, self.cfg.warmup_rounds, self._takes_noise)
+            except Exception:  # a policy that cannot take all-zero observations: it still serves real ones
+                log.exception("warm-up failed; the first requests may be slow")
+        if self.doubt is not None:
+            if not self.doubt.wait_ready(self.cfg.doubt_start_timeout_s):
+                log.info("the doubt worker is still starting: doubt shows once it is ready")  # (normal when busy)
+            self.doubt.lower_priority()  # before any robot is served
+        return time.monotonic() - t0
 
     def _make_socket(self) -> zmq.Socket:
         sock = self.ctx.socket(zmq.ROUTER)
@@ -135,6 +219,8 @@ class PolicyServer:
 
     def close(self) -> None:
         self.sock.close(0)
+        if self.doubt is not None:
+            self.doubt.close()
         if getattr(self, "_auth", None) is not None:
             self._auth.stop()
 
@@ -146,7 +232,10 @@ class PolicyServer:
             while not self._stop.is_set():
                 self._maybe_swap_policy()
                 self._maybe_watch()
-                if not self._poller.poll(self.cfg.poll_ms):
+                ready = dict(self._poller.poll(self.cfg.poll_ms))
+                if self.doubt is not None and self.doubt.sock in ready:
+                    self.doubt.pump()
+                if self.sock not in ready:
                     continue
                 batch = self._drain()
                 if batch:
@@ -235,7 +324,6 @@ class PolicyServer:
                 self._reply(p.envelope, wire.ErrorReply(code=wire.ErrorCode.INTERNAL.value,
                                                         message=f"policy failed: {e}", request_id=p.req.request_id), p.req)
             return
-        doubts = self._doubts(obs, chunks) if self.cfg.doubt_samples >= 2 else [-1.0] * len(batch)
         t1 = time.monotonic()
         chunks = chunks.astype(hs.action_dtype, copy=False)
         self.stats["batches"] += 1
@@ -245,22 +333,17 @@ class PolicyServer:
             reply = wire.ChunkReply(
                 request_id=p.req.request_id, actions=chunks[i], checkpoint_id=hs.checkpoint_id,
                 chunk_id=self._chunk_id, queue_ms=(t0 - p.recv_t) * 1e3, inference_ms=(t1 - t0) * 1e3,
-                total_ms=(time.monotonic() - p.recv_t) * 1e3, batch_size=len(batch), doubt=doubts[i])
+                total_ms=(time.monotonic() - p.recv_t) * 1e3, batch_size=len(batch), doubt=self._newest_doubt(p))
             self._reply(p.envelope, reply, p.req)
+        if self.doubt is not None:  # only now that every chunk is on its way
+            for p in batch:
+                self.doubt.offer(p.envelope[0], p.req, p.recv_t)
 
-    def _doubts(self, obs: dict[str, np.ndarray], chunks: np.ndarray) -> list[float]:
-        """The policy's doubt per request: the spread of ``doubt_samples`` chunks for the same
-        observation (the served one plus fresh samples, all in one extra forward pass)."""
-        from policy_server.doubt import chunk_spread
-
-        extra = self.cfg.doubt_samples - 1
-        tiled = {k: np.repeat(v, extra, axis=0) for k, v in obs.items()}
-        try:
-            more = np.asarray(self.policy.predict_chunks(tiled)).reshape(len(chunks), extra, *chunks.shape[1:])
-        except Exception:  # a doubt we cannot measure must never cost the robot its chunk
-            log.exception("doubt sampling failed")
-            return [-1.0] * len(chunks)
-        return [chunk_spread(np.concatenate([chunks[i : i + 1], more[i]])) for i in range(len(chunks))]
+    def _newest_doubt(self, p: _Pending) -> float:
+        """The robot's newest doubt (sampled for one of its earlier observations), or -1."""
+        if self.doubt is None:
+            return -1.0
+        return self.doubt.latest(p.envelope[0], p.req.header.episode_id, self._policy_tag)
 
     # ------------------------------------------------------------------ hot reload
     def _maybe_watch(self) -> None:
@@ -319,6 +402,8 @@ class PolicyServer:
         if new is not None:
             self._set_policy(new)  # between two batches: atomic for every client
             self.stats["reloads"] += 1
+            if self.doubt is not None:
+                self.doubt.load(path)
             log.info("now serving %s (from %s)", self.handshake.checkpoint_id, Path(path).name)
         else:
             self.stats["reload_failures"] += 1

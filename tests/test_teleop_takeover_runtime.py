@@ -96,7 +96,8 @@ def test_the_servers_doubt_reaches_the_console(server):
     rt, _ = lockstep_runtime(server, "reach", human=None)
     try:
         rt.start()
-        rt.run_episode(20, task="reach")
+        # The server samples doubt after each chunk, in a worker: it reaches a later reply.
+        rt.run_episode(400, task="reach", stop=lambda: rt.console_status().doubt is not None)
         status = rt.console_status()
     finally:
         rt.close()

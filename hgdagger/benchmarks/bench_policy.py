@@ -8,17 +8,26 @@ For each architecture in --nets:
      are not used: joint radians), and the fraction of samples in the '+' mode (0.5 is right);
   3. latency of one `predict_chunks` call (10 Euler steps) at batch 1 and batch 8, eager and
      torch.compile'd, p50 and p99 over --calls calls after warm-up.
+With --serve-calls N, also the first net's checkpoint served by hgd-serve (its own process, as
+deployed) to a robot asking every --serve-pause-ms: the first reply and p50/p99 of N replies, with
+--doubt-samples 0 and 8, on an idle machine and beside --serve-load busy processes. --serve-roots
+runs the server from other checkouts too (before/after a change), the client always from this one.
 Prints a table and writes JSON to benchmarks/results/bench_policy.json.
 
     hgd-bench-policy                       # mlp vs unet1d, CPU
     hgd-bench-policy --nets mlp --no-compile --calls 200
+    hgd-bench-policy --nets mlp --no-compile --reuse --serve-calls 300 --serve-roots /tmp/before .
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,15 +45,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--nets", nargs="+", default=["mlp", "unet1d"], help="velocity networks to compare")
     p.add_argument("--steps", type=int, default=1500, help="training steps per architecture")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
     p.add_argument("--calls", type=int, default=500, help="timed inference calls per configuration")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (inference and training)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--out", default="benchmarks/results/bench_policy.json")
-    p.add_argument("--ckpt-dir", default="runs/bench_policy")
+    p.add_argument("--out", default="benchmarks/results/bench_policy.json", help="results JSON (default: %(default)s)")
+    p.add_argument("--ckpt-dir", default="runs/bench_policy", help="where the trained checkpoints go (default: %(default)s)")
     p.add_argument("--reuse", action="store_true",
                    help="skip training where --ckpt-dir already has a checkpoint (re-measure latency only)")
+    p.add_argument("--serve-calls", type=int, default=0, help="replies timed per served configuration (0: skip)")
+    p.add_argument("--serve-pause-ms", type=float, default=50.0, help="the robot asks again this long after a reply")
+    p.add_argument("--serve-load", type=int, default=2, help="busy processes beside the server in the loaded runs")
+    p.add_argument("--serve-roots", nargs="+", default=["."], help="checkouts to run hgd-serve from")
+    p.add_argument("--serve-extra", default="", help="more hgd-serve arguments, e.g. '--compile --max-batch 1'")
     return p.parse_args(argv)
 
 
@@ -64,6 +78,83 @@ def latency(policy: FlowPolicy, batch: int, calls: int) -> dict[str, float]:
         times[i] = (time.perf_counter() - t) * 1e3
     return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
             "mean_ms": float(times.mean())}
+
+
+def _busy_processes(n: int) -> list[subprocess.Popen]:
+    """A busy machine: n processes that spin at normal priority."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _hgd_serve(root: str, checkpoint: Path, endpoint: str, threads: int, extra: list[str]) -> tuple[subprocess.Popen, float]:
+    """hgd-serve from checkout ``root`` (its own code on the path); return it and its start-up seconds."""
+    env = {**os.environ, "PYTHONPATH": str(Path(root).resolve()), "OMP_NUM_THREADS": str(threads)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--checkpoint", str(checkpoint), "--endpoint",
+                             endpoint, "--device", "cpu", "--log-level", "WARNING", *extra],
+                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if "serving" not in proc.stdout.readline():
+        proc.kill()
+        raise RuntimeError(f"hgd-serve from {root} did not start")
+    return proc, time.perf_counter() - t0
+
+
+def served_latency(root: str, checkpoint: Path, doubt_samples: int, calls: int, pause_s: float, threads: int,
+                   extra: list[str]) -> dict[str, float]:
+    """Reply latency as a robot sees it, from hgd-serve in its own process: the first reply after the
+    handshake, then p50/p99 over ``calls`` replies; late = past hgd-run's 1 s request timeout."""
+    from policy_server.client import ClientConfig, PolicyClient, ServerUnavailable
+
+    obs = {"joint_pos": np.zeros(7), "target_pos": np.full(3, 0.3)}
+    with tempfile.TemporaryDirectory() as d:
+        srv, startup_s = _hgd_serve(root, checkpoint, f"ipc://{d}/srv", threads,
+                                    ["--doubt-samples", str(doubt_samples), *extra])
+        client = PolicyClient(ClientConfig(endpoint=f"ipc://{d}/srv", request_timeout_s=120))  # (a compiling first reply)
+        try:
+            client.connect(30)
+            times, doubts, lost = [], [], 0
+            for _ in range(calls + 1):
+                t = time.perf_counter()
+                try:
+                    doubts.append(client.predict(obs).doubt)
+                    times.append((time.perf_counter() - t) * 1e3)
+                except ServerUnavailable:
+                    lost += 1
+                time.sleep(pause_s)
+        finally:
+            client.close()
+            srv.terminate()
+            srv.wait(10)
+    rest = np.asarray(times[1:])
+    return {"startup_s": startup_s, "first_ms": times[0], "p50_ms": float(np.percentile(rest, 50)),
+            "p99_ms": float(np.percentile(rest, 99)), "max_ms": float(rest.max()), "late": int((rest > 1000).sum()) + lost,
+            "with_doubt": float(np.mean(np.asarray(doubts) >= 0))}
+
+
+def served(args: argparse.Namespace, checkpoint: Path) -> list[dict]:
+    """Every root x {idle, loaded} x {doubt off, 8 samples}, interleaved so each pair sees the same machine."""
+    rows = []
+    for load in sorted({0, args.serve_load}):
+        hogs = _busy_processes(load)
+        try:
+            for root in args.serve_roots:
+                for doubt in (0, 8):
+                    r = served_latency(root, checkpoint, doubt, args.serve_calls, args.serve_pause_ms / 1e3,
+                                       args.threads, args.serve_extra.split())
+                    rows.append({"root": root, "load": load, "doubt_samples": doubt} | r)
+        finally:
+            for h in hogs:
+                h.kill()
+    return rows
+
+
+def print_served(rows: list[dict], args: argparse.Namespace) -> None:
+    print(f"\nhgd-serve reply latency, a robot asking every {args.serve_pause_ms:g} ms, {args.serve_calls} replies, "
+          f"{os.cpu_count()} CPUs {args.serve_extra}")
+    print(f"{'server from':24s} {'busy':>4s} {'doubt':>5s} {'start s':>8s} {'first ms':>9s} {'p50 ms':>8s} "
+          f"{'p99 ms':>8s} {'max ms':>8s} {'late':>5s} {'w/ doubt':>9s}")
+    for r in rows:
+        print(f"{r['root'][-24:]:24s} {r['load']:4d} {r['doubt_samples']:5d} {r['startup_s']:8.2f} {r['first_ms']:9.1f} "
+              f"{r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.1f} {r['late']:5d} {r['with_doubt']:9.2f}")
 
 
 class Unbound(torch.nn.Module):
@@ -150,6 +241,9 @@ def run(argv: list[str] | None = None) -> dict:
     print(f"L2 baseline ({args.nets[0]} backbone): nearest-mode MSE {l2_acc['nearest_mode_mse']:.5f} (it averages the modes)")
     report = {"device": str(device), "threads": args.threads, "cpu": platform.processor() or platform.machine(),
               "torch": torch.__version__, "args": vars(args), "rows": rows, "l2_baseline": l2_acc}
+    if args.serve_calls > 0:
+        report["served"] = served(args, Path(args.ckpt_dir) / args.nets[0] / "last.pt")
+        print_served(report["served"], args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
@@ -42,13 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after a request arrives, wait this long for others to batch with it (default: 0)")
     p.add_argument("--watch", action="store_true", help="reload the checkpoint when its file changes")
     p.add_argument("--doubt-samples", type=nonnegative_int, default=0,
-                   help="also sample N chunks per request and send their spread, the console's doubt gauge "
-                   "(costs one extra batched forward pass; 0 = off, default)")
+                   help="the console's doubt gauge: a worker process (background CPU priority, its own copy of the policy) "
+                   "samples N chunks for a robot's observation after its chunk is sent; later replies carry their "
+                   "spread. It never delays a chunk (0 = off, default)")
+    p.add_argument("--doubt-every", type=positive_int, default=1,
+                   help="sample doubt for every Nth request of a robot at most (default: 1, as often as the worker keeps up)")
+    p.add_argument("--doubt-threads", type=positive_int, default=1, help="torch CPU threads of the doubt worker (default: 1)")
+    p.add_argument("--warmup-rounds", type=nonnegative_int, default=1,
+                   help="before listening, call the policy this many times at every batch size up to --max-batch, "
+                   "so no robot's request pays first-call costs (with --compile: one compilation per size); "
+                   "0 = off (default: 1)")
     p.add_argument("--noise-seed", type=int, default=0,
                    help="each request's flow noise is drawn from this seed, the robot, the episode and the request "
                    "number, so reruns reproduce (default 0; -1 = fresh noise every time)")
     p.add_argument("--device", default="auto", help="torch device for checkpoints: auto (cuda if present), cpu, cuda")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model's velocity network (pays on GPU)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model's velocity network (pays on GPU); warm-up then compiles every batch "
+                   "size up to --max-batch before listening (tens of seconds each on a small CPU). The doubt worker "
+                   "stays eager")
     p.add_argument("--inject-delay-ms", type=nonnegative_float, default=0.0,
                    help="make every forward pass this much slower (fault drills, chunking benchmarks)")
     p.add_argument("--toy-delay-ms", type=nonnegative_float, default=0.0, help="toy policy: injected inference delay")
@@ -65,11 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _checkpoint_policy(args: argparse.Namespace, _: str):
+def load_checkpoint(device: str | None, compile: bool, path: str):
+    """hgd-serve's checkpoint loader (module level: the doubt worker gets it pickled)."""
     from policy_server.policy import FlowPolicy
 
-    device = None if args.device == "auto" else args.device
-    loader = lambda path: FlowPolicy.load(path, device=device, compile=args.compile)  # noqa: E731
+    return FlowPolicy.load(path, device=device, compile=compile)
+
+
+def checkpoint_loader(args: argparse.Namespace, compile: bool):
+    """A picklable loader for the command line's device."""
+    return functools.partial(load_checkpoint, None if args.device == "auto" else args.device, compile)
+
+
+def _checkpoint_policy(args: argparse.Namespace, _: str):
+    loader = checkpoint_loader(args, args.compile)
     try:
         return loader(args.checkpoint), loader
     except FileNotFoundError:
@@ -113,6 +134,18 @@ def make_policy(args: argparse.Namespace):
     return POLICY_KINDS[kind](args, argument)
 
 
+def build_policy(args: argparse.Namespace):
+    """The policy the command line names, alone: how the doubt worker builds its own copy."""
+    return make_policy(args)[0]
+
+
+def doubt_recipe(args: argparse.Namespace):
+    """How the doubt worker builds and reloads its copy: never compiled (compiling is tens of seconds
+    of CPU per batch size, beside the chunks, and buys a background gauge nothing)."""
+    eager = argparse.Namespace(**{**vars(args), "compile": False})
+    return functools.partial(build_policy, eager), checkpoint_loader(args, False) if args.checkpoint else None
+
+
 def gen_keys(folder: str) -> int:
     """CURVE key pairs for the server and one robot. Secret keys are readable by their owner only
     (0600), and existing keys are never replaced: a lab's robots hold the server's public key."""
@@ -142,6 +175,16 @@ def gen_keys(folder: str) -> int:
     return 0
 
 
+def spare_from_gc() -> None:
+    """Collect once, then exempt everything alive now (torch, the model, compiled graphs) from
+    later collections: the first full collection over it, mid-session, stalled a chunk by 200 ms.
+    (The whole process is the server, so this is ours to decide; the library leaves gc alone.)"""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 @reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -166,17 +209,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.doubt_samples == 1 or args.doubt_samples < 0:
         return fail("--doubt-samples needs at least 2 samples (or 0 for off)")
     cfg = ServerConfig(endpoint=args.endpoint, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
-                       doubt_samples=args.doubt_samples, noise_seed=None if args.noise_seed < 0 else args.noise_seed,
+                       doubt_samples=args.doubt_samples, doubt_every=args.doubt_every, doubt_threads=args.doubt_threads,
+                       warmup_rounds=args.warmup_rounds, noise_seed=None if args.noise_seed < 0 else args.noise_seed,
                        inject_delay_ms=args.inject_delay_ms,
                        watch_path=args.checkpoint if args.watch else None,
                        curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)
-    try:
-        server = PolicyServer(policy, cfg, loader=loader)
+    try:  # warms up, then binds: robots that connect meanwhile keep retrying until it listens
+        factory, doubt_loader = doubt_recipe(args)
+        server = PolicyServer(policy, cfg, loader=loader, doubt_factory=factory, doubt_loader=doubt_loader)
+    except KeyboardInterrupt:
+        return 130
     except Exception as e:  # bind errors, bad keys: say it plainly
         return fail(f"cannot start on {args.endpoint}: {e}")
     for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell's background job inherits it ignored
         signal.signal(sig, lambda *_: server.stop())
-    print(f"hgd-serve: serving {server.handshake.checkpoint_id} on {server.bound_endpoint}", flush=True)
+    spare_from_gc()
+    # One line, the first on stdout: scripts wait for "serving" in it.
+    print(f"hgd-serve: serving {server.handshake.checkpoint_id} on {server.bound_endpoint} "
+          f"(warmed up in {server.warmup_s:.2f} s)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
