@@ -34,7 +34,7 @@ class HumanReading:
 class HumanInput(Protocol):
     def read(self, obs: Observation, policy_action: np.ndarray | None, gate_wants_human: bool) -> HumanReading: ...
 
-    def reset(self, seed: int | None = None) -> None: ...
+    def reset(self, seed: int | None = None, drop_presses: bool = True) -> None: ...
 
 
 class DeviceInput:
@@ -49,11 +49,14 @@ class DeviceInput:
         self.leader_tolerance = leader_tolerance
         self._was_human = False
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, drop_presses: bool = True) -> None:
         """New episode: presses made between episodes (a label button held through the reset) are
-        dropped, so they cannot end or toggle the new episode before it has begun."""
+        dropped, so they cannot end or toggle the new episode before it has begun — unless the
+        operator has just started it (``drop_presses=False``): what they press after their start
+        button is meant for this episode (a takeover right away)."""
         self._was_human = False
-        self.merger.poll()
+        if drop_presses:
+            self.merger.poll()
 
     def read(self, obs, policy_action, gate_wants_human):
         merged = self.merger.poll()
@@ -101,7 +104,7 @@ class ScriptedInput:
             raise ValueError("give exactly one of supervisor= or expert=")
         self.supervisor, self.expert, self.always = supervisor, expert, always
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, drop_presses: bool = True) -> None:
         (self.supervisor or self.expert).reset(seed)
 
     def read(self, obs, policy_action, gate_wants_human):
@@ -121,7 +124,7 @@ class FunctionInput:
         self.fn = fn
         self.step = 0
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, drop_presses: bool = True) -> None:
         self.step = 0
 
     def read(self, obs, policy_action, gate_wants_human):
@@ -140,9 +143,9 @@ class HumanSide:
         self.source = source
         self.last_reading: HumanReading | None = None
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, drop_presses: bool = True) -> None:
         self.gate.reset()
-        self.source.reset(seed)
+        self.source.reset(seed, drop_presses)
 
     def decide(self, obs: Observation, policy_action: np.ndarray | None, last_sent: np.ndarray) -> tuple[GateOutput, HumanReading]:
         reading = self.source.read(obs, policy_action, self.gate.human_wants)

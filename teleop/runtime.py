@@ -189,7 +189,7 @@ class RobotRuntime:
     def run_episode(self, max_steps: int, task: str = "", kind: str = "rollout",
                     stop: Callable[[], bool] | None = None, seed: int | None = None,
                     env_args: str = "{}", operator: str = "", *, own_time_limit: bool = False,
-                    count_holds: bool = True, judge: bool = True,
+                    count_holds: bool = True, judge: bool = True, operator_started: bool = False,
                     ask_label: Callable[[str], str | None] | None = None) -> RuntimeReport:
         """Run up to ``max_steps`` ticks, until the driver reports the episode done, or until the
         operator labels it (success, failure, discard).
@@ -198,8 +198,10 @@ class RobotRuntime:
         truncation), which then never ends the episode. ``count_holds=False``: held steps (the arm
         waiting for its operator or the policy) do not count against ``max_steps``. ``judge``: the
         driver's outcome is a verdict on the task (a sim task's check; a real arm has none).
-        ``ask_label(verdict)``: when the episode ended without the operator's label (task done, time
-        up), ask for one before the episode is closed (None: keep the verdict)."""
+        ``operator_started``: the operator's start button began it (``wait_for_operator``), so
+        presses since then count. ``ask_label(verdict)``: when the episode ended without the
+        operator's label (task done, time up), ask for one before the episode is closed (None: keep
+        the verdict)."""
         if self.executor is None:
             self.start()
         self.episode_id = uuid.uuid4().hex[:12]
@@ -214,7 +216,7 @@ class RobotRuntime:
         if self.fetcher is not None:
             self.fetcher.forget_request()  # an observation of the last episode is never planned from
         if self.human is not None:
-            self.human.reset(seed)
+            self.human.reset(seed, drop_presses=not operator_started)
         self._record(wire.EpisodeStart(task=task, kind=kind, checkpoint_id=self.checkpoint_id, started_at=time.time(),
                                        env_args=env_args, operator=operator))
         self.report.scheduler = try_realtime(self.cfg.rt_priority) if self.cfg.realtime else "normal scheduler"

@@ -124,3 +124,26 @@ def test_buttons_pressed_during_a_reset_do_not_end_or_toggle_the_next_episode(tm
         pub.close()
     assert report.steps == 10 and report.label == "failure"  # not ended by the stale 'success'
     assert report.takeovers == 0 and all(s == Source.HOLD for s in sources)
+
+
+def test_a_takeover_pressed_right_after_the_start_button_counts(tmp_path):
+    """The operator starts the episode and takes over at once: the press made while the episode was
+    being set up is theirs (CI caught it dropped: the handback became the takeover)."""
+    from teleop.intent import DeviceEvent
+
+    driver = SimArmDriver(task="reach", seed=0)
+    human, merger = device_human_side(HumanOptions(intent_endpoint=f"ipc://{tmp_path}/intent"), driver.spec.control_period, SimArmModel())
+    rt = RobotRuntime(driver, None, RuntimeConfig(realtime=False), human=human)
+    rt.start()
+    pub = IntentPublisher(merger.endpoint, "keyboard")
+    try:
+        pub.send(TeleopIntent(device="keyboard", events=["start"]))
+        assert rt.wait_for_operator({DeviceEvent.START}, "waiting", "press n") == DeviceEvent.START
+        pub.send(TeleopIntent(device="keyboard", events=["takeover"], twist=np.zeros(5)))  # before the episode runs
+        time.sleep(0.2)
+        report = rt.run_episode(10, operator_started=True)
+    finally:
+        rt.close()
+        merger.close()
+        pub.close()
+    assert report.takeovers == 1

@@ -64,7 +64,7 @@ def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Cal
                 break
         report = rt.run_episode(plan.max_steps, task=plan.task, kind=plan.kind, seed=seed, operator=plan.operator,
                                 env_args=plan.env_args(seed), own_time_limit=plan.own_time_limit,
-                                count_holds=not plan.with_operator, judge=plan.judge,
+                                count_holds=not plan.with_operator, judge=plan.judge, operator_started=plan.with_operator,
                                 ask_label=_label_asker(rt, plan, say, stop) if plan.with_operator else None, stop=stop)
         saved, line = recording.saved(rt.episode_id)
         if saved and report.label == "discard":
