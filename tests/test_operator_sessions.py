@@ -57,7 +57,7 @@ def test_collect_records_by_itself_waits_for_start_keeps_discards_aside_and_hono
     assert all(e["kind"] == "demo" for e in eps)
     assert out.count(f"saved {data}/ep_") == 2 and "NOT SAVED" not in out, out
     assert f"kept aside, never trained on: {data}/ep_0000.hdf5" in out
-    assert "2 episodes (1 successful), 2 saved" in out and "1 discarded attempts kept aside" in out, out
+    assert "2 episodes (1 successful), 2 saved" in out and "1 discarded attempt kept aside" in out, out
     print(out)
 
 

@@ -107,8 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     saved = sum(r.saved for r in kept)
     print(f"hgd-collect: {len(kept)} episodes ({sum(r.report.label == 'success' for r in kept)} successful), "
           f"{saved} saved" + (f" in {recording.folder}" if recording.folder else "")
-          + f"; {len(results) - len(kept)} discarded attempts kept aside" + (f"; {note}" if note else ""))
+          + f"; {_count(len(results) - len(kept), 'discarded attempt')} kept aside" + (f"; {note}" if note else ""))
     return 0 if all(r.saved for r in results) or args.no_record else 1
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 if __name__ == "__main__":
