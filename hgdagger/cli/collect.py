@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
 from hgdagger.cli.arguments import (
     add_intent_security, add_log_level, endpoint, fail, intent_security, positive_int, reports_missing_extras,
 )
-from hgdagger.cli.operator_session import SessionPlan, run_session
+from hgdagger.cli.operator_session import run_session, session_plan
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
 from hgdagger.cli.session_recording import RecordingError, add_record_arguments, next_round_folder, open_recording
 
@@ -57,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail(problem)
     logging.basicConfig(level=args.log_level.upper())
 
-    from hgdagger.robots.registry import episode_env_args, is_simulated
     from teleop.runtime import RobotRuntime, RuntimeConfig
     from teleop.operator_setup import ConsoleThread, HumanOptions, device_human_side
 
@@ -83,11 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                       gil_sharers=[recording.forwarder, getattr(driver, "cameras", None)])
     rt.start()
     console = ConsoleThread(rt) if args.console else None
-    own_limit = args.max_steps is not None
-    max_steps = args.max_steps or getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
-    plan = SessionPlan(episodes=args.episodes, max_steps=max_steps, task=task, kind="demo", seed=args.seed,
-                       operator=args.operator, own_time_limit=own_limit, simulated=is_simulated(robot),
-                       judge=bool(robot.task), env_args=lambda seed: json.dumps(episode_env_args(robot, seed)))
+    plan = session_plan(args, robot, driver, "demo")
+    max_steps = plan.max_steps
     print(f"hgd-collect: {robot.name} ({task}), {recording.where}; {max_steps} steps "
           f"({max_steps * driver.spec.control_period:.0f} s) per episode; devices connect to {args.intent_endpoint} "
           "(hgd-device keyboard|gamepad)", flush=True)

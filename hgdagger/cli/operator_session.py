@@ -31,6 +31,25 @@ class SessionPlan:
     env_args: Callable[[int], str] = lambda seed: "{}"
 
 
+def default_step_limit(driver) -> int:
+    """A sim task's own step limit, else 60 s of steps (a real arm has none of its own)."""
+    return getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
+
+
+def session_plan(args, robot, driver, kind: str, with_operator: bool = True) -> SessionPlan:
+    """The plan of a session command from its flags (--episodes, --max-steps, --seed, --operator)
+    and the robot: one place, so hgd-collect and hgd-run cannot drift apart."""
+    import json
+
+    from hgdagger.robots.registry import episode_env_args, is_simulated
+
+    return SessionPlan(episodes=args.episodes, max_steps=args.max_steps or default_step_limit(driver),
+                       task=robot.task or robot.name, kind=kind, seed=args.seed, operator=args.operator,
+                       own_time_limit=args.max_steps is not None, with_operator=with_operator,
+                       simulated=is_simulated(robot), judge=bool(robot.task),
+                       env_args=lambda seed: json.dumps(episode_env_args(robot, seed)))
+
+
 @dataclass
 class EpisodeResult:
     index: int  # 1-based, among labelled episodes
@@ -66,9 +85,7 @@ def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Cal
                                 env_args=plan.env_args(seed), own_time_limit=plan.own_time_limit,
                                 count_holds=not plan.with_operator, judge=plan.judge, operator_started=plan.with_operator,
                                 ask_label=_label_asker(rt, plan, say, stop) if plan.with_operator else None, stop=stop)
-        saved, line = recording.saved(rt.episode_id)
-        if saved and report.label == "discard":
-            line = "kept aside, never trained on: " + line.removeprefix("saved ")
+        saved, line = recording.saved(rt.episode_id, discarded=report.label == "discard")
         results.append(EpisodeResult(k, seed, report, saved, line))
         if not saved and recording.forwarder is not None:
             rt.progress.warnings.append(f"episode {k}: {line}")

@@ -13,6 +13,7 @@ from hgdagger.cli.arguments import (
     add_intent_security, add_log_level, endpoint, fail, intent_security, nonnegative_float, positive_float, positive_int,
     reports_missing_extras,
 )
+from hgdagger.cli.operator_session import default_step_limit
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, open_robot
 from hgdagger.cli.session_recording import add_record_arguments, next_round_folder, open_recording
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     console = ConsoleThread(rt) if args.console else None
     released: list[int] = []
     rt.on_step = lambda step, source, sent: released.append(step) if source.name == "HUMAN" and not released else None
-    max_steps = getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
+    max_steps = default_step_limit(driver)
     labels, saves = [], []
     try:
         for i in range(args.episodes):

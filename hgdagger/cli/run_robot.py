@@ -15,7 +15,7 @@ from hgdagger.cli.arguments import (
     add_intent_security, add_log_level, endpoint, existing_file, fail, intent_security, nonnegative_float, nonnegative_int,
     positive_float, positive_int, reports_missing_extras, writable_file,
 )
-from hgdagger.cli.operator_session import SessionPlan, run_session
+from hgdagger.cli.operator_session import run_session, session_plan
 from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
 from hgdagger.cli.session_recording import RecordingError, add_record_arguments, next_round_folder, open_recording
 
@@ -91,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail("CURVE needs both --curve-server and --curve-secret")
     if args.report and (problem := writable_file(args.report, "--report")):
         return fail(problem)  # checked now, not after every episode has run
-    from hgdagger.robots.registry import episode_env_args, is_simulated
     from policy_server.client import ClientConfig, ServerUnavailable
     from teleop.executor import ExecConfig, Mode
     from teleop.fetcher import ChunkFetcher
@@ -103,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         arm_model = cartesian_model(robot) if args.takeover == "devices" else None
     except RobotOpenError as e:
         return fail(str(e))
-    task = robot.task or robot.name
     fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=robot.name,
                                         request_timeout_s=args.request_timeout,
                                         curve_server_public_file=args.curve_server,
@@ -142,12 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         from teleop.operator_setup import ConsoleThread
 
         console = ConsoleThread(rt)
-    own_limit = args.max_steps is not None
-    max_steps = args.max_steps or getattr(driver, "max_steps", None) or int(60 * driver.spec.control_hz)
-    plan = SessionPlan(episodes=args.episodes, max_steps=max_steps, task=task, kind="rollout", seed=args.seed,
-                       operator=args.operator, own_time_limit=own_limit, with_operator=human is not None,
-                       simulated=is_simulated(robot), judge=bool(robot.task),
-                       env_args=lambda seed: json.dumps(episode_env_args(robot, seed)))
+    plan = session_plan(args, robot, driver, "rollout", with_operator=human is not None)
     results = []
 
     def episode_done(done) -> None:

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hgdagger.cli.arguments import endpoint, existing_file
@@ -66,10 +66,10 @@ class SessionRecording:
     ack_timeout_s: float = 10.0
     _child: subprocess.Popen | None = None
     _tmp: str | None = None
-    saved_files: list[str] = field(default_factory=list)
 
-    def saved(self, episode_id: str) -> tuple[bool, str]:
-        """(saved?, a line for the operator) once the recorder has answered this episode's end."""
+    def saved(self, episode_id: str, discarded: bool = False) -> tuple[bool, str]:
+        """(saved?, a line for the operator) once the recorder has answered this episode's end; a
+        discarded attempt's file is named as kept aside."""
         if self.forwarder is None:
             return False, "not recorded (--no-record)"
         ack = self.forwarder.wait_saved(episode_id, self.ack_timeout_s)
@@ -77,8 +77,8 @@ class SessionRecording:
             return False, f"NOT CONFIRMED SAVED: the recorder did not answer within {self.ack_timeout_s:g} s ({self.where})"
         if ack.error or not ack.file:
             return False, f"NOT SAVED: {ack.error or 'the recorder wrote no file'}"
-        self.saved_files.append(ack.file)
-        return True, f"saved {ack.file} ({ack.steps} steps)"
+        where = "kept aside, never trained on:" if discarded else "saved"
+        return True, f"{where} {ack.file} ({ack.steps} steps)"
 
     def close(self) -> str:
         """Send what is queued, stop our own recorder; a line on what was left behind, if anything."""
