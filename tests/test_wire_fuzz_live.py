@@ -205,3 +205,40 @@ def test_hostile_intents_never_reach_the_runtime_as_unusable_commands(merger, fr
         assert merged.twist.shape == (5,) and np.isfinite(merged.twist[:4]).all()
     if merged.command is not None:
         assert merged.command.ndim == 1 and np.isfinite(merged.command).all()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The process's high-water mark (VmHWM): a buffer allocated and freed between reads still shows."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.slow
+def test_a_frame_over_the_transport_cap_never_reaches_the_servers_memory(tmp_path):
+    """ZeroMQ's MAXMSGSIZE is checked against a frame's declared size before anything is allocated:
+    a 400 MB frame disconnects its sender and the server's peak memory does not move."""
+    from hgdagger.benchmarks.bench_fuzz import start
+
+    endpoint, log = f"ipc://{tmp_path}/srv", tmp_path / "server.log"
+    proc = start(["hgdagger.cli.serve", "--policy", "toy", "--endpoint", endpoint], log,
+                 lambda: "serving" in log.read_text())
+    try:
+        before = _peak_rss_mb(proc.pid)
+        assert 400 * 2**20 > wire.DEFAULT_LIMITS.hard_frame_limit
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(endpoint)
+        sock.send_multipart([wire.encode(wire.Hello())[0], bytes(400 * 2**20)])
+        time.sleep(2.0)
+        sock.close()
+        assert proc.poll() is None
+        assert _peak_rss_mb(proc.pid) - before < 32, "the oversized frame was buffered"
+        c = PolicyClient(ClientConfig(endpoint=endpoint, request_timeout_s=10))
+        c.connect(10)
+        assert c.predict(OBS).actions.shape[0] == 16
+        c.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
