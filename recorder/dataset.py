@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from recorder.image_storage import read_frames
 from recorder.selection import LeftOut, describe, left_out_because_attrs
 
 log = logging.getLogger("hgd.dataset")
@@ -83,7 +84,7 @@ def read_file(path: Path, obs_keys: Iterable[str] | None = None,
                     f"(has {sorted(g['obs'].keys())}; is this a file from another robot or task?)"
                 )
             opt = {k: g[k][()] for k in ("source", "intervention", "timestamps") if k in g}
-            eps.append(RecordedEpisode(str(path), name, {k: g["obs"][k][()] for k in keys}, g["actions"][()],
+            eps.append(RecordedEpisode(str(path), name, {k: read_frames(g["obs"][k]) for k in keys}, g["actions"][()],
                                        attrs=dict(g.attrs), **opt))
     return eps
 

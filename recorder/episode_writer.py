@@ -12,12 +12,12 @@ Why it is built this way:
   first step (when the observation shapes are known) and the final attributes (num_samples, label,
   success...) are written after a clean close, by reopening the file without SWMR, before the atomic
   rename from ``ep_<n>.hdf5.partial`` to ``ep_<n>.hdf5``.
-- Images (uint8, H x W x C) get one chunk per frame so reading frame t touches only frame t. They
-  are stored uncompressed by default, chosen by measurement (benchmarks/bench_recorder.py): frames
-  with camera sensor noise do not shrink under lzf (1.84 MB -> 1.84 MB per step for two 480x640
-  cameras) yet lzf cost ~15 ms of CPU per frame on this 2-core machine, more than the 20 ms budget
-  of a 50 Hz step for two cameras; gzip saved 15% at twice lzf's cost. ``image_compression="lzf"``
-  is there for clean, compressible images. Low-dim data uses lzf (cheap, and it shrinks).
+- Images (uint8, H x W x C) are stored as ``recorder.image_storage`` says: JPEG per frame by
+  default (one variable-length row per step, encoded here in the recorder process, off the control
+  loop), or raw / lossless-filtered with one chunk per frame so reading frame t touches only frame t.
+  Measured in ``hgd-bench-recorder``: camera frames with sensor noise do not shrink under lzf and
+  cost ~6 ms of CPU a 480x640 frame; JPEG at quality 90 shrinks them ~19x for ~1 ms. Low-dim data
+  uses lzf (cheap, and it shrinks).
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 from hgdagger.common import wire
+from recorder import image_storage as storages
 from recorder import layout
 
 
@@ -104,6 +106,7 @@ class _Column:
 
     ds: h5py.Dataset
     pending: list = field(default_factory=list)
+    encode: Any = None  # a frame -> its stored row (JPEG), or None: stored as it comes
     crc: int = 0  # CRC-32 of every row written so far, in order (layout.CHECKSUM_ATTR at close)
 
 
@@ -112,12 +115,13 @@ class EpisodeWriter:
 
     def __init__(self, final_path: Path, meta: EpisodeMeta, compression: str | None = "lzf",
                  flush_interval: float = 0.5, fsync: bool = True,
-                 min_free_bytes: int = MIN_FREE_BYTES, image_compression: str | None = None) -> None:
+                 min_free_bytes: int = MIN_FREE_BYTES, image_storage: str | None = storages.DEFAULT) -> None:
+        """``image_storage``: a name from ``recorder.image_storage.STORAGES`` (None: raw)."""
         self.final_path = Path(final_path)
         self.path = self.final_path.with_name(self.final_path.name + layout.PARTIAL_SUFFIX)
         self.meta = meta
         self.compression = None if compression in (None, "none") else compression
-        self.image_compression = None if image_compression in (None, "none") else image_compression
+        self.image_storage = storages.storage(image_storage)
         self.flush_interval = flush_interval
         self.fsync = fsync
         self.min_free_bytes = min_free_bytes
@@ -158,24 +162,28 @@ class EpisodeWriter:
     def _create(self, rec: wire.StepRecord) -> None:
         """Create every dataset from the first step's shapes, then switch SWMR on."""
         comp = {"compression": self.compression} if self.compression else {}
-        img_comp = {"compression": self.image_compression} if self.image_compression else {}
         act = np.asarray(rec.action)
         if act.ndim != 1:
             raise RecordError(f"action has shape {act.shape}, expected (A,)")
         self._action_dim = act.shape[0]
         a_dt = act.dtype if act.dtype.kind == "f" else np.dtype("f8")
 
-        def col(name: str, shape: tuple[int, ...], dtype, chunk_rows: int = layout.LOWDIM_CHUNK_ROWS,
-                filt: dict = comp) -> None:
+        def col(name: str, shape: tuple[int, ...], dtype, chunk_rows: int = layout.LOWDIM_CHUNK_ROWS) -> None:
             self._cols[name] = _Column(self.g.create_dataset(
                 name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                chunks=(chunk_rows, *shape) if shape else (chunk_rows,), **filt))
+                chunks=(chunk_rows, *shape) if shape else (chunk_rows,), **comp))
 
         for key, value in rec.observation.items():
             a = np.asarray(value)
             self._obs_spec[key] = (a.shape, a.dtype)
             if is_image(a):
-                col(f"obs/{key}", a.shape, a.dtype, 1, img_comp)
+                st = self.image_storage
+                if not storages.can_encode(st, a.shape):
+                    st = storages.storage("raw")
+                ds = self.g.create_dataset(f"obs/{key}", **st.dataset_kwargs(a.shape))
+                for k, v in st.column_attrs(a.shape).items():
+                    ds.attrs[k] = v
+                self._cols[f"obs/{key}"] = _Column(ds, encode=st.encode)
             else:
                 col(f"obs/{key}", a.shape, a.dtype)
         for name in ("actions", "policy_actions", "human_actions"):
@@ -208,7 +216,8 @@ class EpisodeWriter:
                                   f"expected ({self._action_dim},)")
         c = self._cols
         for k in self._obs_spec:
-            c[f"obs/{k}"].pending.append(obs[k])
+            column = c[f"obs/{k}"]
+            column.pending.append(column.encode(np.asarray(obs[k])) if column.encode else obs[k])
         c["actions"].pending.append(rec.action)
         c["policy_actions"].pending.append(rec.policy_action)
         c["human_actions"].pending.append(rec.human_action)
@@ -240,10 +249,14 @@ class EpisodeWriter:
             self._check_space(sum(sum(np.asarray(r).nbytes for r in c.pending[:1]) for c in self._cols.values()) * n_new)
             n = self.flushed_steps
             for name, col in self._cols.items():
-                block = np.ascontiguousarray(col.pending, dtype=col.ds.dtype)
+                block = _rows(col.pending, col.ds.dtype)
                 try:
                     col.ds.resize(n + n_new, axis=0)
-                    col.ds[n:n + n_new] = block
+                    if block.dtype.kind == "O":  # h5py broadcasts a block of one variable-length row wrongly
+                        for i, row in enumerate(block):
+                            col.ds[n + i] = row
+                    else:
+                        col.ds[n:n + n_new] = block
                     col.crc = layout.crc32(block, col.crc)
                 except Exception:
                     self.poisoned = True
@@ -312,6 +325,17 @@ class EpisodeWriter:
             self.f.close()
         except Exception:
             pass
+
+
+def _rows(pending: list, dtype: np.dtype) -> np.ndarray:
+    """The pending rows as one block; variable-length rows (encoded frames) one object each, never
+    merged into a 2-D array when they happen to be of equal length."""
+    if dtype.kind != "O":
+        return np.ascontiguousarray(pending, dtype=dtype)
+    block = np.empty(len(pending), dtype=object)
+    for i, row in enumerate(pending):
+        block[i] = row
+    return block
 
 
 _POISONED: list = []  # handles of files whose writes failed, deliberately never closed

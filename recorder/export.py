@@ -1,8 +1,9 @@
 """Export a run (or some of its rounds) to one robomimic-style HDF5 file with ``mask/`` filter keys.
 
 robomimic's own tools read it (``data/demo_<i>``, ``data`` attrs ``total`` and ``env_args``,
-``mask/<name>`` as byte-string demo keys). Datasets are copied with HDF5's object copy, so images keep
-their per-frame chunks and compression and nothing is decoded. Each demo keeps its attributes and
+``mask/<name>`` as byte-string demo keys). Datasets are copied with HDF5's object copy, so raw or
+filtered images keep their per-frame chunks and compression; JPEG columns (``recorder.image_storage``)
+are decoded into plain ``(T, H, W, C)`` uint8 datasets, since robomimic reads arrays only. Each demo keeps its attributes and
 gains ``source_file`` and ``round``. The file is written to ``<out>.partial`` and renamed at the end.
 """
 
@@ -15,8 +16,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from recorder import layout
+from recorder import image_storage, layout
 from recorder.run import EpisodeInfo, RunIndex
+
+
+def _decode_frames(demo: h5py.Group) -> None:
+    """Replace every encoded frame column of ``demo`` by its decoded frames, one chunk per frame."""
+    obs = demo.get("obs")
+    for key in list(obs.keys()) if obs is not None else []:
+        ds = obs[key]
+        if not image_storage.is_encoded(ds):
+            continue
+        frames = image_storage.read_frames(ds)
+        del obs[key]
+        obs.create_dataset(key, data=frames, chunks=(1, *frames.shape[1:]) if len(frames) else None)
 
 
 def export(run: RunIndex, episodes: list[EpisodeInfo], out: Path, progress: bool = True) -> dict:
@@ -40,6 +53,7 @@ def export(run: RunIndex, episodes: list[EpisodeInfo], out: Path, progress: bool
                     env_args = src["data"].attrs["env_args"]
                 name = key_of[e.key]
                 src.copy(src[f"data/{layout.DEMO}"], data, name=name)
+                _decode_frames(data[name])
                 data[name].attrs["source_file"] = str(e.path)
                 data[name].attrs["round"] = e.round
                 tasks.add(e.task)

@@ -43,6 +43,11 @@ def crc32(rows: np.ndarray, previous: int = 0) -> int:
     """CRC-32 of `rows`' bytes, continuing from `previous` (so it can be computed block by block)."""
     import zlib
 
+    rows = np.asarray(rows)
+    if rows.dtype.kind == "O":  # variable-length rows (encoded frames): their bytes, in order
+        for row in rows:
+            previous = zlib.crc32(np.ascontiguousarray(row).view(np.uint8), previous)
+        return previous
     return zlib.crc32(np.ascontiguousarray(rows).view(np.uint8), previous)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import zmq
 
 from hgdagger.common import curve, wire
+from recorder import image_storage as storages
 from recorder.recording_session import RecordingSession
 
 log = logging.getLogger("hgd.recorder")
@@ -32,11 +33,11 @@ log = logging.getLogger("hgd.recorder")
 def serve(endpoint: str, folder: Path, *, round_index: int | None = None, compression: str | None = "lzf",
           flush_interval: float = 0.5, status_every: float = 10.0, hwm: int = 200,
           max_seconds: float | None = None, ready_file: Path | None = None,
-          image_compression: str | None = None, curve_secret: str | None = None,
+          image_storage: str | None = storages.DEFAULT, curve_secret: str | None = None,
           curve_clients: str | None = None, parent_pid: int | None = None) -> dict:
     """Record from ``endpoint`` into ``folder`` until stopped; returns the final stats. With
     ``curve_secret`` only senders whose public keys are in ``curve_clients`` are heard."""
-    session = RecordingSession(folder, round_index, compression, flush_interval, image_compression=image_compression)
+    session = RecordingSession(folder, round_index, compression, flush_interval, image_storage=image_storage)
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.RCVHWM, hwm)

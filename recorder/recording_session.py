@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hgdagger.common import wire
+from recorder import image_storage as storages
 from recorder import layout, run_folder
 from recorder.episode_writer import DiskFull, EpisodeMeta, EpisodeWriter, RecordError
 
@@ -120,14 +121,14 @@ class RecordingSession:
 
     def __init__(self, folder: Path, round_index: int | None = None, compression: str | None = "lzf",
                  flush_interval: float = 0.5, fsync: bool = True, min_free_bytes: int | None = None,
-                 image_compression: str | None = None) -> None:
+                 image_storage: str | None = storages.DEFAULT) -> None:
         self.folder = check_writable(folder)
         r = run_folder.round_of(self.folder / "x")
         self.round = round_index if round_index is not None else (r if r is not None else 0)
         self.compression = compression
         self.flush_interval = flush_interval
         self.fsync = fsync
-        self.writer_kw: dict = {"image_compression": image_compression}
+        self.writer_kw: dict = {"image_storage": image_storage}
         if min_free_bytes is not None:
             self.writer_kw["min_free_bytes"] = min_free_bytes
         self.lock = FolderLock(self.folder)

@@ -101,8 +101,9 @@ def recover_partial(partial: Path) -> Recovery:
             for name in per_step:
                 d = g[name]
                 rows = d[:n]
-                out = dg.create_dataset(name, data=rows, chunks=d.chunks, compression=d.compression,
+                out = dg.create_dataset(name, data=rows, dtype=d.dtype, chunks=d.chunks, compression=d.compression,
                                         maxshape=(None, *d.shape[1:]))
+                _copy_attrs(d, out)  # an encoded image column's codec and frame shape
                 checksums[name] = layout.crc32(rows)  # of what was recovered
                 del out
             label = g.attrs.get("label", "")

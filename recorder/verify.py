@@ -12,7 +12,7 @@ from pathlib import Path
 
 import h5py
 
-from recorder import layout
+from recorder import image_storage, layout
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Verdict:
 def verify_file(path: Path, chunk_rows: int = 256) -> Verdict:
     """Read every dataset of ``path`` in blocks of rows and compare its CRC-32 with the stored one."""
     v = Verdict(Path(path))
+    image_storage.ensure_filters()  # frames stored with Blosc read back like any other dataset
     try:
         f = h5py.File(path, "r")
     except Exception as e:  # noqa: BLE001 - whatever the library says, the file cannot be opened

@@ -18,8 +18,8 @@ from recorder.verify import verify_file
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def record(folder: Path, episodes: int = 2) -> list[Path]:
-    s = RecordingSession(folder, flush_interval=0.0)
+def record(folder: Path, episodes: int = 2, image_storage: str = "jpeg") -> list[Path]:
+    s = RecordingSession(folder, flush_interval=0.0, image_storage=image_storage)
     for i in range(episodes):
         for m in episode_messages(12, cameras=("front",), episode_id=f"e{i}", seed=i):
             s.handle(m)
@@ -51,7 +51,7 @@ def test_every_dataset_of_a_finished_episode_carries_its_checksum_and_verifies(t
 
 
 def test_a_flipped_pixel_reads_back_without_error_but_verify_names_it(tmp_path):
-    paths = record(tmp_path / "run" / "round_0" / "data")
+    paths = record(tmp_path / "run" / "round_0" / "data", image_storage="raw")
     flip_a_pixel(paths[1])
     with h5py.File(paths[1], "r") as f:  # h5py itself notices nothing
         assert f[f"data/{layout.DEMO}/obs/front_rgb"][()].shape[0] == 12
@@ -72,3 +72,20 @@ def test_a_truncated_file_is_damaged_not_listed_as_fine(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and f"DAMAGED     {paths[0]}" in out.stdout
     assert verify_file(paths[1]).ok
+
+
+def test_a_damaged_jpeg_frame_is_named_by_verify(tmp_path):
+    """JPEG frames live on the file's heap, not in chunks: a byte flipped inside one is caught by the
+    column's checksum all the same."""
+    paths = record(tmp_path / "run" / "round_0" / "data", episodes=1)
+    with h5py.File(paths[0], "r") as f:
+        ds = f[f"data/{layout.DEMO}/obs/front_rgb"]
+        assert ds.attrs["image_codec"] == "jpeg"
+        frame = bytes(ds[3])
+    raw = bytearray(paths[0].read_bytes())
+    at = raw.find(frame)
+    assert at > 0 and raw.find(frame, at + 1) == -1
+    raw[at + len(frame) // 2] ^= 0xFF
+    paths[0].write_bytes(bytes(raw))
+    v = verify_file(paths[0])
+    assert [d.split(":")[0] for d in v.damaged] == ["obs/front_rgb"], v.damaged

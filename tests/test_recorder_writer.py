@@ -34,7 +34,7 @@ def record(folder: Path, *episodes: list, **kw) -> RecordingSession:
 def test_written_episode_is_read_back_by_the_training_reader(tmp_path):
     folder = tmp_path / "run" / "round_2" / "data"
     msgs = list(episode_messages(30, cameras=("front", "wrist"), takeover=(5, 12), seed=3))
-    s = record(folder, msgs)
+    s = record(folder, msgs, image_storage="raw")  # bit-exact frames (JPEG: tests/test_recorder_images.py)
     s.close()
     assert s.stats.steps_written == 30 and s.stats.episodes_finished == 1 and not s.stats.error
     path = folder / "ep_0000.hdf5"

@@ -1,15 +1,16 @@
 """hgd-bench-recorder: is recording boring? Sustained rate, drops, jitter, bytes, CPU, compression,
 indexing time, and what a kill -9 loses.
 
-Set-up (as in deployment, minus the policy server): a producer loop at 50 Hz in this process stands
-in for the robot runtime -- each tick builds a StepRecord with two 480x640 uint8 cameras (a smooth
-scene plus Gaussian sensor noise, sigma 4) and low-dim state, puts it on the runtime's bounded
+Set-up (as in deployment, minus the policy server): a producer loop at --hz (50 by default) in this
+process stands in for the robot runtime -- each tick builds a StepRecord with two 480x640 uint8
+cameras (a smooth scene plus Gaussian sensor noise, sigma 4) and low-dim state, puts it on the runtime's bounded
 ``RecordQueue``; ``teleop.record_sink.RecordForwarder`` sends it over ZeroMQ PUSH to an ``hgd-record``
 subprocess. Jitter is the loop's |period - 20 ms| with recording and without it (same loop, records
 not produced). Results: a table on stdout and ``benchmarks/results/recorder.json``.
 
   hgd-bench-recorder --seconds 300            # the full run (about 10 minutes in all)
   hgd-bench-recorder --seconds 30 --trials 5  # a quick look
+  hgd-bench-recorder --hz 30 --image-storage jpeg --skip kill --skip index   # two cameras at 30 fps, 5 min
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hgdagger.cli.arguments import add_image_storage, positive_float
 from hgdagger.common.stats import print_table, spread
 
 RESULTS = Path("benchmarks") / "results"  # relative to where the benchmark is run (the repository root)
@@ -68,17 +70,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_recorder(out: Path, endpoint: str, image_compression: str = "none", nice: int = 0) -> subprocess.Popen:
+def start_recorder(out: Path, endpoint: str, image_storage: str = "raw", nice: int = 0) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hgdagger.cli.record", "--endpoint", endpoint, "--out", str(out),
-                             "--image-compression", image_compression, "--status-every", "1e9"],
+                             "--image-storage", image_storage, "--status-every", "1e9"],
                             preexec_fn=(lambda: os.nice(nice)) if nice else None,
                             stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
 # --------------------------------------------------------------------------- sustained
-def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0, realtime: bool = True) -> dict:
-    """The 50 Hz loop; with ``records`` (a RecordQueue) it records, else it only ticks. Like the
+def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0, realtime: bool = True,
+                  hz: float = HZ) -> dict:
+    """The control loop (50 Hz by default); with ``records`` (a RecordQueue) it records, else it only ticks. Like the
     runtime, the loop's thread asks for SCHED_FIFO (``realtime``)."""
     from hgdagger.common import wire
     from teleop.timing import JitterStats, Ticker, drop_realtime, try_realtime
@@ -86,10 +89,10 @@ def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0,
     sched = try_realtime() if realtime else "normal scheduler"
 
     rng = np.random.default_rng(0)
-    period = 1.0 / HZ
+    period = 1.0 / hz
     jitter, ticker = JitterStats(period), Ticker(period)
-    per_ep = int(episode_s * HZ)
-    n = int(seconds * HZ)
+    per_ep = int(episode_s * hz)
+    n = int(seconds * hz)
     put_ms = []
     ep = 0
     for t in range(n):
@@ -118,19 +121,20 @@ def producer_loop(seconds: float, frames, records=None, episode_s: float = 30.0,
                                "put_ms": spread(put_ms) if put_ms else None}
 
 
-def sustained(seconds: float, baseline_s: float, work: Path, frames, realtime: bool = True, nice: int = 0) -> dict:
+def sustained(seconds: float, baseline_s: float, work: Path, frames, realtime: bool = True, nice: int = 0,
+              hz: float = HZ, image_storage: str = "raw") -> dict:
     from teleop.record_sink import RecordForwarder
     from hgdagger.common.record_queue import RecordQueue
 
-    base = producer_loop(baseline_s, frames, realtime=realtime)
+    base = producer_loop(baseline_s, frames, realtime=realtime, hz=hz)
     out = work / "sustained" / "round_0" / "data"
     endpoint = f"ipc://{work}/sustained.sock"
-    proc = start_recorder(out, endpoint, nice=nice)
+    proc = start_recorder(out, endpoint, image_storage, nice=nice)
     time.sleep(1.5)
     cpu0, w0 = cpu_seconds(proc.pid), time.monotonic()
     q = RecordQueue(maxsize=2048)
     fwd = RecordForwarder(q, endpoint)
-    rec = producer_loop(seconds, frames, q, realtime=realtime)
+    rec = producer_loop(seconds, frames, q, realtime=realtime, hz=hz)
     fwd.close()
     deadline = time.monotonic() + 60
     while list(out.glob("*.partial")) and time.monotonic() < deadline:
@@ -143,7 +147,7 @@ def sustained(seconds: float, baseline_s: float, work: Path, frames, realtime: b
     files = sorted(out.glob("ep_*.hdf5"))
     size = sum(p.stat().st_size for p in files)
     written = stats["steps_written"]
-    return {"seconds": seconds, "steps_produced": rec["steps"], "steps_written": written,
+    return {"seconds": seconds, "hz": hz, "image_storage": image_storage, "steps_produced": rec["steps"], "steps_written": written,
             "dropped": {"record_queue": q.dropped, "push_socket": fwd.dropped, "gaps_seen_by_recorder": stats["step_gaps"],
                         "not_written": rec["steps"] - written},
             "episodes": len(files), "bytes_per_step": size / max(written, 1), "mb_per_s": size / seconds / 1e6,
@@ -156,16 +160,19 @@ def sustained(seconds: float, baseline_s: float, work: Path, frames, realtime: b
 
 # --------------------------------------------------------------------------- compression
 def compression(work: Path, frames, steps: int = 150) -> list[dict]:
+    """Every image storage on three kinds of content: bytes, CPU and what the pixels lost."""
+    from recorder.dataset import read_file
     from recorder.episode_writer import EpisodeMeta, EpisodeWriter
+    from recorder.image_storage import STORAGES
 
     rng = np.random.default_rng(1)
     uniform = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(8)]
     clean = noisy_frames(8, sigma=0.0)
     rows = []
     for content, fr in (("scene+noise s=4", frames), ("clean scene", clean), ("uniform noise", uniform)):
-        for comp in ("none", "lzf", "gzip"):
+        for comp in STORAGES:
             path = work / f"comp_{comp}_{content[:3]}.hdf5"
-            w = EpisodeWriter(path, EpisodeMeta(task="reach"), image_compression=comp, flush_interval=1e9,
+            w = EpisodeWriter(path, EpisodeMeta(task="reach"), image_storage=comp, flush_interval=1e9,
                               fsync=False)
             t_cpu, t0 = time.process_time(), time.perf_counter()
             for t in range(steps):
@@ -175,9 +182,13 @@ def compression(work: Path, frames, steps: int = 150) -> list[dict]:
             w.finish("success")
             wall = time.perf_counter() - t0
             cpu = time.process_time() - t_cpu
-            rows.append({"content": content, "compression": comp, "bytes_per_step": path.stat().st_size / steps,
+            back = read_file(path, obs_keys=["front_rgb"])[0].obs["front_rgb"]
+            sent = np.stack([fr[t % len(fr)] for t in range(steps)])
+            err = np.abs(back.astype(np.int16) - sent).astype(np.float64)
+            rows.append({"content": content, "storage": comp, "bytes_per_step": path.stat().st_size / steps,
                          "write_steps_per_s": steps / wall, "cpu_ms_per_step": 1e3 * cpu / steps,
-                         "keeps_up_50hz": steps / wall > HZ * 1.5})
+                         "keeps_up_50hz": steps / wall > HZ * 1.5, "mean_abs_error": float(err.mean()),
+                         "psnr_db": float(10 * np.log10(255**2 / max((err**2).mean(), 1e-12)))})
             path.unlink()
     return rows
 
@@ -288,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp"), help="where the recorded files go (default /tmp; "
                    "/dev/shm takes the disk out of the measurement)")
     p.add_argument("--recorder-nice", type=int, default=0, help="run hgd-record under `nice -n N` (sustained)")
+    p.add_argument("--hz", type=positive_float, default=HZ, help=f"control rate of the sustained run (default {HZ:g})")
+    add_image_storage(p)
     p.add_argument("--no-realtime", action="store_true", help="run the producer loop without SCHED_FIFO "
                    "(the runtime asks for it by default)")
     p.add_argument("--out", type=Path, default=RESULTS / "recorder.json", help="results JSON (default: %(default)s)")
@@ -300,10 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "compression" not in args.skip:
             res["compression"] = compression(work, frames)
-            print("\ncompression (two 480x640 cameras + low-dim, one step = 2 frames)")
-            print_table(["content", "compression", "bytes/step", "steps/s", "cpu ms/step", "keeps up 50 Hz"],
-                        [[r["content"], r["compression"], f"{r['bytes_per_step'] / 1e6:.2f} MB",
-                          f"{r['write_steps_per_s']:.0f}", f"{r['cpu_ms_per_step']:.1f}", r["keeps_up_50hz"]]
+            print("\nimage storage (two 480x640 cameras + low-dim, one step = 2 frames; writer in this process)")
+            print_table(["content", "storage", "bytes/step", "steps/s", "cpu ms/step", "keeps up 50 Hz", "PSNR"],
+                        [[r["content"], r["storage"], f"{r['bytes_per_step'] / 1e6:.3f} MB",
+                          f"{r['write_steps_per_s']:.0f}", f"{r['cpu_ms_per_step']:.1f}", r["keeps_up_50hz"],
+                          "exact" if r["mean_abs_error"] == 0 else f"{r['psnr_db']:.1f} dB"]
                          for r in res["compression"]])
         if "index" not in args.skip:
             res["index"] = idx = indexing(work, args.index_episodes)
@@ -324,9 +338,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"(p10 {la['p10']:.2f}, p90 {la['p90']:.2f}, max {la['max']:.2f})")
         if "sustained" not in args.skip:
             res["sustained"] = s = sustained(args.seconds, min(args.baseline_seconds, args.seconds), work, frames,
-                                                  realtime=not args.no_realtime, nice=args.recorder_nice)
+                                                  realtime=not args.no_realtime, nice=args.recorder_nice, hz=args.hz,
+                                                  image_storage=args.image_storage)
             jw, jo = s["jitter_with"], s["jitter_without"]
-            print(f"\nsustained recording, {s['seconds']:.0f} s at 50 Hz, two 480x640 cameras + low-dim "
+            print(f"\nsustained recording, {s['seconds']:.0f} s at {args.hz:g} Hz, two 480x640 cameras ({args.image_storage}) + low-dim "
                   f"(producer loop -> RecordQueue -> PUSH -> hgd-record process)")
             print_table(["", "value"], [
                 ["steps produced / written", f"{s['steps_produced']} / {s['steps_written']}"],

@@ -23,8 +23,8 @@ def parse_size(text: str) -> tuple[int, int] | None:
 
 
 # Top-level modules of the optional dependency groups (pyproject.toml), and the group that brings each.
-EXTRAS = {"torch": "policy", "matplotlib": "policy", "mujoco": "sim", "gymnasium": "sim", "cv2": "sim",
-          "pygame": "robot", "dynamixel_sdk": "robot"}
+EXTRAS = {"torch": "policy", "matplotlib": "policy", "mujoco": "sim", "gymnasium": "sim",
+          "pygame": "robot", "dynamixel_sdk": "robot", "scservo_sdk": "robot"}
 
 
 def reports_missing_extras(main):
@@ -130,6 +130,16 @@ def add_log_level(p, default: str = "WARNING") -> None:
     """--log-level, the same on every long-running command (a wrong level is an argparse error, not a traceback)."""
     p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=default, metavar="LEVEL",
                    help=f"how much to log: {', '.join(LOG_LEVELS)} (default: {default})")
+
+
+def add_image_storage(p) -> None:
+    """--image-storage: how camera frames are stored, the same on hgd-record and every command that
+    starts its own recorder."""
+    from recorder.image_storage import ALIASES, DEFAULT, STORAGES
+
+    p.add_argument("--image-storage", choices=[*STORAGES, *ALIASES], default=DEFAULT, metavar="HOW",
+                   help="how camera frames are stored: " + "; ".join(f"{s.name}: {s.help}" for s in STORAGES.values())
+                   + f" (default: {DEFAULT})")
 
 
 def add_intent_security(p) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hgdagger.common import curve
 from hgdagger.cli.arguments import (
+    add_image_storage,
     add_log_level, endpoint, existing_file, fail, nonnegative_int, positive_float, reports_missing_extras,
 )
 
@@ -41,10 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "round_<r> folder name, else 0)")
     p.add_argument("--compression", choices=("lzf", "gzip", "none"), default="lzf",
                    help="compression of low-dim datasets (default lzf: cheap and it shrinks them)")
-    p.add_argument("--image-compression", choices=("lzf", "gzip", "none"), default="none",
-                   help="compression of camera frames (default none: measured, noisy 480x640 frames do not shrink "
-                        "under lzf and lzf could not keep up with two cameras at 50 Hz on 2 cores; try lzf for "
-                        "clean, low-noise images)")
+    add_image_storage(p)
     p.add_argument("--flush", type=positive_float, default=0.5, help="seconds between flushes = most a crash can lose (default 0.5)")
     p.add_argument("--status-every", type=positive_float, default=10.0, help="seconds between status lines on stderr")
     p.add_argument("--seconds", type=positive_float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
@@ -70,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = serve(args.endpoint, args.out, round_index=args.round,
                       compression=None if args.compression == "none" else args.compression,
                       flush_interval=args.flush, status_every=args.status_every, max_seconds=args.seconds,
-                      image_compression=None if args.image_compression == "none" else args.image_compression,
+                      image_storage=args.image_storage,
                       curve_secret=args.curve_secret, curve_clients=args.curve_clients, parent_pid=args.parent_pid)
     except (RecordError, RuntimeError) as e:
         return fail(str(e))

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from hgdagger.cli.arguments import endpoint, existing_file
+from hgdagger.cli.arguments import add_image_storage, endpoint, existing_file
 
 
 class RecordingError(Exception):
@@ -41,6 +41,7 @@ def add_record_arguments(p, out_default: str) -> None:
     g.add_argument("--record-curve-server", type=existing_file, default=None,
                    help="with --record-to: the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
     g.add_argument("--record-curve-secret", type=existing_file, default=None, help="with --record-to: this robot's secret certificate")
+    add_image_storage(g)  # for this session's own recorder; a running one (--record-to) stores as it was told
 
 
 def next_round_folder(robot_name: str, kind: str, runs: Path = Path("runs")) -> Path:
@@ -123,7 +124,8 @@ def open_recording(args, default_out: Path) -> SessionRecording:
         rec._tmp = tempfile.mkdtemp(prefix="hgd-rec-")
         target = f"ipc://{rec._tmp}/recorder"
         try:
-            rec._child = _start_own_recorder(target, Path(args.out or default_out), Path(rec._tmp))
+            rec._child = _start_own_recorder(target, Path(args.out or default_out), Path(rec._tmp),
+                                             getattr(args, "image_storage", None))
         except RecordingError:
             rec.close()
             raise
@@ -145,7 +147,7 @@ def open_recording(args, default_out: Path) -> SessionRecording:
     return rec
 
 
-def _start_own_recorder(endpoint_: str, out: Path, logs: Path) -> subprocess.Popen:
+def _start_own_recorder(endpoint_: str, out: Path, logs: Path, image_storage: str | None = None) -> subprocess.Popen:
     """An ``hgd-record`` child on ``endpoint_``; returns once it listens (RecordingError if it cannot:
     folder not writable, already being recorded into). Its output goes to files in ``logs`` (a pipe
     nobody reads would fill up over a long session and stall it)."""
@@ -153,6 +155,8 @@ def _start_own_recorder(endpoint_: str, out: Path, logs: Path) -> subprocess.Pop
 
     cmd = [sys.executable, "-m", "hgdagger.cli.record", "--endpoint", endpoint_, "--out", str(out),
            "--parent-pid", str(os.getpid()), "--status-every", "3600"]
+    if image_storage:
+        cmd += ["--image-storage", image_storage]
     out_log, err_log = logs / "recorder.out", logs / "recorder.err"
     with open(out_log, "w") as stdout, open(err_log, "w") as stderr:
         # Its own session: a Ctrl-C in the terminal reaches the session command, which then closes
