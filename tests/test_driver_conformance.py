@@ -1,8 +1,8 @@
 """Every driver honours the whole RobotDriver contract the runtime, recorder and server rely on.
 
 One suite, run against each driver the project ships: the sim arm, a plugged-in gymnasium
-environment, the Dynamixel follower on the byte-exact emulator over a real pty (built through the
-robot registry, as ``--robot`` does), and the Koch physics twin. A new driver joins by adding a
+environment, the Dynamixel and Feetech (SO-101) followers on their byte-exact emulators over a real
+pty (built through the robot registry, as ``--robot`` does), and the Koch physics twin. A new driver joins by adding a
 factory to DRIVERS.
 """
 
@@ -45,6 +45,16 @@ def dynamixel_on_emulator():
 
 
 @contextlib.contextmanager
+def feetech_on_emulator():
+    from hgdagger.robots.registry import resolve_robot
+    from teleop.feetech.config import FeetechArmConfig
+    from teleop.feetech.emulator import PtyBus, chain_for
+
+    with PtyBus(chain_for(FeetechArmConfig.load("so101_follower"), tau_s=0.02)) as bus:
+        yield build_driver(resolve_robot("so101"), DriverOptions(port=bus.port, cameras=False))
+
+
+@contextlib.contextmanager
 def koch_twin():
     from hgdagger.robots.registry import resolve_robot
 
@@ -52,7 +62,7 @@ def koch_twin():
 
 
 DRIVERS = {"sim_arm": sim_arm, "gym_plugin": gym_plugin, "dynamixel_on_emulator": dynamixel_on_emulator,
-           "koch_twin": koch_twin}
+           "feetech_on_emulator": feetech_on_emulator, "koch_twin": koch_twin}
 
 
 @pytest.fixture(params=sorted(DRIVERS))

@@ -1,4 +1,4 @@
-"""hgd-calibrate-leader: walk the operator through calibrating a Dynamixel leader arm; write the file."""
+"""hgd-calibrate-leader: walk the operator through calibrating a leader arm (Dynamixel or Feetech); write the file."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         "and writes the calibration file.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--robot", metavar="NAME_OR_PATH", help="the robot whose leader arm to calibrate (from its config)")
-    which.add_argument("--leader", help="a leader arm config on its own: a shipped arm (koch_leader) or a JSON/TOML file")
+    which.add_argument("--leader", help="a leader arm config on its own: a shipped arm (koch_leader, so101_leader) or a JSON/TOML file")
     p.add_argument("--port", help="override the config's serial port (e.g. an emulator's link)")
     p.add_argument("--pose", help="the follower pose to hold the leader in, comma-separated rad (default: all 0)")
     p.add_argument("--signs", help="comma-separated +1/-1 per joint (default: the config's joint signs)")
@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from teleop.dynamixel.bus import BusError
-    from teleop.dynamixel.config import ArmConfig
-    from teleop.dynamixel.dynamixel_leader import DynamixelLeader, calibrate
+    from hgdagger.robots.arms import leader as open_leader, load_arm
+    from teleop.dynamixel.dynamixel_leader import calibrate
 
     try:
         if args.robot:
@@ -50,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = leader_arm_config(resolve_robot(args.robot), args.port)
         else:
-            cfg = ArmConfig.load(args.leader)
+            cfg = load_arm(args.leader)
             if args.port:
                 cfg.bus.port = args.port
         n = len(cfg.joints)
         pose = [float(x) for x in args.pose.split(",")] if args.pose else [0.0] * n
         signs = [float(x) for x in args.signs.split(",")] if args.signs else [j.sign for j in cfg.joints]
-        leader = DynamixelLeader(cfg)
+        leader = open_leader(cfg)  # Dynamixel or Feetech, as the arm file says
     except (ValueError, BusError, RuntimeError) as exc:
         return fail(str(exc))
     try:

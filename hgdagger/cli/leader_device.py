@@ -1,4 +1,4 @@
-"""hgd-leader: read a Dynamixel leader arm and send its follower command to the robot runtime."""
+"""hgd-leader: read a leader arm (Dynamixel or Feetech) and send its follower command to the robot runtime."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hgdagger.cli.arguments import add_device_security, endpoint, fail, positive
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="hgd-leader",
-        description="Read a Dynamixel leader arm at a fixed rate, map it through its calibration file to follower "
+        description="Read a leader arm (Dynamixel or Feetech) at a fixed rate, map it through its calibration file to follower "
         "joint targets, and send them as intent to the robot runtime (hgd-run --takeover devices) over ZeroMQ. "
         "If the leader's bus fails, it sends no command and says why (the runtime holds the arm).",
         epilog="Examples:\n"
@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     from teleop.devices.base import run_device
     from teleop.devices.leader_arm import LeaderCalibration
     from teleop.dynamixel.bus import BusError
-    from teleop.dynamixel.config import ArmConfig
-    from teleop.dynamixel.dynamixel_leader import DynamixelLeader, DynamixelLeaderDevice
-    from hgdagger.robots.leader import leader_arm_config, leader_calibration
+    from hgdagger.robots.arms import leader as open_leader, load_arm
+    from teleop.dynamixel.dynamixel_leader import DynamixelLeaderDevice
+    from hgdagger.robots.leader import calibration_from_lerobot, leader_arm_config, leader_calibration
     from hgdagger.robots.registry import resolve_robot
 
     leader = None
@@ -47,18 +47,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.robot:
             robot = resolve_robot(args.robot)
             cfg = leader_arm_config(robot, args.port)  # refused here if its joints are not the follower's
-            if not args.calibration and not (robot.leader and robot.leader.calibration):
+            if not args.calibration and not (robot.leader and robot.leader.calibration) and not cfg.lerobot_calibration:
                 raise ValueError(f"no calibration for {robot.name}'s leader: run hgd-calibrate-leader --robot "
                                  f"{args.robot}, then pass --calibration (or name it in the robot config)")
-            calibration, _ = leader_calibration(robot, args.calibration, len(cfg.joints))
+            calibration, _ = leader_calibration(robot, args.calibration, len(cfg.joints), cfg)
         else:
-            cfg = ArmConfig.load(args.leader)
+            cfg = load_arm(args.leader)
             if args.port:
                 cfg.bus.port = args.port
-            if not args.calibration:
+            if args.calibration:
+                calibration = LeaderCalibration.load(args.calibration)  # a bad file fails before the arm is touched
+            elif cfg.lerobot_calibration:
+                calibration = calibration_from_lerobot(cfg)
+            else:
                 raise ValueError("--leader needs --calibration (the file hgd-calibrate-leader wrote)")
-            calibration = LeaderCalibration.load(args.calibration)  # a bad file fails before the arm is touched
-        leader = DynamixelLeader(cfg)  # retries silent servos for bus.connect_timeout_s, then says why
+        leader = open_leader(cfg)  # Dynamixel or Feetech, as the arm file says; retries silent servos for bus.connect_timeout_s, then says why
         device = DynamixelLeaderDevice(leader, calibration)
     except (ValueError, BusError, RuntimeError) as exc:
         if leader is not None:

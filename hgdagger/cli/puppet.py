@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from hgdagger.robots.leader import leader_arm_config, leader_calibration
     from hgdagger.robots.registry import DriverOptions, build_driver, resolve_robot
     from teleop.dynamixel.bus import BusError
-    from teleop.dynamixel.dynamixel_leader import DynamixelLeader
+    from hgdagger.robots.arms import leader as open_leader
     from teleop.gate import GateConfig, TakeoverGate, TakeoverMode
     from teleop.human_side import FunctionInput, HumanSide
     from teleop.runtime import RobotRuntime, RuntimeConfig
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         robot = resolve_robot(args.robot)
         lcfg = leader_arm_config(robot, args.leader_port)  # refused here if its joints are not the follower's
-        cal, warning = leader_calibration(robot, args.calibration, len(lcfg.joints))
+        cal, warning = leader_calibration(robot, args.calibration, len(lcfg.joints), lcfg)
         follower = build_driver(robot, DriverOptions(port=args.port, cameras=False))  # retries silent servos, then says why
-        leader = DynamixelLeader(lcfg)
+        leader = open_leader(lcfg)  # Dynamixel or Feetech, as the arm file says
     except (ValueError, RobotConfigError, BusError, RuntimeError, OSError, KeyboardInterrupt) as exc:
         for arm in (follower, leader):
             if arm is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hgdagger.cli.arguments import parse_size, positive_float
 
-ROBOT_HELP = ("a sim task (pick_place, reach, ...), a built-in robot (koch, koch_twin) or a robot config file "
+ROBOT_HELP = ("a sim task (pick_place, reach, ...), a built-in robot (koch, koch_twin, so101) or a robot config file "
               "(JSON/TOML; see hgdagger/robots/builtin/koch.json)")
 
 
@@ -24,6 +24,9 @@ def add_robot_arguments(p, default: str = "pick_place") -> None:
     p.add_argument("--image-size", default="128x128", help="sim robots: camera size HEIGHTxWIDTH (default: 128x128)")
     p.add_argument("--no-cameras", action="store_true",
                    help="leave a real arm's cameras closed (rehearsing on an emulator, or a state-only policy)")
+    p.add_argument("--lerobot-calibration", default=None, metavar="FILE",
+                   help="a real arm calibrated with LeRobot: its calibration JSON (e.g. ~/.cache/huggingface/lerobot/"
+                   "calibration/robots/so101_follower/<id>.json), used as it is instead of the arm config's calibration")
 
 
 def resolve(args):
@@ -52,8 +55,11 @@ def open_robot(args, seed: int | None = 0, sim_arm_cameras: tuple[str, ...] = ()
         cams = sim_arm_cameras
     if cams and robot.driver_type != "sim":
         raise RobotOpenError(f"--cameras is for sim robots; {robot.name}'s cameras come from its robot config ({robot.origin})")
+    calibration = getattr(args, "lerobot_calibration", None)
+    if calibration and robot.driver_type not in ("dynamixel", "feetech"):
+        raise RobotOpenError(f"--lerobot-calibration is for real arms; {robot.name} is driven by {robot.driver_type!r}")
     options = DriverOptions(seed=seed, control_hz=args.hz, port=args.port, sim_cameras=cams, image_size=size,
-                            cameras=not args.no_cameras)
+                            cameras=not args.no_cameras, lerobot_calibration=calibration)
     try:
         return robot, build_driver(robot, options)
     except (ValueError, RuntimeError, OSError) as exc:  # config field, bus, camera, port: each says what to do

@@ -53,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
            "cameras": list(robot.cameras), "kinematics": robot.kinematics,
            "leader": None if robot.leader is None else {"arm": robot.leader.arm, "calibration": robot.leader.calibration}}
     if args.expand:
-        from dataclasses import asdict
+        from hgdagger.robots.arms import arm_to_dict
 
         if "follower" in robot.driver:
-            raw["driver"] = {**robot.driver, "follower": asdict(robot.load_arm(robot.driver["follower"], "driver.follower"))}
+            raw["driver"] = {**robot.driver, "follower": arm_to_dict(robot.load_arm(robot.driver["follower"], "driver.follower"))}
         if robot.leader is not None:
-            raw["leader"]["arm"] = asdict(robot.load_arm(robot.leader.arm, "leader.arm"))
+            raw["leader"]["arm"] = arm_to_dict(robot.load_arm(robot.leader.arm, "leader.arm"))
     try:
         print(json.dumps({k: v for k, v in raw.items() if v not in (None, "")}, indent=2))
     except BrokenPipeError:  # piped into head: fine

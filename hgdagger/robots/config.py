@@ -30,7 +30,7 @@ class RobotConfigError(ValueError):
 
 @dataclass(frozen=True)
 class LeaderConfig:
-    arm: dict[str, Any] | str  # an arm config (teleop.dynamixel.config.ArmConfig): a table, a shipped name or a file
+    arm: dict[str, Any] | str  # an arm config (Dynamixel or Feetech, hgdagger.robots.arms): a table, a shipped name or a file
     calibration: str | None = None  # the file hgd-calibrate-leader wrote (relative: to the robot file)
 
 
@@ -54,15 +54,16 @@ class RobotConfig:
         return Path(self.origin).parent if self.origin else Path.cwd()
 
     def load_arm(self, ref: dict[str, Any] | str, where: str):
-        """An arm config given inline, by a shipped arm's name, or as a file relative to this config."""
-        from teleop.dynamixel.config import ArmConfig, shipped_arms
+        """An arm config given inline, by a shipped arm's name, or as a file relative to this config;
+        its ``protocol`` (default dynamixel) picks the config class (``hgdagger.robots.arms``)."""
+        from hgdagger.robots.arms import arm_from_dict, load_arm, shipped_arms
 
         if isinstance(ref, dict):
-            return ArmConfig.from_dict(ref, f"{self.origin}: {where}")
+            return arm_from_dict(ref, f"{self.origin}: {where}", self.folder)
         if not isinstance(ref, str):
             raise RobotConfigError(f"{self.origin}: {where} must be an arm config table, a shipped arm's name "
-                                   f"({', '.join(shipped_arms())}) or a file name")
-        return ArmConfig.load(ref if ref in shipped_arms() else self.resolve(ref))
+                                   f"({', '.join(sorted(shipped_arms()))}) or a file name")
+        return load_arm(ref if ref in shipped_arms() else self.resolve(ref))
 
     def resolve(self, path: str) -> str:
         """A path written in the config, relative to the config's own folder."""

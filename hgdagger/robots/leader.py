@@ -35,12 +35,27 @@ def check_leader_fits(robot: RobotConfig, leader) -> None:
         raise RobotConfigError(f"leader arm {leader.name} and {robot.name}'s follower must both have a gripper, or neither")
 
 
-def leader_calibration(robot: RobotConfig, override: str | None, joints: int):
-    """The calibration file given on the command line, else the robot config's; with neither, the
-    identity map (gripper trigger -0.5..0.5 rad), and a warning that the arm is uncalibrated."""
+def calibration_from_lerobot(arm):
+    """The leader map for a leader read in its LeRobot calibration's frame: joints as they read (the
+    follower's LeRobot calibration puts them in the same frame), the trigger's recorded range as the
+    gripper's open..closed."""
+    from teleop.devices.leader_arm import LeaderCalibration
+    from teleop.dynamixel.calibration import JointMap, ticks_to_rad
+
+    grip = ticks_to_rad([arm.gripper.open_ticks, arm.gripper.closed_ticks], [JointMap()] * 2) if arm.gripper else (-0.5, 0.5)
+    n = len(arm.joints)
+    return LeaderCalibration((1.0,) * n, (0,) * n, float(grip[0]), float(grip[1]))
+
+
+def leader_calibration(robot: RobotConfig, override: str | None, joints: int, arm=None):
+    """The calibration file given on the command line, else the robot config's, else (a leader arm
+    ``arm`` with a LeRobot calibration) the map that calibration implies; with none, the identity map
+    (gripper trigger -0.5..0.5 rad), and a warning that the arm is uncalibrated."""
     from teleop.devices.leader_arm import LeaderCalibration
 
     path = override or (robot.resolve(robot.leader.calibration) if robot.leader and robot.leader.calibration else None)
+    if path is None and arm is not None and getattr(arm, "lerobot_calibration", None):
+        return calibration_from_lerobot(arm), ""
     if path is None:
         return LeaderCalibration((1.0,) * joints, (0,) * joints, -0.5, 0.5), (
             "no leader calibration given: using the identity map (run hgd-calibrate-leader, then pass --calibration)")

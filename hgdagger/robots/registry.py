@@ -27,6 +27,7 @@ class DriverOptions:
     sim_cameras: tuple[str, ...] | None = None  # sim robots: rendered views to observe
     image_size: tuple[int, int] = (128, 128)
     cameras: bool = True  # False: leave a real arm's cameras closed (puppeteering, rehearsal on an emulator)
+    lerobot_calibration: str | None = None  # a real arm's LeRobot calibration file, overriding its arm config's
 
 
 @dataclass(frozen=True)
@@ -166,19 +167,28 @@ def follower_arm_config(robot: RobotConfig, options: DriverOptions):
     arm = robot.load_arm(robot.driver.get("follower"), "driver.follower")
     if options.port:
         arm.bus.port = options.port
+    if options.lerobot_calibration:
+        from teleop import lerobot_calibration
+
+        arm.lerobot_calibration = options.lerobot_calibration
+        lerobot_calibration.apply(arm, lerobot_calibration.read(options.lerobot_calibration), options.lerobot_calibration)
     hz = options.control_hz or robot.control_hz
     if hz:
         arm.control_hz = hz
     return arm
 
 
-def _build_dynamixel(robot: RobotConfig, options: DriverOptions) -> RobotDriver:
-    from teleop.dynamixel.follower import DynamixelFollower
+def _build_arm(robot: RobotConfig, options: DriverOptions) -> RobotDriver:
+    """A serial-bus follower (Dynamixel, Feetech): the arm file's protocol picks the driver class."""
+    from hgdagger.robots import arms
 
     arm = follower_arm_config(robot, options)
+    if (speaks := arms.protocol_of(arm).name) != robot.driver_type:
+        raise RobotConfigError(f"{robot.origin or robot.name}: driver.type is {robot.driver_type!r} but its follower "
+                               f"{arm.name} is a {speaks} arm: set driver.type to {speaks!r}")
     cameras = camera_set(robot, options)
     try:
-        return DynamixelFollower(arm, cameras=cameras)
+        return arms.follower(arm, cameras=cameras)
     except Exception:
         if cameras is not None:
             cameras.close()
@@ -200,8 +210,11 @@ register_driver_type(DriverType(
     "sim", _build_sim, frozenset({"task"}), "the simulated arm doing a task, or a plugged-in gymnasium environment",
     extra="sim", simulated=True))
 register_driver_type(DriverType(
-    "dynamixel", _build_dynamixel, frozenset({"follower"}),
+    "dynamixel", _build_arm, frozenset({"follower"}),
     "a Dynamixel follower arm (Koch, and other X-series arms) on a serial port"))
+register_driver_type(DriverType(
+    "feetech", _build_arm, frozenset({"follower"}),
+    "a Feetech follower arm (SO-100/SO-101, STS3215 servos) on a serial port"))
 register_driver_type(DriverType(
     "dynamixel_twin", _build_twin, frozenset({"follower", "model", "task", "clock"}),
     "a Dynamixel follower arm's physics twin: the real driver over a pty to MuJoCo physics of the same arm",

@@ -5,7 +5,8 @@ horn mounted at any multiple of a quarter turn, and either way round, the joint 
 
     joint_rad = sign * (ticks - resolution/2) * 2*pi/resolution + offset_quarter_turns * pi/2
 
-so tick resolution/2 (the servo's middle) is 0 rad for an uncalibrated joint. The gripper is a
+so tick resolution/2 (the servo's middle) is 0 rad for an uncalibrated joint. A map with a ``center``
+puts 0 rad at that tick instead (a LeRobot calibration: the middle of the joint's recorded range). The gripper is a
 linear map from its ``open_ticks`` (0.0) to ``closed_ticks`` (1.0), clipped to [0, 1] on reading.
 """
 
@@ -25,10 +26,15 @@ class JointMap:
     sign: float = 1.0
     offset_quarter_turns: int = 0
     resolution: int = 4096
+    center: float | None = None  # the tick that reads 0 rad (before the offset); None: resolution/2
 
     def __post_init__(self) -> None:
         if self.sign not in (-1.0, 1.0):
             raise ValueError(f"joint sign must be +1 or -1, got {self.sign}")
+
+
+def _centers(maps) -> np.ndarray:
+    return np.array([m.resolution / 2 if m.center is None else m.center for m in maps], np.float64)
 
 
 def ticks_to_rad(ticks: np.ndarray, maps: list[JointMap] | tuple[JointMap, ...]) -> np.ndarray:
@@ -37,7 +43,7 @@ def ticks_to_rad(ticks: np.ndarray, maps: list[JointMap] | tuple[JointMap, ...])
     res = np.array([m.resolution for m in maps], np.float64)
     sign = np.array([m.sign for m in maps], np.float64)
     offset = np.array([m.offset_quarter_turns for m in maps], np.float64) * QUARTER_TURN
-    return sign * (t - res / 2) * (2 * np.pi / res) + offset
+    return sign * (t - _centers(maps)) * (2 * np.pi / res) + offset
 
 
 def rad_to_ticks(rad: np.ndarray, maps: list[JointMap] | tuple[JointMap, ...]) -> np.ndarray:
@@ -46,7 +52,7 @@ def rad_to_ticks(rad: np.ndarray, maps: list[JointMap] | tuple[JointMap, ...]) -
     res = np.array([m.resolution for m in maps], np.float64)
     sign = np.array([m.sign for m in maps], np.float64)
     offset = np.array([m.offset_quarter_turns for m in maps], np.float64) * QUARTER_TURN
-    return np.rint(res / 2 + sign * (q - offset) * res / (2 * np.pi)).astype(np.int64)
+    return np.rint(_centers(maps) + sign * (q - offset) * res / (2 * np.pi)).astype(np.int64)
 
 
 def velocity_units_to_rad_s(units: np.ndarray, signs: np.ndarray, rpm_per_unit: float = 0.229) -> np.ndarray:

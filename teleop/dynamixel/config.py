@@ -30,6 +30,8 @@ class JointConfig:
     model: str = "XL330-M288"
     sign: float = 1.0
     offset_quarter_turns: int = 0
+    center_ticks: float | None = None  # the tick that reads 0 rad; None: the servo's middle (a LeRobot calibration sets it)
+    homing_offset: int | None = None  # written to the servo when it holds another; None: leave the servo's
     lower: float = -math.pi  # rad, after calibration
     upper: float = math.pi
     max_velocity: float = 3.0  # rad/s
@@ -43,6 +45,7 @@ class GripperConfig:
     closed_ticks: int = 3000
     operating_mode: str = "current_based_position"  # grips with a bounded current instead of stalling
     current_limit: int | None = None  # Goal Current units; None leaves the servo's value
+    homing_offset: int | None = None
 
 
 @dataclass
@@ -69,6 +72,7 @@ class ArmConfig:
     torque_on_connect: bool = True  # follower: True. Leader: False (moved by hand)
     torque_off_on_close: bool = True  # a follower then sags under gravity: park it before closing
     leader_gripper_current: int | None = None  # leader only: a light current that springs the trigger open
+    lerobot_calibration: str | None = None  # a LeRobot calibration file applied at load (teleop.lerobot_calibration)
 
     def __post_init__(self) -> None:
         ids = [j.id for j in self.joints] + ([self.gripper.id] if self.gripper else [])
@@ -97,7 +101,12 @@ class ArmConfig:
         return out
 
     def joint_maps(self) -> list[JointMap]:
-        return [JointMap(j.sign, j.offset_quarter_turns, ct.model(j.model).resolution) for j in self.joints]
+        return [JointMap(j.sign, j.offset_quarter_turns, ct.model(j.model).resolution, j.center_ticks) for j in self.joints]
+
+    def homing_offsets(self) -> dict[int, int]:
+        """The Homing Offset each servo must hold (servos the config leaves alone are absent)."""
+        parts = list(self.joints) + ([self.gripper] if self.gripper else [])
+        return {p.id: p.homing_offset for p in parts if p.homing_offset is not None}
 
     def gripper_map(self) -> GripperMap | None:
         return GripperMap(self.gripper.open_ticks, self.gripper.closed_ticks) if self.gripper else None
@@ -116,7 +125,20 @@ class ArmConfig:
 
     # ---------------------------------------------------------------- files
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], origin: str = "config") -> "ArmConfig":
+    def from_dict(cls, raw: dict[str, Any], origin: str = "config", folder: Path | None = None) -> "ArmConfig":
+        """Build and check a config; a ``lerobot_calibration`` path is relative to ``folder`` (default: cwd)."""
+        arm = cls._from_dict(raw, origin)
+        if arm.lerobot_calibration:
+            from teleop import lerobot_calibration
+
+            path = Path(arm.lerobot_calibration).expanduser()
+            path = path if path.is_absolute() or folder is None else folder / path
+            arm.lerobot_calibration = str(path)
+            lerobot_calibration.apply(arm, lerobot_calibration.read(path), str(path))
+        return arm
+
+    @classmethod
+    def _from_dict(cls, raw: dict[str, Any], origin: str) -> "ArmConfig":
         try:
             raw = dict(raw)
             raw["bus"] = _build(BusConfig, raw.get("bus", {}), f"{origin}: bus")
@@ -141,7 +163,7 @@ class ArmConfig:
             raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ValueError(f"arm config {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
-        return cls.from_dict(raw, str(path))
+        return cls.from_dict(raw, str(path), path.parent)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2))

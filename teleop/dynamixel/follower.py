@@ -45,6 +45,8 @@ class BusHealth:
 class DynamixelArm:
     """Shared connect/configure/read logic for the follower and the leader."""
 
+    TORQUE_ENABLE = ct.TORQUE_ENABLE  # the register recovery and close use (another servo family names its own)
+
     def __init__(self, config: ArmConfig, connect: bool = True):
         self.config = config
         names = {j.id: j.name for j in config.joints}
@@ -119,6 +121,8 @@ class DynamixelArm:
             self.bus.write(i, ct.TORQUE_ENABLE, 0)
             mode = cfg.gripper.operating_mode if is_gripper else cfg.operating_mode
             self.bus.write(i, ct.OPERATING_MODE, ct.OPERATING_MODES[mode])
+            if (offset := cfg.homing_offsets().get(i)) is not None and self.bus.read(i, ct.HOMING_OFFSET) != offset:
+                self.bus.write(i, ct.HOMING_OFFSET, offset)  # a LeRobot calibration's (EEPROM: torque is off here)
             if not is_gripper and mode == "position":  # the servo enforces these only in position mode
                 self._write_position_limits(i)
             if is_gripper and cfg.gripper.current_limit is not None:
@@ -193,7 +197,7 @@ class DynamixelArm:
         h = self.health
         try:
             if self.config.torque_on_connect:
-                off = [i for i in self.bus.ids if self.bus.read(i, ct.TORQUE_ENABLE) == 0]
+                off = [i for i in self.bus.ids if self.bus.read(i, self.TORQUE_ENABLE) == 0]
                 if off:
                     self.bus.identify()
                     self.configure(off)
@@ -220,7 +224,7 @@ class DynamixelArm:
         try:
             if self.bus.port is not None and self.config.torque_off_on_close:
                 for i in self.bus.ids:
-                    self.bus.write(i, ct.TORQUE_ENABLE, 0)
+                    self.bus.write(i, self.TORQUE_ENABLE, 0)
         except (BusError, BusLost):
             pass
         self.bus.close()
