@@ -114,10 +114,13 @@ def test_a_session_killed_mid_episode_leaves_the_episode_closed_and_no_recorder_
         s.expect("press n / X")
         recorder_pid = int(next(p for p in os.listdir("/proc") if p.isdigit() and _is_recorder_of(p, s.proc.pid)))
         op.press("start")
+        deadline = time.monotonic() + 30  # a loaded machine: the episode may take a while to begin
+        while not list(data.glob("*.partial")) and time.monotonic() < deadline:
+            time.sleep(0.1)
         time.sleep(2.0)
         os.kill(s.proc.pid, signal.SIGKILL)
         s.proc.wait(10)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while Path(f"/proc/{recorder_pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not Path(f"/proc/{recorder_pid}").exists(), "the session's recorder outlived it"

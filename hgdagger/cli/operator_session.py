@@ -61,11 +61,24 @@ class EpisodeResult:
 
 def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Callable[[str], None] = print,
                 stop: Callable[[], bool] | None = None,
-                on_episode: Callable[[EpisodeResult], None] | None = None) -> list[EpisodeResult]:
+                on_episode: Callable[[EpisodeResult], None] | None = None,
+                echo_warnings: bool = False) -> list[EpisodeResult]:
     """Run ``plan.episodes`` labelled episodes; every attempt (discards too) is returned, and handed
-    to ``on_episode`` as it ends (so an interrupted session still has what it did)."""
+    to ``on_episode`` as it ends (so an interrupted session still has what it did). ``echo_warnings``:
+    no console window is open, so what it would warn about is said through ``say``."""
     if threading.current_thread() is threading.main_thread():  # `kill` ends a session as Ctrl-C does: cleanly
         signal.signal(signal.SIGTERM, _interrupt)
+    echo = WarningEcho(rt, say) if echo_warnings else None
+    try:
+        return _run_episodes(rt, driver, plan, recording, say, stop, on_episode)
+    finally:
+        if echo is not None:
+            echo.stop()
+
+
+def _run_episodes(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Callable[[str], None],
+                  stop: Callable[[], bool] | None,
+                  on_episode: Callable[[EpisodeResult], None] | None) -> list[EpisodeResult]:
     results: list[EpisodeResult] = []
     labelled = 0
     rt.progress.kind = "collect" if plan.kind == "demo" else "rollout"
@@ -104,6 +117,30 @@ def run_session(rt: RobotRuntime, driver, plan: SessionPlan, recording, say: Cal
             labelled += 1
     rt.progress.phase, rt.progress.prompt = "done", f"{labelled} of {plan.episodes} episodes done"
     return results
+
+
+class WarningEcho:
+    """The console's warnings said in the terminal when no console window is open: each one once,
+    when it appears, and again only if it clears and comes back (a gamepad that cannot drive this
+    arm, a leader off the follower, a stale camera: without it the operator saw nothing happen)."""
+
+    def __init__(self, rt: RobotRuntime, say: Callable[[str], None], period_s: float = 0.5) -> None:
+        self.rt, self.say, self.period_s = rt, say, period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hgd-warnings", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        shown: set[str] = set()
+        while not self._stop.wait(self.period_s):
+            now = set(self.rt.console_status().warnings) - set(self.rt.progress.warnings)  # those were said
+            for line in sorted(now - shown):
+                self.say(f"warning: {line}")
+            shown = now
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
 
 
 def _interrupt(signum, frame) -> None:  # noqa: ARG001

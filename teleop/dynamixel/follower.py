@@ -24,7 +24,6 @@ from teleop.dynamixel.calibration import rad_to_ticks, ticks_to_rad, velocity_un
 from teleop.dynamixel.config import ArmConfig
 from teleop.real_arm import RealArmEpisodes
 
-log = logging.getLogger("hgd.dynamixel")
 
 
 @dataclass
@@ -46,6 +45,11 @@ class DynamixelArm:
     """Shared connect/configure/read logic for the follower and the leader."""
 
     TORQUE_ENABLE = ct.TORQUE_ENABLE  # the register recovery and close use (another servo family names its own)
+    FAMILY = "dynamixel"  # how log lines name the servos (another family names its own)
+
+    @property
+    def _log(self) -> logging.Logger:
+        return logging.getLogger(f"hgd.{self.FAMILY}")
 
     def __init__(self, config: ArmConfig, connect: bool = True):
         self.config = config
@@ -82,7 +86,7 @@ class DynamixelArm:
             try:
                 self._connect_once()
                 if tries > 1:
-                    log.info("dynamixel %s: connected on try %d after %.2f s", self.config.name, tries, time.monotonic() - start)
+                    self._log.info("%s %s: connected on try %d after %.2f s", self.FAMILY, self.config.name, tries, time.monotonic() - start)
                 return
             except NoReply as exc:
                 last = exc
@@ -187,7 +191,7 @@ class DynamixelArm:
             h.ok, h.fault, h.fault_started = False, why, time.monotonic()
             h.faults += 1
             h.events.append(f"HOLD: {why}")
-            log.warning("dynamixel %s: holding: %s", self.config.name, why)
+            self._log.warning("%s %s: holding: %s", self.FAMILY, self.config.name, why)
         elif not h.ok:
             h.fault = why
         return False
@@ -207,7 +211,7 @@ class DynamixelArm:
         h.ok, h.recoveries = True, h.recoveries + 1
         h.last_recovery_s = time.monotonic() - (h.fault_started or time.monotonic())
         h.events.append(f"bus back after {h.last_recovery_s:.3f} s ({h.fault})")
-        log.warning("dynamixel %s: bus back after %.3f s", self.config.name, h.last_recovery_s)
+        self._log.warning("%s %s: bus back after %.3f s", self.FAMILY, self.config.name, h.last_recovery_s)
         h.fault = ""
         return True
 

@@ -30,6 +30,7 @@ class FeetechArm(DynamixelArm):
     """Connect/configure/read for STS servos; fault handling is DynamixelArm's."""
 
     TORQUE_ENABLE = ct.TORQUE_ENABLE
+    FAMILY = "feetech"
 
     def __init__(self, config: FeetechArmConfig, connect: bool = True):
         if not isinstance(config, FeetechArmConfig):
