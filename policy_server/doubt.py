@@ -60,6 +60,7 @@ import numpy as np
 import zmq
 
 from hgdagger.common import wire
+from hgdagger.common.threads import child_env
 from hgdagger.common.types import ChunkPolicy
 
 log = logging.getLogger("hgd.doubt")
@@ -314,8 +315,8 @@ def _spawn_worker(blob: bytes, endpoint: str, samples: int, threads: int) -> sub
     main = getattr(sys.modules.get("__main__"), "__spec__", None)
     setup = {"path": sys.path, "main": main.name if main else "", "endpoint": endpoint, "samples": samples,
              "threads": threads, "parent": os.getpid(), "log_level": log.getEffectiveLevel()}
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "TORCHINDUCTOR_COMPILE_THREADS": "1"}  # (compiling in its own threads: no helper processes at nice 0)
+    # (TORCHINDUCTOR_COMPILE_THREADS: compiling in its own threads, no helper processes at nice 0)
+    env = {**child_env(threads), "TORCHINDUCTOR_COMPILE_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", "from policy_server.doubt import worker_main; worker_main()"],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     proc.stdin.write(pickle.dumps(setup) + blob)

@@ -126,12 +126,14 @@ def latest_checkpoint(run: str | Path) -> Path | None:
 
 
 def labels_so_far(run: str | Path, upto: int) -> int:
-    """Expert-labelled (human-sourced) steps recorded in rounds 0..upto, from each round's sessions.json."""
+    """Expert-labelled (human-sourced) steps of the training data of rounds 0..upto, from each round's
+    sessions.json (``labels``: failed demonstrations left out; a run from before it: ``human_steps``)."""
     total = 0
     for r in range(upto + 1):
         path = sessions_path(run, r)
         if path.exists():
-            total += json.loads(path.read_text())["human_steps"]
+            raw = json.loads(path.read_text())
+            total += raw.get("labels", raw["human_steps"])
     return total
 
 

@@ -11,6 +11,7 @@ from sim.rendering import select_gl_backend
 select_gl_backend()
 
 from sim.registry import (  # noqa: E402
+    check_task,
     episode_limit,
     get_task,
     make_driver,
@@ -20,6 +21,7 @@ from sim.registry import (  # noqa: E402
     register_task,
     task_names,
 )
+from sim import so101_tasks  # noqa: E402,F401  (registers so101_reach: its module, so registry.py need not name it)
 
-__all__ = ["episode_limit", "get_task", "make_driver", "make_env", "make_expert", "make_supervisor", "register_task",
+__all__ = ["check_task", "episode_limit", "get_task", "make_driver", "make_env", "make_expert", "make_supervisor", "register_task",
            "task_names"]

@@ -44,7 +44,8 @@ def collect_demos(
         frames, acts, info = [], [], {}
         drift = np.zeros(7)
         for _ in range(env.max_steps):
-            a = np.asarray(expert.act(obs), np.float32)
+            # the label is what the environment runs: inside its action box (an expert may overshoot it)
+            a = np.clip(np.asarray(expert.act(obs), np.float64), env.action_space.low, env.action_space.high).astype(np.float32)
             frames.append(obs)
             acts.append(a)
             executed = a.copy()

@@ -62,43 +62,59 @@ def evaluate(
     execution = ExecConfig(mode=Mode.RTC if inpaint else Mode.SYNC, execute_steps=execute_steps)
     res = EvalResult(0.0, episodes)
     bar = tqdm(total=episodes, desc=f"eval {task}", disable=not progress)
-    for start in range(0, episodes, batch):
-        seeds = list(range(seed + start, seed + min(start + batch, episodes)))
-        drivers = [make_driver(task, seed=s) for s in seeds]
-        paths: list[list[np.ndarray]] = [[] for _ in seeds]  # gripper paths (arm tasks)
-        watchers = [make_supervisor(task, supervisor_config) for _ in seeds] if watch else []
-        for w, s in zip(watchers, seeds):
-            w.reset(s)
-        gaps: list[list[float]] = [[] for _ in seeds]
-        reached: list[list[int]] = [[] for _ in seeds]
-
-        def watch_step(view: StepView) -> None:
-            i, obs = view.robot, view.obs
-            if watch and view.planned is not None:
-                gaps[i].append(watchers[i].divergence(obs, view.planned, np.asarray(watchers[i].expert.act(obs))))
-            while len(reached[i]) < view.info.get("milestones_reached", 0):
-                reached[i].append(view.step + 1)
-            if "ee_pos" in obs:
-                paths[i].append(obs["ee_pos"].copy())
-
-        out = run_policy_episodes(policy, drivers, execution, max(d.max_steps for d in drivers), on_step=watch_step)
-        res.divergences.extend(np.array(g) for g in gaps if watch)
-        res.milestone_steps.extend(reached)
-        for driver, info, p in zip(drivers, out.infos, paths):
-            final = driver.observe()
-            if "ee_pos" in final:
-                p.append(final["ee_pos"].copy())
-            ok = bool(info.get("is_success", False))
-            res.successes.append(ok)
-            res.ee_paths.append(np.array(p))
-            if not ok:
-                why = info.get("failure") or "timeout"
-                res.failures[why] = res.failures.get(why, 0) + 1
-            driver.close()
-        bar.update(len(seeds))
+    # One driver (and watcher) per batch slot for the whole evaluation: each episode resets one
+    # (a plugged-in environment can take seconds and tens of MB to build).
+    slots = min(batch, episodes)
+    pool = [make_driver(task, seed=seed + i) for i in range(slots)]
+    watchers = [make_supervisor(task, supervisor_config) for _ in range(slots)] if watch else []
+    try:
+        for start in range(0, episodes, batch):
+            seeds = list(range(seed + start, seed + min(start + batch, episodes)))
+            drivers = pool[: len(seeds)]
+            for d, w, s in zip(drivers, watchers or [None] * len(seeds), seeds):
+                if start > 0:  # the pool was built at the first batch's seeds
+                    d.reset(s)
+                if w is not None:
+                    w.reset(s)
+            _run_batch(policy, drivers, watchers, execution, watch, res)
+            bar.update(len(seeds))
+    finally:
+        for d in pool:
+            d.close()
     bar.close()
     res.success_rate = float(np.mean(res.successes))
     return res
+
+
+def _run_batch(policy: ChunkPolicy, drivers: list, watchers: list, execution: ExecConfig, watch: bool,
+               res: EvalResult) -> None:
+    """One batch of episodes in lockstep on already-reset drivers; appends its results to `res`."""
+    paths: list[list[np.ndarray]] = [[] for _ in drivers]  # gripper paths (arm tasks)
+    gaps: list[list[float]] = [[] for _ in drivers]
+    reached: list[list[int]] = [[] for _ in drivers]
+
+    def watch_step(view: StepView) -> None:
+        i, obs = view.robot, view.obs
+        if watch and view.planned is not None:
+            gaps[i].append(watchers[i].judge(obs, view.planned, watchers[i].expert.act(obs)))
+        while len(reached[i]) < view.info.get("milestones_reached", 0):
+            reached[i].append(view.step + 1)
+        if "ee_pos" in obs:
+            paths[i].append(obs["ee_pos"].copy())
+
+    out = run_policy_episodes(policy, drivers, execution, max(d.max_steps for d in drivers), on_step=watch_step)
+    res.divergences.extend(np.array(g) for g in gaps if watch)
+    res.milestone_steps.extend(reached)
+    for driver, info, p in zip(drivers, out.infos, paths):
+        final = driver.observe()
+        if "ee_pos" in final:
+            p.append(final["ee_pos"].copy())
+        ok = bool(info.get("is_success", False))
+        res.successes.append(ok)
+        res.ee_paths.append(np.array(p))
+        if not ok:
+            why = info.get("failure") or "timeout"
+            res.failures[why] = res.failures.get(why, 0) + 1
 
 
 def expert_milestone_steps(task: str, episodes: int = 20, seed: int = 0) -> list[list[int]]:

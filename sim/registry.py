@@ -29,10 +29,12 @@ def arm_driver(entry: "TaskEntry", seed: int | None, control_hz: float, cameras:
 
 
 def arm_supervisor(entry: "TaskEntry", expert: Expert, config, control_hz: float):
-    """The arm's supervisor judges divergence by where the gripper goes."""
+    """The arm's supervisor judges divergence by where the gripper goes (of actions inside the arm's limits)."""
+    from sim.arm import arm_robot_spec
     from sim.supervisor import SimulatedSupervisor
 
-    return SimulatedSupervisor(expert, config, control_hz)
+    spec = arm_robot_spec(control_hz)
+    return SimulatedSupervisor(expert, config, control_hz, action_box=(spec.action_lower, spec.action_upper))
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,25 @@ def make_supervisor(task: str, config=None, control_hz: float = 20.0):
 
     entry = get_task(task)
     return entry.supervisor_factory(entry, make_expert(task, control_hz=control_hz), config or SupervisorConfig(), control_hz)
+
+
+def check_task(task: str, seed: int = 0, control_hz: float = 20.0):
+    """One expert step on a fresh driver, before a run writes anything: a task (a plug-in's above
+    all) whose environment or expert cannot run raises here, with what went wrong. Returns the
+    driver's RobotSpec."""
+    import numpy as np
+
+    driver = make_driver(task, seed=seed, control_hz=control_hz)
+    try:
+        expert = make_expert(task, control_hz=control_hz, seed=seed)
+        action = np.asarray(expert.act(driver.observe()), np.float64)
+        if action.shape != (driver.spec.action_dim,) or not np.isfinite(action).all():
+            raise ValueError(f"task {task}: its expert's action has shape {action.shape}, the robot takes "
+                             f"{driver.spec.action_dim} finite values")
+        driver.command(action)
+        return driver.spec
+    finally:
+        driver.close()
 
 
 def make_expert(task: str, control_hz: float = 20.0, seed: int | None = None) -> Expert:

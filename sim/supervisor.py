@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -34,6 +34,12 @@ class SupervisorConfig:
     min_control_s: float = 1.0  # once in control, keep it at least this long
     agreement_steps: int = 4  # consecutive agreeing steps (after min_control_s) before handing back
     max_control_s: float = 5.0  # hand back after this long regardless, to give the policy another try
+    # Calibration (per task, from data; `calibrated_ratio`): the threshold becomes the larger of
+    # divergence_ratio and this quantile of the expert's own step-to-step divergence (over
+    # divergence_steps in a row) in a few of its episodes, so a high-gain expert's jitter is not taken
+    # for a mistake: at most 1 - quantile of its own steps would be. 0: divergence_ratio as given.
+    calibration_quantile: float = 0.95
+    calibration_episodes: int = 5
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,6 +50,21 @@ def action_divergence(policy_action: np.ndarray, expert_action: np.ndarray, scal
     component's range (so the default threshold, 0.8, means "8% of the range apart somewhere")."""
     gap = np.abs(np.asarray(policy_action, float) - np.asarray(expert_action, float)) / (0.1 * np.asarray(scale, float))
     return float(gap.max())
+
+
+def calibrated_ratio(self_gaps: Sequence[np.ndarray], quantile: float, floor: float, run: int = 1) -> float:
+    """The divergence threshold for a task, from the expert's own step-to-step divergences (one
+    array per episode): the supervisor acts after `run` consecutive steps above the threshold, so
+    the threshold is the `quantile` of the smallest divergence in every `run` consecutive steps of
+    the expert's (an isolated switch, a gripper closing, is not jitter), never below `floor`; `floor`
+    when quantile is 0 or there is nothing to go on."""
+    windows = [np.lib.stride_tricks.sliding_window_view(np.asarray(g, float), run).min(axis=1)
+               for g in self_gaps if len(g) >= run]
+    lows = np.concatenate(windows) if windows else np.zeros(0)
+    lows = lows[np.isfinite(lows)]
+    if quantile <= 0 or lows.size == 0:
+        return float(floor)
+    return float(max(floor, np.quantile(lows, min(quantile, 1.0), method="higher")))
 
 
 class SupervisorPhase(enum.Enum):
@@ -68,14 +89,17 @@ class SimulatedSupervisor:
         control_hz: float = 20.0,
         risk_check: Callable[[Observation], bool] | None = None,
         action_scale: np.ndarray | None = None,
+        action_box: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         """action_scale: judge disagreement in action space, relative to this per-component range
-        (for tasks without the arm); None: by the gripper motions of the sim arm."""
+        (for tasks without the arm); None: by the gripper motions of the sim arm. action_box: (low,
+        high): both actions are clipped to it before they are compared (what the robot would run)."""
         self.expert = expert
         self.config = config
         self.control_hz = control_hz
         self.risk_check = risk_check
         self.action_scale = None if action_scale is None else np.asarray(action_scale, float)
+        self.action_box = None if action_box is None else tuple(np.asarray(b, float) for b in action_box)
         self._kinematics = ArmKinematics(load_model(), arm.TCP_SITE, arm.JOINT_NAMES) if action_scale is None else None
         self.reset()
 
@@ -106,10 +130,19 @@ class SimulatedSupervisor:
         scale = max(float(np.linalg.norm(expert_motion)), self.config.motion_floor_m)
         return float(np.linalg.norm(policy_motion - expert_motion) / scale)
 
+    def clip(self, action: np.ndarray) -> np.ndarray:
+        """An action as the robot would run it: inside the action box (when one is known)."""
+        action = np.asarray(action, float)
+        return action if self.action_box is None else np.clip(action, *self.action_box)
+
+    def judge(self, obs: Observation, policy_action: np.ndarray, expert_action: np.ndarray) -> float:
+        """`divergence` of the two actions as they would run (both clipped to the action box)."""
+        return self.divergence(obs, self.clip(policy_action), self.clip(expert_action))
+
     def step(self, obs: Observation, policy_action: np.ndarray | None) -> SupervisorDecision:
         """Watch one step: the policy's proposal (None when it has none) against the expert's action."""
-        command = np.asarray(self.expert.act(obs), dtype=float)
-        gap = float("inf") if policy_action is None else self.divergence(obs, np.asarray(policy_action, float), command)
+        command = self.clip(self.expert.act(obs))
+        gap = float("inf") if policy_action is None else self.judge(obs, policy_action, command)
         agrees = gap <= self.config.divergence_ratio
         self._disagreeing = 0 if agrees else self._disagreeing + 1
         self._agreeing = self._agreeing + 1 if agrees else 0

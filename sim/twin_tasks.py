@@ -94,7 +94,8 @@ def twin_supervisor(entry, expert, config, control_hz: float):
     from teleop.dynamixel.config import ArmConfig
 
     spec = ArmConfig.load("koch_follower").robot_spec()
-    return SimulatedSupervisor(expert, config, control_hz, action_scale=spec.action_upper - spec.action_lower)
+    return SimulatedSupervisor(expert, config, control_hz, action_scale=spec.action_upper - spec.action_lower,
+                               action_box=(spec.action_lower, spec.action_upper))
 
 
 def no_environment(entry, **_):

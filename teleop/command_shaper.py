@@ -1,6 +1,7 @@
 """What every command passes on its way to the driver, whoever chose it: a hold keeps the arm where
 the last command left it, the first commands after a hold ramp in from there (never a step), and
-the safety filter limits the rest. One object, used by the robot runtime's tick and by in-process
+the safety filter limits the rest. Components that are displacements or velocities (a plugged-in
+task's deltas, `SafetyLimits.relative`) hold at no motion and are never ramped. One object, used by the robot runtime's tick and by in-process
 evaluation alike, so an evaluated policy is executed exactly as a served one. No clocks, no I/O.
 """
 
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from hgdagger.common.types import Source
-from teleop import chunking
 from teleop.safety import SafetyLimits, Verdict, filter_command
 
 
@@ -45,11 +45,11 @@ class CommandShaper:
         """The command for this step given who chose `target` (HOLD: target is ignored)."""
         if source == Source.HOLD:
             if self.hold_from is None:
-                self.hold_from = self.last_sent.copy()
+                self.hold_from = self.limits.still(self.last_sent)
             target = self.hold_from
             self.ramp_k = 0
         elif self.hold_from is not None:  # resuming: ramp from where the hold left the arm
-            target = chunking.ramp(self.hold_from, target, self.ramp_k, self.resume_ramp_steps)
+            target = self.limits.blend(self.hold_from, target, self.ramp_k, self.resume_ramp_steps)
             self.ramp_k += 1
             if self.ramp_k >= self.resume_ramp_steps:
                 self.hold_from = None

@@ -70,36 +70,50 @@ class GateOutput:
 RAMP_HEADROOM = 2.0  # smoothstep peaks at 1.5x its mean speed, and the target may itself be moving
 
 
-def ramp_length(start: np.ndarray, target: np.ndarray, max_step: np.ndarray | None, minimum: int) -> int:
+def ramp_length(start: np.ndarray, target: np.ndarray, max_step: np.ndarray | None, minimum: int,
+                relative: np.ndarray | None = None) -> int:
     """Steps for a handover ramp from ``start`` to ``target`` that keeps every joint under its per-step
-    limit with headroom, so the safety filter never has to clip a handover."""
+    limit with headroom, so the safety filter never has to clip a handover. ``relative``: components
+    that are displacements or velocities, which switch at once (with none else: no ramp, 1 step)."""
+    if relative is not None:
+        if relative.all():
+            return 1
+        keep = ~relative
+        start, target = np.asarray(start, float)[keep], np.asarray(target, float)[keep]
+        max_step = None if max_step is None else np.asarray(max_step, float)[keep]
     if max_step is None:
         return minimum
     needed = RAMP_HEADROOM * np.max(np.abs(np.asarray(target, float) - start) / np.asarray(max_step, float))
     return max(minimum, int(np.ceil(needed)))
 
 
-def ramp(start: np.ndarray, target: np.ndarray, step: int, total: int) -> np.ndarray:
+def ramp(start: np.ndarray, target: np.ndarray, step: int, total: int,
+         relative: np.ndarray | None = None) -> np.ndarray:
     """Command ``step`` of ``total`` (1-based) on a smooth path from ``start`` to ``target``.
 
-    Smoothstep weights (zero slope at both ends) so the handover has no velocity kink.
+    Smoothstep weights (zero slope at both ends) so the handover has no velocity kink. ``relative``
+    components (displacements, velocities) are the target's at once: a ramp would shrink them.
     """
     if total <= 0 or step >= total:
         return np.array(target, dtype=float)
     x = step / total
     weight = x * x * (3.0 - 2.0 * x)
-    return start + weight * (np.asarray(target, dtype=float) - start)
+    out = start + weight * (np.asarray(target, dtype=float) - start)
+    return out if relative is None else np.where(relative, np.asarray(target, dtype=float), out)
 
 
 class TakeoverGate:
     def __init__(self, config: GateConfig = GateConfig()):
         self.config = config
         self.max_step: np.ndarray | None = None
+        self.relative: np.ndarray | None = None
         self.reset()
 
-    def bound_ramps(self, max_step: np.ndarray) -> None:
-        """Let ramps lengthen so no joint moves faster than ``max_step`` per step (the runtime's limits)."""
+    def bound_ramps(self, max_step: np.ndarray, relative: np.ndarray | None = None) -> None:
+        """Let ramps lengthen so no joint moves faster than ``max_step`` per step (the runtime's limits);
+        ``relative`` components (a plugged-in task's deltas) are handed over at once, never ramped."""
         self.max_step = np.asarray(max_step, dtype=float)
+        self.relative = None if relative is None or not np.any(relative) else np.asarray(relative, bool)
 
     def reset(self) -> None:
         """New episode: back to the starting controller, no ramp in progress."""
@@ -151,9 +165,9 @@ class TakeoverGate:
     def _ramp_towards(self, target, last_sent, source: Source, done: GatePhase, events) -> GateOutput:
         if self._ramp_from is None:
             self._ramp_from = np.array(last_sent, dtype=float)
-            self._ramp_total = ramp_length(self._ramp_from, target, self.max_step, self.config.ramp_steps)
+            self._ramp_total = ramp_length(self._ramp_from, target, self.max_step, self.config.ramp_steps, self.relative)
         self._ramp_step += 1
-        command = ramp(self._ramp_from, target, self._ramp_step, self._ramp_total)
+        command = ramp(self._ramp_from, target, self._ramp_step, self._ramp_total, self.relative)
         if self._ramp_step >= self._ramp_total:
             self.phase = done
         return self._out(command, source, events)

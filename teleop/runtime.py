@@ -67,6 +67,10 @@ class RuntimeConfig:
     doubt_threshold: float = 0.05  # rad of chunk spread at which the console's doubt gauge alarms
     lockstep: bool = False  # sim only: no real-time pacing; every request is answered before the next tick
     lockstep_timeout_s: float = 10.0
+    # lockstep only: 1 = a request goes out after the step's command and its chunk runs from the next
+    # step (a served policy's timing); 0 = it is answered before the step's own command, so the step
+    # runs the chunk's first action (evaluation's timing: `teleop.local_rollout`, latency_steps=0).
+    lockstep_latency_steps: int = 1
     camera_stale_after_s: float = 0.5  # a camera with no newer frame is stale: a warning, and a hold if the policy sees it
 
 
@@ -128,7 +132,7 @@ class RobotRuntime:
         self.nan_action = np.full(self.A, np.nan)
         self.report = RuntimeReport()
         if human is not None:
-            human.gate.bound_ramps(self.limits.max_step)
+            human.gate.bound_ramps(self.limits.max_step, self.limits.relative)
         self.last_verdict = Verdict.OK
         self.step = 0
         self.shaper = CommandShaper(self.limits, self.cfg.resume_ramp_steps)
@@ -329,6 +333,9 @@ class RobotRuntime:
         obs = self.driver.observe()
         self.shaper.begin(self.driver, obs)
         self._apply_events()
+        if self._answer_now:
+            self._request(obs, self._human_in_control)
+            self._apply_events()
         planned = self.executor.plan(self.step)
         if self._cameras_stale_for_policy():
             planned = Planned(None)  # its chunk was planned from frames that have stopped coming: hold
@@ -376,16 +383,29 @@ class RobotRuntime:
             done=done))
         if self.on_step is not None:
             self.on_step(self.step, source, sent)
-        if self.fetcher is not None and self.policy_ok and self.executor.wants_request(self.step):
-            prefix, frozen = self.executor.request(self.step)
-            if human_in_control:  # the human's commands, not the chunk, are what will run meanwhile
-                prefix, frozen = None, 0
-            self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
-            if self.cfg.lockstep:
-                self._pending_events += self.fetcher.wait_events(self.cfg.lockstep_timeout_s)
+        if not self._answer_now:
+            self._request(obs, human_in_control)
         self.step += 1
         self.report.steps += 1
         return done
+
+    @property
+    def _answer_now(self) -> bool:
+        """Lockstep with no latency: this step's request is answered before this step's command."""
+        return self.cfg.lockstep and self.cfg.lockstep_latency_steps == 0
+
+    def _request(self, obs: Observation, human_in_control: bool) -> None:
+        """Send this step's observation if the executor wants a chunk (lockstep: and wait for it)."""
+        if self.fetcher is None or not self.policy_ok or not self.executor.wants_request(self.step):
+            return
+        prefix, frozen = self.executor.request(self.step)
+        if human_in_control:  # the human's commands, not the chunk, are what will run meanwhile
+            prefix, frozen = None, 0
+        elif self._answer_now:
+            frozen = 0  # answered before anything of the previous chunk runs (as in evaluation)
+        self.fetcher.submit(self.step, obs, prefix, frozen, self.episode_id)
+        if self.cfg.lockstep:
+            self._pending_events += self.fetcher.wait_events(self.cfg.lockstep_timeout_s)
 
     @property
     def last_source(self) -> Source:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hgdagger.common.types import RobotSpec
+from teleop import chunking
 
 
 class Verdict(enum.IntFlag):
@@ -28,6 +29,23 @@ class SafetyLimits:
     lower: np.ndarray  # (A,)
     upper: np.ndarray  # (A,)
     max_step: np.ndarray  # (A,) largest change per control step
+    # (A,) bool: components that are displacements or velocities (a plugged-in task's deltas), not
+    # targets. Holding sends no motion there and ramps do not scale them. None: all targets.
+    relative: np.ndarray | None = None
+
+    def still(self, last: np.ndarray) -> np.ndarray:
+        """The command that keeps the robot still after `last`: `last` for targets, no motion
+        (0, clipped to the range) for displacements and velocities."""
+        last = np.asarray(last, np.float64)
+        if self.relative is None or not self.relative.any():
+            return last.copy()
+        return np.where(self.relative, np.clip(0.0, self.lower, self.upper), last)
+
+    def blend(self, start: np.ndarray, target: np.ndarray, step: int, total: int) -> np.ndarray:
+        """Step `step` of `total` of a smooth ramp from `start` to `target` for targets; displacements
+        and velocities are the target's at once (a ramp would shrink them toward standing still)."""
+        ramped = chunking.ramp(start, target, step, total)
+        return ramped if self.relative is None else np.where(self.relative, np.asarray(target, np.float64), ramped)
 
     @classmethod
     def from_spec(cls, spec: RobotSpec, velocity_scale: float = 1.0, gripper_per_s: float = 4.0,
@@ -40,7 +58,8 @@ class SafetyLimits:
         hi[:-1] -= range_margin
         step = np.append(np.asarray(spec.max_joint_velocity, np.float64) * velocity_scale,
                          gripper_per_s * (spec.gripper_range[1] - spec.gripper_range[0])) * spec.control_period
-        return cls(lo, hi, step)
+        relative = spec.relative_mask
+        return cls(lo, hi, step, relative if relative.any() else None)
 
 
 def filter_command(target: np.ndarray | None, last: np.ndarray, limits: SafetyLimits) -> tuple[np.ndarray, Verdict]:

@@ -27,17 +27,19 @@ def _serve(endpoint: str, policy: str) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", [Mode.SYNC, Mode.RTC])
-def test_local_rollout_sends_the_same_actions_as_the_runtime_with_a_served_policy(tmp_path, mode):
+@pytest.mark.parametrize("mode, latency", [(Mode.SYNC, 1), (Mode.RTC, 1), (Mode.SYNC, 0)])
+def test_local_rollout_sends_the_same_actions_as_the_runtime_with_a_served_policy(tmp_path, mode, latency):
     """The served expert through RobotRuntime (lockstep, real ZeroMQ) and the same expert called
-    in-process with the runtime's timing send identical commands, step for step."""
+    in-process with the runtime's timing send identical commands, step for step. Latency 0 is the
+    loop's: its supervised rollouts run the controller its evaluation runs."""
     endpoint = f"ipc://{tmp_path}/srv"
     server = _serve(endpoint, "expert:pick_place")
     execution = ExecConfig(mode=mode, execute_steps=8)
     served: list[np.ndarray] = []
     driver = SimArmDriver("pick_place", seed=3)
     runtime = RobotRuntime(driver, ChunkFetcher(ClientConfig(endpoint=endpoint, request_timeout_s=30.0)),
-                           RuntimeConfig(execution=execution, lockstep=True, realtime=False))
+                           RuntimeConfig(execution=execution, lockstep=True, realtime=False,
+                                         lockstep_latency_steps=latency))
     runtime.on_step = lambda step, source, sent: served.append(sent.copy())
     try:
         runtime.start()
@@ -46,7 +48,7 @@ def test_local_rollout_sends_the_same_actions_as_the_runtime_with_a_served_polic
         runtime.close()
         server.kill()
     local = run_policy_episodes(ExpertChunkPolicy("pick_place"), [SimArmDriver("pick_place", seed=3)], execution,
-                                max_steps=len(served), keep_actions=True, latency_steps=1)
+                                max_steps=len(served), keep_actions=True, latency_steps=latency)
     assert len(served) > 60 and len(local.sent[0]) == len(served)
     # Equal up to the wire's float32 (observations and chunks cross it as float32 buffers).
     np.testing.assert_allclose(np.array(local.sent[0]), np.array(served), rtol=0, atol=1e-6)

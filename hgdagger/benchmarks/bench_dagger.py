@@ -17,6 +17,7 @@ where the expert reaches it.
 
     hgd-bench-dagger --task reach --seeds 0 1 2
     hgd-bench-dagger --task pick_place_two --preset manipulation --seeds 0 1 2 --jobs 3
+    hgd-bench-dagger --plugin examples.point_reach --task point_reach --set relative_to='""' --jobs 2
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="hgd-bench-dagger", description=__doc__.split("\n\n")[0] + " Writes JSON and PNGs.",
         epilog="examples:\n" + __doc__.rstrip().split("\n\n")[-1],
         formatter_class=type("Formatter", (argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter), {}))
-    p.add_argument("--task", default="reach", help="sim task")
+    p.add_argument("--task", default="reach", help="sim task (or a plugged-in one: --plugin)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (a module name, or a path to a .py file) first, in every worker too: it "
+                        "registers another gymnasium task (see sim/plugin.py)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="loop seeds (data, training, evaluation)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="loop settings to start from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one loop setting (JSON value)")
@@ -67,11 +71,12 @@ def loop_config(args: argparse.Namespace, seed: int):
     return LoopConfig.from_dict(settings)
 
 
-def bc_config(cfg, labels_target: int, demo_labels: int):
+def bc_config(cfg, labels_target: int, demo_labels: int, demos_used: int | None = None):
     """Behavioural cloning with at least `labels_target` expert labels as full demonstrations, and as
     many gradient steps as went into the loop's final policy: its round 0 training plus every
-    fine-tuning round, or, when every round retrains from scratch, one round's training."""
-    per_demo = demo_labels / cfg.demos
+    fine-tuning round, or, when every round retrains from scratch, one round's training.
+    demos_used: how many of round 0's demonstrations carried `demo_labels` (failed ones count none)."""
+    per_demo = demo_labels / max(1, demos_used if demos_used is not None else cfg.demos)
     extra = max(0, math.ceil((labels_target - demo_labels) / per_demo))
     total_steps = cfg.train_steps if cfg.from_scratch else cfg.train_steps + cfg.rounds * cfg.finetune_steps
     return dataclasses.replace(cfg, demos=cfg.demos + extra, rounds=0, train_steps=total_steps)
@@ -123,6 +128,9 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     from hgdagger.loop.round_loop import run_loop
     from recorder import run_folder
 
+    from sim.plugin import load_plugins
+
+    load_plugins(args.plugin)  # a spawned worker starts without its parent's registrations
     if args.jobs > 1:
         torch.set_num_threads(1)
     quiet = args.jobs > 1
@@ -130,20 +138,27 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     cfg = loop_config(args, seed)
     base = Path(args.runs) / result_name(args) / f"seed{seed}"
     dagger = run_loop(cfg, base / "hgdagger", progress=not quiet, log=log)
+    # Off track means what made the loop's supervisor act: its threshold as calibrated for this task.
+    from hgdagger.loop.supervision import supervisor_for_run
+
+    watch_cfg = dataclasses.replace(cfg, supervisor=supervisor_for_run(cfg.supervisor, cfg.task, base / "hgdagger",
+                                                                       seed, cfg.control_hz))
     labels, demo_labels = dagger[-1].labels_so_far, dagger[0].labels_so_far
-    bcfg = bc_config(cfg, labels, demo_labels)
+    round0 = json.loads(run_folder.sessions_path(base / "hgdagger", 0).read_text())
+    bcfg = bc_config(cfg, labels, demo_labels, round0.get("episodes_used"))
     bc = run_loop(bcfg, base / "bc", progress=not quiet, log=log)
     out = {
         "seed": seed,
         "hgdagger": {"rounds": [r.__dict__ for r in dagger],
-                     "watched": watched_eval(cfg, run_folder.checkpoint_path(base / "hgdagger", cfg.rounds))},
+                     "watched": watched_eval(watch_cfg, run_folder.checkpoint_path(base / "hgdagger", cfg.rounds))},
         "bc": {"demos": bcfg.demos, "train_steps": bcfg.train_steps, "labels": bc[-1].labels_so_far,
                "success": bc[-1].success_rate, "successes": bc[-1].eval_successes, "episodes": bc[-1].eval_episodes,
-               "watched": watched_eval(bcfg, run_folder.checkpoint_path(base / "bc", 0))},
+               "watched": watched_eval(dataclasses.replace(bcfg, supervisor=watch_cfg.supervisor),
+                                       run_folder.checkpoint_path(base / "bc", 0))},
         "bc_round0": {"success": dagger[0].success_rate, "labels": demo_labels},
     }
     if args.scratch_ablation:
-        out["hgdagger_scratch"] = scratch_ablation(cfg, bcfg.train_steps, base, quiet)
+        out["hgdagger_scratch"] = scratch_ablation(watch_cfg, bcfg.train_steps, base, quiet)
     print(f"seed {seed}: HG-DAgger {dagger[-1].success_rate:.2f} with {labels} labels; "
           f"BC {bc[-1].success_rate:.2f} with {bc[-1].labels_so_far} labels ({bcfg.demos} demos)", flush=True)
     return out
@@ -337,13 +352,22 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     import sim
+    from sim.plugin import PluginTaskError, load_plugins
 
+    try:
+        load_plugins(args.plugin)
+    except PluginTaskError as exc:
+        return fail(str(exc))
     if args.task not in sim.task_names():
         return fail(f"unknown task {args.task!r}; tasks: {', '.join(sim.task_names())}")
     try:
         loop_config(args, args.seeds[0])
     except (ValueError, TypeError) as exc:
         return fail(str(exc))
+    try:  # one expert step first: a plug-in that breaks is one line, before any run folder is made
+        sim.check_task(args.task)
+    except Exception as exc:
+        return fail(str(exc) if isinstance(exc, PluginTaskError) else f"task {args.task}: {type(exc).__name__}: {exc}")
     run(argv)
     return 0
 

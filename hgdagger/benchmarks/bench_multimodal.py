@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from hgdagger.benchmarks.parallel import map_seeds
+from hgdagger.common import threads
 from hgdagger.common.stats import wilson_interval
+from hgdagger.cli.arguments import add_threads_argument
 from policy_server.model import ModelConfig
 from policy_server.networks import NetConfig
 from policy_server.policy import FlowPolicy
@@ -58,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="keep every successful demo instead of equal numbers per mode (side)")
     p.add_argument("--no-inpaint", action="store_true",
                    help="replan without passing the previous chunk's rest as the real-time-chunking prefix")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per job")
+    add_threads_argument(p, "each of the --jobs processes")
     p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and the PNG")
     p.add_argument("--ckpt-dir", default="runs/bench_multimodal", help="folder for the trained checkpoints")
@@ -186,6 +188,9 @@ def run(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
+    jobs = max(1, min(args.jobs, len(args.seeds)))
+    choice = threads.choose(args.threads, processes=jobs)  # (the jobs inherit it)
+    args.threads = threads.apply(choice, "hgd-bench-multimodal", say=print).threads
     per_seed = map_seeds(run_seed, args, args.seeds, args.jobs)
     table = {h: [r["rates"][h] for r in per_seed] for h in args.heads}
     failures = {h: [r["failures"][h] for r in per_seed] for h in args.heads}

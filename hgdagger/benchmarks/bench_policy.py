@@ -6,7 +6,7 @@ For each architecture in --nets:
      record training throughput (samples/s);
   2. accuracy: mean squared error of sampled chunks to the nearest true mode (normalised units
      are not used: joint radians), and the fraction of samples in the '+' mode (0.5 is right);
-  3. latency of one `predict_chunks` call (10 Euler steps) at batch 1 and batch 8, eager and
+  3. latency of one `predict_chunks` call (the default Euler steps) at batch 1 and batch 8, eager and
      torch.compile'd, p50 and p99 over --calls calls after warm-up.
 With --serve-calls N, also the first net's checkpoint served by hgd-serve (its own process, as
 deployed) to a robot asking every --serve-pause-ms: the first reply and p50/p99 of N replies, with
@@ -34,6 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hgdagger.common import threads
+from hgdagger.cli.arguments import add_threads_argument
+from hgdagger.common.threads import child_env as threads_env
 from policy_server import synthetic_chunks as synthetic
 from policy_server.model import ModelConfig
 from policy_server.networks import NetConfig, count_parameters
@@ -47,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=1500, help="training steps per architecture")
     p.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
     p.add_argument("--calls", type=int, default=500, help="timed inference calls per configuration")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (inference and training)")
+    add_threads_argument(p, "inference and training here, and each hgd-serve it starts (for the issue's "
+                         "one-thread chunk latency: --threads 1)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--out", default="benchmarks/results/bench_policy.json", help="results JSON (default: %(default)s)")
@@ -87,7 +91,7 @@ def _busy_processes(n: int) -> list[subprocess.Popen]:
 
 def _hgd_serve(root: str, checkpoint: Path, endpoint: str, threads: int, extra: list[str]) -> tuple[subprocess.Popen, float]:
     """hgd-serve from checkout ``root`` (its own code on the path); return it and its start-up seconds."""
-    env = {**os.environ, "PYTHONPATH": str(Path(root).resolve()), "OMP_NUM_THREADS": str(threads)}
+    env = {**threads_env(threads), "PYTHONPATH": str(Path(root).resolve())}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--checkpoint", str(checkpoint), "--endpoint",
                              endpoint, "--device", "cpu", "--log-level", "WARNING", *extra],
@@ -182,7 +186,7 @@ def accuracy(policy: FlowPolicy, n: int = 256, per_obs: int = 4) -> dict[str, fl
 def run(argv: list[str] | None = None) -> dict:
     """Run the benchmark; return the report it writes."""
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args.threads = threads.apply(threads.choose(args.threads), "hgd-bench-policy", say=print).threads
     device = default_device() if args.device == "auto" else torch.device(args.device)
     data = synthetic.reaching(6000, horizon=16, seed=0)
     rows = []
@@ -223,7 +227,8 @@ def run(argv: list[str] | None = None) -> dict:
     l2 = FlowPolicy.load(l2_ck, device=device)
     l2_acc = accuracy(l2)
 
-    print(f"\nflow policy, H=16, A=8, 10 Euler steps, device {device}, {args.threads} thread(s), {args.calls} calls")
+    print(f"\nflow policy, H=16, A=8, {ModelConfig().flow_steps} Euler steps, device {device}, {args.threads} thread(s), "
+          f"{args.calls} calls")
     hdr = f"{'net':8s} {'params':>8s} {'train smp/s':>11s} {'mode MSE':>9s} {'+ frac':>6s} | " \
           f"{'eager b1 p50/p99':>17s} {'eager b8 p50/p99':>17s} {'comp b1 p50/p99':>16s} {'comp b8 p50/p99':>16s}"
     print(hdr)

@@ -24,7 +24,7 @@ def parse_size(text: str) -> tuple[int, int] | None:
 
 # Top-level modules of the optional dependency groups (pyproject.toml), and the group that brings each.
 EXTRAS = {"torch": "policy", "matplotlib": "policy", "mujoco": "sim", "gymnasium": "sim",
-          "pygame": "robot", "dynamixel_sdk": "robot", "scservo_sdk": "robot"}
+          "pygame": "robot", "dynamixel_sdk": "robot", "scservo_sdk": "robot", "pyarrow": "lerobot", "av": "lerobot"}
 
 
 def reports_missing_extras(main):
@@ -130,6 +130,16 @@ def add_log_level(p, default: str = "WARNING") -> None:
     """--log-level, the same on every long-running command (a wrong level is an argparse error, not a traceback)."""
     p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=default, metavar="LEVEL",
                    help=f"how much to log: {', '.join(LOG_LEVELS)} (default: {default})")
+
+
+def add_threads_argument(parser, processes_note: str) -> None:
+    """The one ``--threads N`` flag every torch command takes (argparse refuses 0, -1 and 'two')."""
+    from hgdagger.common.threads import MAX_DEFAULT
+
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help=f"torch CPU threads of this process (and OpenMP/MKL/OpenBLAS of those it starts). "
+                        f"Default: OMP_NUM_THREADS if set, else cores // (busy processes + 1), at most "
+                        f"{MAX_DEFAULT}: {processes_note}")
 
 
 def add_image_storage(p) -> None:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from hgdagger.cli.arguments import existing_file, fail, reports_missing_extras, writable_folder
+from hgdagger.common import threads
+from hgdagger.cli.arguments import add_threads_argument
 from recorder import run_folder
 
 
@@ -39,12 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--robot", metavar="NAME_OR_PATH", default=None,
                    help="run on this robot's task (a sim task, or a twin with a task: koch_twin); same as --set task=...")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_threads_argument(p, "the loop (runtime, recorder, training) and the policy server it starts, each")
     args = p.parse_args(argv)
 
     from hgdagger.loop.config import LoopConfig
     from hgdagger.loop.report import plot, table
     from hgdagger.loop.round_loop import run_loop
 
+    import sim
+    from sim.plugin import PluginTaskError, load_plugins
+
+    try:
+        load_plugins(args.plugin)  # before anything else: a plug-in that breaks leaves nothing behind
+    except PluginTaskError as exc:
+        return fail(str(exc))
     run = Path(args.out)
     settings = dict(PRESETS[args.preset])
     try:
@@ -68,34 +78,27 @@ def main(argv: list[str] | None = None) -> int:
                             "use another --out, or the same settings to resume it")
     except (OSError, ValueError, TypeError) as exc:
         return fail(str(exc))
-    problem = writable_folder(run, "--out")
-    if problem:
-        return fail(problem)
-    import sim
-    from sim.plugin import load_plugin
-
-    for module in args.plugin:
-        try:
-            load_plugin(module)
-        except ModuleNotFoundError as exc:
-            return fail(f"--plugin {module}: {exc} (give a module importable from here or installed, or the path "
-                        "to its .py file, e.g. --plugin examples/point_reach.py)")
-        except Exception as exc:  # a plugin that does not import: say which and why
-            return fail(f"--plugin {module}: {type(exc).__name__}: {exc}")
     if cfg.task not in sim.task_names():
         return fail(f"unknown task {cfg.task!r}; tasks: {', '.join(sim.task_names())} (another environment: --plugin)")
-    try:
-        driver = sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)
-        keys = set(driver.spec.observation_shapes)
-        driver.close()
+    try:  # one expert step on a fresh driver: a task that cannot run says so before the run folder is made
+        keys = set(sim.check_task(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz).observation_shapes)
     except (ValueError, RuntimeError) as exc:
-        return fail(f"task {cfg.task}: {exc}")
+        return fail(f"task {cfg.task}: {exc}" if not str(exc).startswith(("task ", "plug-in task ")) else str(exc))
+    except Exception as exc:  # a plugged-in environment's own bug: one line naming it
+        return fail(f"task {cfg.task}: {type(exc).__name__}: {exc}")
     if cfg.relative_to and cfg.relative_to not in keys:
         return fail(f"task {cfg.task} has no observation {cfg.relative_to!r} to learn targets relative to "
                     f"(it has {', '.join(sorted(keys))}); use --set relative_to='\"\"' for absolute targets")
+    problem = writable_folder(run, "--out")
+    if problem:
+        return fail(problem)
+    threads.apply(threads.choose(args.threads, processes=2), "hgd-loop", say=print)  # (its server inherits it)
     print(f"hgd-loop: {cfg.task}, {cfg.demos} demos, {cfg.rounds} rounds x {cfg.rollouts_per_round} rollouts, "
           f"{cfg.eval_episodes} evaluation episodes per round -> {run}")
-    results = run_loop(cfg, run, progress=not args.quiet)
+    try:
+        results = run_loop(cfg, run, progress=not args.quiet)
+    except PluginTaskError as exc:  # a plug-in's expert that broke later, on a state the check did not reach
+        return fail(f"{exc} (the run so far is kept in {run}; rerun to resume)")
     print("\n" + table(results))
     picture = plot(results, run_folder.report_path(run, ".png"), f"HG-DAgger on {cfg.task} (seed {cfg.seed})")
     run_folder.report_path(run, ".json").write_text(json.dumps([r.__dict__ for r in results], indent=1))

@@ -13,6 +13,8 @@ from hgdagger.cli.arguments import (
     endpoint, existing_file, fail, nonnegative_float, nonnegative_int, parse_size, positive_float,
     positive_int, reports_missing_extras,
 )
+from hgdagger.common import threads
+from hgdagger.cli.arguments import add_threads_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doubt-every", type=positive_int, default=1,
                    help="sample doubt for every Nth request of a robot at most (default: 1, as often as the worker keeps up)")
     p.add_argument("--doubt-threads", type=positive_int, default=1, help="torch CPU threads of the doubt worker (default: 1)")
+    add_threads_argument(p, "the server and a robot runtime beside it, + the doubt worker with --doubt-samples")
     p.add_argument("--warmup-rounds", type=nonnegative_int, default=1,
                    help="before listening, call the policy this many times at every batch size up to --max-batch, "
                    "so no robot's request pays first-call costs (with --compile: one compilation per size); "
@@ -203,11 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.insecure and not curve.is_loopback(args.endpoint) and not args.curve_secret:
         logging.warning("listening on %s without CURVE (--insecure): anyone who can reach it can drive your "
                         "robots' policy", args.endpoint)
+    if args.doubt_samples == 1 or args.doubt_samples < 0:
+        return fail("--doubt-samples needs at least 2 samples (or 0 for off)")
+    # Busy side by side: this server, a robot runtime it serves (on a machine without a GPU box, the
+    # same one), and the doubt worker when there is one.
+    chosen = threads.apply(threads.choose(args.threads, processes=2 + (args.doubt_samples > 0)), "hgd-serve")
     from policy_server.server import PolicyServer, ServerConfig
 
     policy, loader = make_policy(args)
-    if args.doubt_samples == 1 or args.doubt_samples < 0:
-        return fail("--doubt-samples needs at least 2 samples (or 0 for off)")
     cfg = ServerConfig(endpoint=args.endpoint, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
                        doubt_samples=args.doubt_samples, doubt_every=args.doubt_every, doubt_threads=args.doubt_threads,
                        warmup_rounds=args.warmup_rounds, noise_seed=None if args.noise_seed < 0 else args.noise_seed,
@@ -226,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     spare_from_gc()
     # One line, the first on stdout: scripts wait for "serving" in it.
     print(f"hgd-serve: serving {server.handshake.checkpoint_id} on {server.bound_endpoint} "
-          f"(warmed up in {server.warmup_s:.2f} s)", flush=True)
+          f"(warmed up in {server.warmup_s:.2f} s, torch threads {chosen.threads})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ unattended loop would:
 Plain files or folders work too (defaults: TrainConfig's, uniform weighting):
 
     hgd-train --data demos/ more/ep_0003.hdf5 --out runs/try/checkpoints --steps 5000
+    hgd-train --data lab_so101_dataset/ --out runs/seed/checkpoints   # a LeRobotDataset v3.0 folder
 
 What is trained on: successful demonstrations and every rollout (its human corrections are what
 HG-DAgger learns from, whether or not the rollout succeeded). Demonstrations labelled failure or
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -42,6 +44,8 @@ from hgdagger.cli.arguments import (
     existing_file, fail, nonnegative_float, nonnegative_int, positive_int, reports_missing_extras,
     writable_folder,
 )
+from hgdagger.common import threads
+from hgdagger.cli.arguments import add_threads_argument
 from recorder import run_folder
 from recorder.dataset import DatasetError
 from recorder.selection import INCLUDABLE, check_include
@@ -59,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("what to train on (one of)")
     src.add_argument("--run", type=Path, help="run folder holding round_<r>/ folders")
-    src.add_argument("--data", nargs="+", help="episode files or folders (searched for *.hdf5)")
+    src.add_argument("--data", nargs="+",
+                     help="episode files or folders (searched for *.hdf5), or LeRobotDataset v3.0 folders")
     p.add_argument("--round", type=nonnegative_int, help="with --run: the round to train (default: the newest round)")
     p.add_argument("--out", type=Path, help="with --data: checkpoint folder")
     p.add_argument("--include", nargs="*", choices=INCLUDABLE, metavar="LABEL",
@@ -88,6 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="continue the interrupted run in the output folder from its last.pt (an error if there is none)")
     p.add_argument("--init-from", help="fine-tune from a checkpoint path, 'previous' (the previous round's) or 'none'")
     p.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    add_threads_argument(p, "training alone (its settings' num_threads, when set, come before the default)")
     return p.parse_args(argv)
 
 
@@ -201,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
             resume_checkpoint(out)
         except NothingToResume as e:
             return fail(f"--resume: {e}")
+    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)  # under torchrun: this machine's training processes
+    choice = threads.choose(args.threads, processes=ranks, settings=how.config.num_threads)
+    chosen = threads.apply(choice, "hgd-train", say=print)
+    if args.threads or how.config.num_threads > 0:  # (train() applies a set num_threads again: the same one)
+        how.config.num_threads = chosen.threads
     weighting_kw = {"pre_intervention_s": args.pre_intervention_s}
     try:
         if args.run is not None:

@@ -2,7 +2,8 @@
 
 The action space everywhere in the stack is ``[joint position targets (rad) ..., gripper]``:
 absolute joint-position targets for the arm plus one gripper value in [0, 1]
-(0 = fully open, 1 = fully closed), at the robot's fixed control period.
+(0 = fully open, 1 = fully closed), at the robot's fixed control period. A plugged-in gymnasium
+task may declare components that are displacements or velocities instead (`RobotSpec.relative_action`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,22 @@ class RobotSpec:
     cameras: tuple[str, ...] = ()
     observation_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     gripper_range: tuple[float, float] = (0.0, 1.0)
+    # Per action component: True where it is a displacement or velocity (a plugged-in task's deltas),
+    # not a position target. Holding sends no motion there, and ramps do not scale it. () = all targets.
+    relative_action: tuple[bool, ...] = ()
+
+    @property
+    def relative_mask(self) -> np.ndarray:
+        """`relative_action` as a boolean array over the action (all False for position targets)."""
+        mask = np.zeros(self.action_dim, bool)
+        mask[: len(self.relative_action)] = self.relative_action
+        return mask
+
+    def still_action(self, last: np.ndarray) -> np.ndarray:
+        """The command that keeps the robot still after `last`: `last` where the action is a target,
+        no motion (0, clipped to the range) where it is a displacement or velocity."""
+        zero = np.clip(0.0, self.action_lower, self.action_upper)
+        return np.where(self.relative_mask, zero, np.asarray(last, np.float64))
 
     @property
     def num_joints(self) -> int:

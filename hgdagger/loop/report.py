@@ -17,16 +17,24 @@ ROUND_0 = "demonstrations"
 """What round 0 is: the expert's demonstrations, not a rollout with 100% human steps."""
 
 
+def _share(rate: float | None) -> str:
+    """A rate as a percentage; '-' where there is none (round 0, or no rollout of that kind)."""
+    return "-" if rate is None else f"{100 * rate:.0f}%"
+
+
 def table(results: list[RoundResult]) -> str:
-    header = ["round", "data", "success (autonomous)", "95% CI", "interventions/ep", "human steps", "labels so far",
-              "train s"]
+    # false alarms: takeovers in rollouts the policy won alone on the same seed, of those it won alone;
+    # misses: rollouts it lost alone that the supervisor never took over, of those it lost alone.
+    header = ["round", "data", "success (autonomous)", "95% CI", "interventions/ep", "human steps", "false alarms",
+              "misses", "labels so far", "train s"]
     rows = []
     for r in results:
         lo, hi = wilson(r.eval_successes, r.eval_episodes)
         rows.append([str(r.round), f"{r.episodes_recorded} {ROUND_0 if r.round == 0 else 'rollouts'}",
                      f"{r.success_rate:.2f} ({r.eval_successes}/{r.eval_episodes})", f"[{lo:.2f}, {hi:.2f}]",
                      "-" if r.round == 0 else f"{r.interventions_per_episode:.1f}",
-                     "-" if r.round == 0 else f"{100 * r.human_step_share:.0f}%", str(r.labels_so_far),
+                     "-" if r.round == 0 else f"{100 * r.human_step_share:.0f}%", _share(r.false_alarm_rate),
+                     _share(r.miss_rate), str(r.labels_so_far),
                      f"{r.train_seconds:.0f}"])
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]

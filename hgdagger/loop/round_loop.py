@@ -4,6 +4,7 @@ with an ``eval.json`` is finished, so an interrupted run resumes at the first un
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from hgdagger.loop.config import LoopConfig
 from hgdagger.loop.sessions import demonstrations, summarise, supervised_rollouts
+from hgdagger.loop.supervision import audit, replay_alone, supervisor_for_run
 from recorder import run_folder
 
 
@@ -28,11 +30,15 @@ class RoundResult:
     labels_so_far: int  # expert-labelled (human-sourced) steps in rounds 0..r
     train_seconds: float
     episodes_recorded: int
+    # The supervisor against the policy alone on the same seeds (hgdagger.loop.supervision); None in
+    # round 0, and where no rollout was won (false alarms) or lost (misses) alone.
+    false_alarm_rate: float | None = None
+    miss_rate: float | None = None
 
     @classmethod
     def load(cls, path: Path) -> "RoundResult":
         raw = json.loads(path.read_text())
-        return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
 
 def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progress) -> dict:
@@ -53,7 +59,11 @@ def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progres
         writer.close()
     if writer.error:
         raise RuntimeError(f"recording round {r} failed: {writer.error}")
-    summary = summarise(stats) | {"record_drops": records.dropped}
+    summary = summarise(stats, cfg.include) | {"record_drops": records.dropped}
+    if r > 0:  # the same seeds with no supervisor: were its takeovers needed?
+        alone = replay_alone(run_folder.checkpoint_path(run, r - 1), cfg.task, seeds, cfg.execute_steps)
+        summary["supervisor"] = audit([s.takeovers > 0 for s in stats], alone).as_dict() | {
+            "divergence_ratio": cfg.supervisor.divergence_ratio}
     run_folder.sessions_path(run, r).write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -152,6 +162,10 @@ def _also_to_file(log, path: Path):
     return both
 
 
+def _share(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.0f}%"
+
+
 def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> list[RoundResult]:
     """Run (or resume) the whole loop; returns one result per round."""
     from tqdm import tqdm
@@ -161,6 +175,7 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
     log = _also_to_file(log, run_folder.log_path(run, "loop"))
     results: list[RoundResult] = []
     server: PolicyServerProcess | None = None
+    settings = cfg  # with the supervisor's threshold calibrated for this task (rollouts only)
     try:
         for r in range(cfg.rounds + 1):
             done = run_folder.eval_path(run, r)
@@ -177,22 +192,28 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
             else:
                 discard_interrupted_recording(run, r, log)
                 if r > 0:  # rollouts need the previous round's policy served
+                    if settings is cfg:
+                        settings = dataclasses.replace(cfg, supervisor=supervisor_for_run(
+                            cfg.supervisor, cfg.task, run, cfg.seed, cfg.control_hz, log))
                     previous = run_folder.checkpoint_path(run, r - 1)
                     if server is None:
                         server = PolicyServerProcess(previous, run_folder.server_socket(run), run_folder.log_path(run, "server"))
                     else:
                         server.reload(previous)
                 with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
-                    sessions = record_round(cfg, run, r, server.endpoint if server else None, bar)
+                    sessions = record_round(settings, run, r, server.endpoint if server else None, bar)
             checkpoint, seconds = train_round(cfg, run, r, progress, log=log)
             wins, total = evaluate_round(cfg, checkpoint, progress)
+            audited = sessions.get("supervisor", {})
             result = RoundResult(r, wins / total, total, wins, sessions["interventions_per_episode"],
-                                 sessions["human_step_share"], run_folder.labels_so_far(run, r), seconds, sessions["episodes"])
+                                 sessions["human_step_share"], run_folder.labels_so_far(run, r), seconds, sessions["episodes"],
+                                 audited.get("false_alarm_rate"), audited.get("miss_rate"))
             run_folder.write_json(done, result.__dict__ | {"sessions": sessions})
             results.append(result)
             recorded_what = (f"{result.episodes_recorded} demonstrations" if r == 0 else
                              f"{result.interventions_per_episode:.1f} interventions/episode, "
-                             f"{100 * result.human_step_share:.0f}% human steps")
+                             f"{100 * result.human_step_share:.0f}% human steps, false alarms "
+                             f"{_share(result.false_alarm_rate)}, misses {_share(result.miss_rate)}")
             log(f"round {r}: success {result.success_rate:.2f} ({wins}/{total}), {recorded_what}, "
                 f"{result.labels_so_far} labels so far")
     finally:

@@ -27,13 +27,15 @@ class EpisodeStats:
     steps: int
     human_steps: int
     takeovers: int
+    kind: str = "rollout"  # demo | rollout
 
 
-def _runtime(cfg: LoopConfig, fetcher, human: HumanSide, records: RecordQueue) -> tuple[RobotRuntime, RobotDriver]:
-    driver = sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)
+def _runtime(cfg: LoopConfig, driver: RobotDriver, fetcher, human: HumanSide, records: RecordQueue) -> RobotRuntime:
     exec_cfg = ExecConfig(mode=Mode.SYNC, execute_steps=cfg.execute_steps)
-    runtime = RobotRuntime(driver, fetcher, RuntimeConfig(execution=exec_cfg, lockstep=True, realtime=False), records, human)
-    return runtime, driver
+    # Latency 0: every chunk is answered before its step's command, as in evaluation (sim.evaluation), so a
+    # supervised rollout runs the controller the round's success is measured with.
+    runtime_cfg = RuntimeConfig(execution=exec_cfg, lockstep=True, realtime=False, lockstep_latency_steps=0)
+    return RobotRuntime(driver, fetcher, runtime_cfg, records, human)
 
 
 def _episodes(runtime: RobotRuntime, driver: RobotDriver, cfg: LoopConfig, seeds: list[int], kind: str,
@@ -43,16 +45,17 @@ def _episodes(runtime: RobotRuntime, driver: RobotDriver, cfg: LoopConfig, seeds
         driver.reset(seed)
         report = runtime.run_episode(driver.max_steps, task=cfg.task, kind=kind, seed=seed, operator="sim",
                                      env_args=json.dumps({"type": "hgd_sim", "task": cfg.task, "seed": seed}))
-        stats.append(EpisodeStats(seed, report.label, report.steps, report.human_steps, report.takeovers))
+        stats.append(EpisodeStats(seed, report.label, report.steps, report.human_steps, report.takeovers, kind))
         progress.update(1)
     return stats
 
 
 def demonstrations(cfg: LoopConfig, records: RecordQueue, seeds: list[int], progress) -> list[EpisodeStats]:
     """The scripted expert drives every step, through the gate, with no policy attached."""
+    driver = sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)  # first: the expert reads its action box
     gate = TakeoverGate(GateConfig(mode=TakeoverMode.DEADMAN, start_in_human=True))
     human = HumanSide(gate, ScriptedInput(expert=sim.make_expert(cfg.task, control_hz=cfg.control_hz), always=True))
-    runtime, driver = _runtime(cfg, None, human, records)
+    runtime = _runtime(cfg, driver, None, human, records)
     runtime.start()
     try:
         return _episodes(runtime, driver, cfg, seeds, "demo", progress)
@@ -64,10 +67,11 @@ def demonstrations(cfg: LoopConfig, records: RecordQueue, seeds: list[int], prog
 def supervised_rollouts(cfg: LoopConfig, server_endpoint: str, records: RecordQueue, seeds: list[int],
                         progress) -> list[EpisodeStats]:
     """The served policy drives; the simulated supervisor takes over through the gate when needed."""
+    driver = sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)  # first: the supervisor reads its action box
     supervisor = sim.make_supervisor(cfg.task, cfg.supervisor, cfg.control_hz)
     human = HumanSide(TakeoverGate(GateConfig(mode=TakeoverMode.DEADMAN)), ScriptedInput(supervisor=supervisor))
     fetcher = ChunkFetcher(ClientConfig(endpoint=server_endpoint, request_timeout_s=30.0))
-    runtime, driver = _runtime(cfg, fetcher, human, records)
+    runtime = _runtime(cfg, driver, fetcher, human, records)
     runtime.start(connect_timeout_s=60)
     try:
         return _episodes(runtime, driver, cfg, seeds, "rollout", progress)
@@ -76,11 +80,19 @@ def supervised_rollouts(cfg: LoopConfig, server_endpoint: str, records: RecordQu
         driver.close()
 
 
-def summarise(stats: list[EpisodeStats]) -> dict:
+def summarise(stats: list[EpisodeStats], include: tuple[str, ...] | list[str] = ()) -> dict:
+    """A round's sessions in numbers. ``labels``: the expert-labelled steps of the episodes that are
+    training data (`recorder.selection`: a failed demonstration is recorded, labelled failure, and
+    neither trained on nor counted, unless ``include`` names it)."""
+    from recorder.selection import left_out_because
+
     steps = sum(s.steps for s in stats)
     human = sum(s.human_steps for s in stats)
+    used = [s for s in stats if left_out_because(s.kind, s.label, include) is None]
     return {
         "episodes": len(stats),
+        "episodes_used": len(used),
+        "labels": sum(s.human_steps for s in used),
         "interventions_per_episode": float(np.mean([s.takeovers for s in stats])) if stats else 0.0,
         "human_step_share": human / steps if steps else 0.0,
         "human_steps": human,
