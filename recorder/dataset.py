@@ -127,12 +127,12 @@ def load_selected(paths: Iterable[str | Path], obs_keys: Iterable[str] | None = 
             return why is None
         return keep
 
-    files = expand_paths(paths)
+    files, lerobot = _expand(paths)
     if obs_keys is None:
         obs_keys = _common_obs_keys(files, lambda path: lambda name, attrs: left_out_because_attrs(attrs, include) is None)
-    episodes = _load(files, obs_keys, action_dim, admit)
+    episodes = _load(files, obs_keys, action_dim, admit) + _load_lerobot(lerobot, files, obs_keys, admit)
     if not episodes:
-        raise DatasetError(_nothing_usable(files) + (f"; {describe(w.reason for w in left_out)}" if left_out else ""))
+        raise DatasetError(_nothing_usable(files + lerobot) + (f"; {describe(w.reason for w in left_out)}" if left_out else ""))
     return Selected(episodes, left_out)
 
 
@@ -141,11 +141,32 @@ def load_episodes(
 ) -> list[RecordedEpisode]:
     """Read every episode under `paths`, whatever its label (training reads through `load_selected`);
     skip damaged ones with a warning, stop on real mismatches."""
-    files = expand_paths(paths)
-    episodes = _load(files, obs_keys if obs_keys is not None else _common_obs_keys(files, None), action_dim, None)
+    files, lerobot = _expand(paths)
+    keys = obs_keys if obs_keys is not None else _common_obs_keys(files, None)
+    episodes = _load(files, keys, action_dim, None) + _load_lerobot(lerobot, files, keys, None)
     if not episodes:
-        raise DatasetError(_nothing_usable(files))
+        raise DatasetError(_nothing_usable(files + lerobot))
     return episodes
+
+
+def _expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
+    """(episode files, LeRobot dataset folders): a folder holding meta/info.json is a LeRobotDataset
+    (`recorder.lerobot`), anything else is searched for *.hdf5 as before."""
+    from recorder.lerobot.sources import split
+
+    other, lerobot = split(paths)
+    return (expand_paths(other) if other or not lerobot else []), lerobot
+
+
+def _load_lerobot(datasets: list[Path], files: list[Path], obs_keys: Iterable[str] | None,
+                  admit: Callable[[Path], Callable[[str, Mapping[str, Any]], bool]] | None) -> list[RecordedEpisode]:
+    """The episodes of LeRobot datasets, once each fits the others and the episode files (else DatasetError)."""
+    if not datasets:
+        return []
+    from recorder.lerobot import sources
+
+    sources.check_fit(datasets, files, obs_keys)
+    return sources.load(datasets, obs_keys, admit)
 
 
 def _nothing_usable(files: list[Path]) -> str:
