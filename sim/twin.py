@@ -1,17 +1,25 @@
-"""A physics twin of a Dynamixel arm: the servo emulator's registers backed by MuJoCo.
+"""A physics twin of a serial-bus arm: the servo emulator's registers backed by MuJoCo.
 
-The follower driver talks to it over a pseudo-terminal exactly as to the real arm (the same
-Protocol 2.0 bytes, the same ``dynamixel_sdk``); behind the pty, Goal Position drives the model's
-position actuators, and Present Position, Velocity and Current are read off the physics. Torque
-off lets the joint go limp. Its clock is either the wall clock (physics catches up to real time at
-every packet: a live session) or the commands (each goal write advances exactly one control
-period: an unattended loop runs as fast as the CPU allows and is reproducible).
+The follower driver talks to it over a pseudo-terminal exactly as to the real arm (the same bytes,
+the same vendor SDK); behind the pty, Goal Position drives the model's position actuators, and
+Present Position, Velocity and Current (or Load) are read off the physics. Torque off lets the joint
+go limp. Its clock is either the wall clock (physics catches up to real time at every packet: a
+live session) or the commands (each goal write advances exactly one control period: an unattended
+loop runs as fast as the CPU allows and is reproducible).
+
+``PhysicsTwin`` is the servo family's business only in ticks, which both families map the same way
+(``teleop.dynamixel.calibration``). What differs per family (the control table, velocity and load
+units, the packet framing) lives in its servo chain: ``TwinServoChain`` here for Dynamixel
+Protocol 2.0, ``sim.twin_feetech`` for Feetech STS. ``TWIN_BUSES`` maps an arm file's protocol to
+its chain and pty server.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -46,6 +54,7 @@ class PhysicsTwin:
         self._bias = model.actuator_biasprm[self.actuators, :3].copy()
         self.torque = np.ones(len(names), bool)
         self._sim_time_at = None  # wall time the physics was last brought up to
+        self._owed = 0.0  # s asked of advance() not yet simulated (less than half a physics step)
         self.maps = arm.joint_maps()
         self.gripper_map = arm.gripper_map()
         self.ids = arm.ids
@@ -67,13 +76,22 @@ class PhysicsTwin:
             out = np.append(out, self.gripper_map.to_ticks(float(np.clip(q[-1], 0.0, 1.0))))
         return out
 
-    def velocity_units(self) -> np.ndarray:
-        """Present Velocity (0.229 rpm units) in each servo's own sign."""
-        qd = self.data.qvel[self.dof_adr]
+    def servo_velocities(self) -> np.ndarray:
+        """Each servo's speed (rad/s) in its own sign; the gripper's 0 (nobody reads it)."""
         n = len(self.arm.joints)
+        signs = np.array([m.sign for m in self.maps] + ([0.0] if self.arm.gripper else []))
+        return signs * self.data.qvel[self.dof_adr][: n + (1 if self.arm.gripper else 0)]
+
+    def servo_efforts(self) -> np.ndarray:
+        """Each actuator's force (N m) as a fraction of its force range, in its servo's sign."""
+        force = self.data.actuator_force[self.actuators]
+        limit = np.abs(self.model.actuator_forcerange[self.actuators]).max(axis=1)
         signs = np.array([m.sign for m in self.maps] + ([1.0] if self.arm.gripper else []))
-        rpm = signs * qd * 60.0 / (2 * math.pi)
-        rpm[n:] = 0.0  # the gripper's speed is not read by anyone
+        return signs * force / np.where(limit > 0, limit, 1.0)
+
+    def velocity_units(self) -> np.ndarray:
+        """Present Velocity (Dynamixel: 0.229 rpm units) in each servo's own sign."""
+        rpm = self.servo_velocities() * 60.0 / (2 * math.pi)
         return np.rint(rpm / ct.VELOCITY_UNIT_RPM).astype(np.int64)
 
     def set_goals(self, ticks: np.ndarray, torque: np.ndarray) -> None:
@@ -91,8 +109,13 @@ class PhysicsTwin:
 
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:
-        steps = max(1, int(round(seconds / self.model.opt.timestep)))
-        mujoco.mj_step(self.model, self.data, nstep=steps)
+        """Simulate ``seconds`` more, in whole physics steps; what a step does not divide is carried to
+        the next call, so physics time keeps to the clock (a 30 Hz period is 16.7 steps of 2 ms)."""
+        self._owed += seconds
+        steps = round(self._owed / self.model.opt.timestep)
+        if steps > 0:
+            mujoco.mj_step(self.model, self.data, nstep=steps)
+            self._owed -= steps * self.model.opt.timestep
 
     def advance_to(self, now: float) -> None:
         """Wall clock: simulate up to ``now`` (at most MAX_CATCH_UP_S at once)."""
@@ -159,7 +182,7 @@ class TwinServo(EmulatedServo):
 
 
 class TwinServoChain(ServoChain):
-    """The servo chain of ``twin.arm`` answering over a pty, with the twin's physics behind it."""
+    """The Dynamixel servo chain of ``twin.arm`` answering over a pty, with the twin's physics behind it."""
 
     def __init__(self, twin: PhysicsTwin, faults=None):
         models = twin.arm.models()
@@ -202,7 +225,42 @@ class TwinServoChain(ServoChain):
 
 
 def _writes_goals(packet: Packet) -> bool:
-    if packet.instruction not in (Instruction.SYNC_WRITE, Instruction.WRITE):
+    """A control step's command: a sync write of Goal Position (Protocol 2.0: a 2-byte address)."""
+    if packet.instruction != Instruction.SYNC_WRITE or len(packet.params) < 2:
         return False
-    address = from_le(packet.params[0:2]) if len(packet.params) >= 2 else -1
-    return address == ct.GOAL_POSITION.address and packet.instruction == Instruction.SYNC_WRITE
+    return from_le(packet.params[0:2]) == ct.GOAL_POSITION.address
+
+
+@dataclass(frozen=True)
+class TwinBus:
+    """How one servo family's registers are put in front of the twin."""
+
+    chain: Callable[..., object]  # (twin, faults=None) -> a chain with handle() and sync_goals_to_present()
+    pty: Callable[..., object]  # (chain, link=None, ...) -> a pty server speaking the family's framing
+    follower: Callable[..., object]  # (arm, cameras=None) -> the family's real follower driver, connected
+
+
+def _dynamixel_bus() -> TwinBus:
+    from teleop.dynamixel.emulator import PtyBus
+    from teleop.dynamixel.follower import DynamixelFollower
+
+    return TwinBus(TwinServoChain, PtyBus, DynamixelFollower)
+
+
+def _feetech_bus() -> TwinBus:
+    from sim.twin_feetech import FeetechTwinChain
+    from teleop.feetech.emulator import PtyBus
+    from teleop.feetech.follower import FeetechFollower
+
+    return TwinBus(FeetechTwinChain, PtyBus, FeetechFollower)
+
+
+TWIN_BUSES: dict[str, Callable[[], TwinBus]] = {"dynamixel": _dynamixel_bus, "feetech": _feetech_bus}
+
+
+def twin_bus(arm: ArmConfig) -> TwinBus:
+    """The chain and pty server for ``arm``'s servo family (its arm file's protocol)."""
+    name = type(arm).PROTOCOL
+    if name not in TWIN_BUSES:
+        raise ValueError(f"arm {arm.name}: no physics twin speaks {name!r}; twins speak {', '.join(TWIN_BUSES)}")
+    return TWIN_BUSES[name]()

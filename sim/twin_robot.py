@@ -1,9 +1,10 @@
 """A whole real-arm rig with no hardware: the physics twin on a pty, the real follower driver
 talking to it, and (optionally) a task on its table with a success check.
 
-``TwinArmDriver`` is what ``--robot koch_twin`` connects to: to the runtime it is the follower
-driver (every observation and command crosses the serial protocol); on top it can reset the
-scene the way a person would (arm to rest, object somewhere new) and report the task's outcome,
+``TwinArmDriver`` is what ``--robot koch_twin`` and ``--robot so101_twin`` connect to: to the
+runtime it is the follower driver of the arm's servo family (every observation and command crosses
+the serial protocol: Dynamixel or Feetech, chosen by the arm file's protocol); on top it can reset
+the scene the way a person would (arm to rest, object somewhere new) and report the task's outcome,
 which is what lets ``hgd-loop`` run unattended on it.
 """
 
@@ -16,10 +17,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from hgdagger.common.types import DriverHealth, EpisodeOutcome, Observation, RobotSpec
-from sim.twin import PhysicsTwin, TwinServoChain
+from sim.twin import PhysicsTwin, twin_bus
 from teleop.dynamixel.config import ArmConfig
-from teleop.dynamixel.emulator import PtyBus
-from teleop.dynamixel.follower import DynamixelFollower
 
 
 class TwinTask(Protocol):
@@ -37,6 +36,9 @@ class TwinTask(Protocol):
     def outcome(self, twin: PhysicsTwin) -> EpisodeOutcome: ...
 
 
+PTY_LATENCY_MS = 10.0
+
+
 @dataclass(frozen=True)
 class TwinOptions:
     clock: str = "wall"  # "wall": live sessions; "commands": one control period per command (unattended)
@@ -44,7 +46,7 @@ class TwinOptions:
 
 
 class TwinArmDriver:
-    """RobotDriver: the Dynamixel follower driver, over a pty, in front of a MuJoCo twin."""
+    """RobotDriver: the arm's follower driver (Dynamixel or Feetech), over a pty, in front of a MuJoCo twin."""
 
     def __init__(self, arm: ArmConfig, model_factory: Callable[[], object], task: TwinTask | None = None,
                  options: TwinOptions = TwinOptions(), seed: int | None = 0, cameras: list | None = None):
@@ -53,14 +55,19 @@ class TwinArmDriver:
         self.task = task
         self.rest = np.asarray(options.rest_pose if options.rest_pose is not None else np.zeros(len(arm.ids)), float)
         self.twin.place_arm(self.rest)
-        self.chain = TwinServoChain(self.twin)
-        self.bus = PtyBus(self.chain).start()
+        family = twin_bus(arm)
+        self.chain = family.chain(self.twin)
+        self.bus = family.pty(self.chain).start()
         wired = copy.deepcopy(arm)
         wired.bus.port = self.bus.port
+        # The pty's replies come from a thread that shares the CPU with the twin's camera renders,
+        # not from a USB adapter: allow each reply PTY_LATENCY_MS, so a render does not read as a
+        # silent servo at connect (which the driver then diagnoses as a wrong baud rate).
+        wired.bus.latency_ms = max(wired.bus.latency_ms, PTY_LATENCY_MS)
         camera_set = None
         try:
             camera_set = self._cameras(cameras or [])
-            self.follower = DynamixelFollower(wired, cameras=camera_set)
+            self.follower = family.follower(wired, cameras=camera_set)
         except Exception:
             if camera_set is not None:
                 camera_set.close()
@@ -172,9 +179,24 @@ def _koch_reach() -> TwinTask:
     return KochReach()
 
 
+def _so101_model():
+    from sim.so101_scene import SO101_SCENE
+
+    return SO101_SCENE.load_model()
+
+
+def _so101_reach() -> TwinTask:
+    from sim.so101_tasks import so101_reach
+
+    return so101_reach()
+
+
 TWIN_MODELS["koch_v1_1"] = _koch_model
-TWIN_REST: dict[str, Callable[[], tuple[float, ...]]] = {"koch_v1_1": lambda: _koch_reach().rest_pose}
+TWIN_MODELS["so101"] = _so101_model
+TWIN_REST: dict[str, Callable[[], tuple[float, ...]]] = {"koch_v1_1": lambda: _koch_reach().rest_pose,
+                                                         "so101": lambda: _so101_reach().rest_pose}
 TWIN_TASKS["koch_reach"] = _koch_reach
+TWIN_TASKS["so101_reach"] = _so101_reach
 
 
 def open_twin(arm: ArmConfig, model: str, task: str | None, clock: str = "wall", seed: int | None = 0,
@@ -190,8 +212,8 @@ def open_twin(arm: ArmConfig, model: str, task: str | None, clock: str = "wall",
 
 
 def open_physics(arm: ArmConfig, model: str) -> PhysicsTwin:
-    """The physics alone, for an emulator process of its own (``hgd-dxl-emulator --twin``): wall clock,
-    the arm parked at its rest pose."""
+    """The physics alone, for an emulator process of its own (``hgd-dxl-emulator --twin``,
+    ``hgd-feetech-emulator --twin``): wall clock, the arm parked at its rest pose."""
     if model not in TWIN_MODELS:
         raise ValueError(f"--twin {model!r}: no twin of that arm; twins: {', '.join(TWIN_MODELS)}")
     twin = PhysicsTwin(TWIN_MODELS[model](), arm, clock="wall")

@@ -61,8 +61,15 @@ def koch_twin():
     yield build_driver(resolve_robot("koch_twin"), DriverOptions(seed=2))
 
 
+@contextlib.contextmanager
+def so101_twin():
+    from hgdagger.robots.registry import resolve_robot
+
+    yield build_driver(resolve_robot("so101_twin"), DriverOptions(seed=2))
+
+
 DRIVERS = {"sim_arm": sim_arm, "gym_plugin": gym_plugin, "dynamixel_on_emulator": dynamixel_on_emulator,
-           "feetech_on_emulator": feetech_on_emulator, "koch_twin": koch_twin}
+           "feetech_on_emulator": feetech_on_emulator, "koch_twin": koch_twin, "so101_twin": so101_twin}
 
 
 @pytest.fixture(params=sorted(DRIVERS))

@@ -118,3 +118,34 @@ def test_the_emulator_and_the_feetech_robot_are_listed(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "hgdagger.cli.feetech_emulator", "--config", "koch_follower"], cwd=ROOT,
                              capture_output=True, text=True, timeout=30)
     assert refused.returncode == 2 and "is not a Feetech arm" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_keyboard_on_an_arm_without_kinematics_is_told_so_in_the_terminal(tmp_path):
+    """No console window: what it would warn about is said in the terminal, once, instead of the
+    arm silently ignoring the keys (found trying hgd-collect --robot so101 with hgd-device keyboard)."""
+    from operator_helpers import Operator, Session
+
+    robot = json.loads((ROOT / "hgdagger/robots/builtin/so101.json").read_text())
+    del robot["kinematics"]  # the shipped SO-101 has one now (sim.arm_models "so101"): a lab's arm file may not
+    (tmp_path / "bare_so101.json").write_text(json.dumps(robot))
+    link = tmp_path / "so101"
+    emulator = start_emulator(link)
+    intent = f"ipc://{tmp_path}/intent"
+    session = Session("hgdagger.cli.collect", "--robot", str(tmp_path / "bare_so101.json"), "--port", str(link),
+                      "--no-cameras", "--episodes", "1",
+                      "--intent-endpoint", intent, "--out", str(tmp_path / "data"))
+    op = Operator(intent)
+    try:
+        assert "has no kinematic model" in session.expect("devices connect to")
+        session.expect("press n / X")
+        op.twist[0] = 0.5  # a key held: the keyboard asks to move the tcp
+        op.press("start")
+        session.expect("warning: this robot has no kinematic model")
+        op.twist[0] = 0.0
+        op.press("success")
+        out = session.finish()
+    finally:
+        op.close()
+        stop(emulator)
+    assert out.count("no kinematic model: a gamepad") == 1, out

@@ -2,8 +2,6 @@
 MuJoCo, the pointing-down IK reaches the workspace inside the limits, the servos hold and track the arm
 under gravity, both cameras render, and the registry names what it knows."""
 
-from dataclasses import astuple
-
 import mujoco
 import numpy as np
 import pytest
@@ -11,13 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.arm_model import SimArmModel
-from sim.arm_models import (
-    ARM_MODELS,
-    KochArmModel,
-    KochGeometry,
-    arm_model,
-    koch_down_ik,
-)
+from sim.arm_models import ARM_MODELS, KochArmModel, SO101ArmModel, arm_model
+from sim.down_ik import DownArmGeometry, down_ik
 from sim.koch_scene import (
     CUBE_HALF_SIZE,
     CUBE_REGION,
@@ -52,7 +45,10 @@ def wrap(angle: float) -> float:
 def test_zero_pose_stands_straight_up_to_the_documented_height(koch):
     pos, _ = koch.gripper_pose(np.zeros(5))
     np.testing.assert_allclose(pos, [0.0, 0.0, 0.06 + 0.108 + 0.100 + 0.085], atol=1e-9)
-    assert astuple(koch.geometry) == pytest.approx((0.06, 0.108, 0.100, 0.085))
+    g = koch.geometry
+    assert (g.shoulder_height, g.upper_arm, g.forearm, g.hand) == pytest.approx((0.06, 0.108, 0.100, 0.085))
+    assert g.shoulder_forward == 0.0 and g.zero_tilts == (0.0, 0.0, 0.0) and g.yaw_offset == 0.0
+    assert g.signs == (1.0, 1.0, -1.0, -1.0, -1.0)  # elbow, wrist and roll turn about -y, -y, wrist-to-jaws
     assert tilt_from_down(koch, np.zeros(5)) == pytest.approx(np.pi)  # jaws pointing up
 
 
@@ -83,10 +79,13 @@ def test_model_matches_the_follower_config(koch):
 
 
 def test_a_model_the_closed_form_does_not_fit_is_refused():
-    flipped = koch_scene_xml(with_cube=False).replace(
-        '<joint name="elbow_flex" class="xl330" axis="0 -1 0"', '<joint name="elbow_flex" class="xl330" axis="0 1 0"')
+    sideways = koch_scene_xml(with_cube=False).replace(
+        '<joint name="elbow_flex" class="xl330" axis="0 -1 0"', '<joint name="elbow_flex" class="xl330" axis="1 0 0"')
     with pytest.raises(ValueError, match="elbow_flex"):
-        KochGeometry.from_model(mujoco.MjModel.from_xml_string(flipped))
+        DownArmGeometry.from_model(mujoco.MjModel.from_xml_string(sideways), KOCH_JOINTS, "tcp")
+    off_axis = koch_scene_xml(with_cube=False).replace('<site name="tcp" pos="0 0 0.055"', '<site name="tcp" pos="0.01 0 0.055"')
+    with pytest.raises(ValueError, match="x-z plane|wrist_roll"):
+        DownArmGeometry.from_model(mujoco.MjModel.from_xml_string(off_axis), KOCH_JOINTS, "tcp")
 
 
 def converge(koch: KochArmModel, q: np.ndarray, target: np.ndarray, yaw: float, iterations: int = 200) -> np.ndarray:
@@ -140,7 +139,7 @@ def test_workspace_keeps_clear_of_joint_limits_and_the_stretched_elbow(koch):
     lower, upper = koch.kinematics.q_lower, koch.kinematics.q_upper
     axes = [np.linspace(KOCH_WORKSPACE[0][i], KOCH_WORKSPACE[1][i], 5) for i in range(3)]
     for point in np.stack(np.meshgrid(*axes), -1).reshape(-1, 3):
-        q = koch_down_ik(koch.geometry, point, 0.0, np.zeros(5))
+        q = down_ik(koch.geometry, point, 0.0, np.zeros(5))
         assert np.all(q[:4] > lower[:4] + 0.1) and np.all(q[:4] < upper[:4] - 0.1), (point, q)
         assert q[2] < -0.7, (point, q)  # elbow bent: well away from the singular stretched arm
 
@@ -227,11 +226,12 @@ def test_cameras_render_headless(camera):
 
 
 def test_registry_builds_each_model_and_names_them_on_a_mistake():
-    assert set(ARM_MODELS) == {"panda", "koch_v1_1"}
+    assert set(ARM_MODELS) == {"panda", "koch_v1_1", "so101"}
     assert isinstance(arm_model("koch_v1_1"), KochArmModel)
+    assert isinstance(arm_model("so101"), SO101ArmModel)
     panda = arm_model("panda")
     assert isinstance(panda, SimArmModel) and len(panda.joint_names) == 7
     assert panda.workspace == ((0.20, -0.45, 0.02), (0.80, 0.45, 0.60))
     with pytest.raises(ValueError) as error:
         arm_model("x")
-    assert str(error.value) == "unknown arm model 'x'; known: panda, koch_v1_1"
+    assert str(error.value) == "unknown arm model 'x'; known: panda, koch_v1_1, so101"

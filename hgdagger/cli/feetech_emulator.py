@@ -24,6 +24,11 @@ Examples:
   # lerobot-calibrate does (the file is LeRobot's own JSON):
   hgd-feetech-emulator --config so101_follower --lerobot-calibration my_follower.json --link /tmp/hgd-so101
 
+  # the SO-101's physics twin on the pty: goal positions move a MuJoCo model of the arm on a table with a
+  # cube; present positions, velocities and loads are the physics; torque off lets the arm sag:
+  hgd-feetech-emulator --config so101_follower --twin so101 --link /tmp/hgd-so101
+  hgd-run --robot so101 --port /tmp/hgd-so101 --no-cameras ...     # the real-arm config, driving the twin
+
   # a flaky bus: 5% of packets unanswered, 2% of replies with a bad checksum, servo 3 toggled
   # missing/present by `kill -USR1 <pid>`:
   hgd-feetech-emulator --config so101_follower --link /tmp/hgd-so101 --drop 0.05 --corrupt 0.02 --vanish-ids 3
@@ -47,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lerobot-calibration", help="with --config: start the servos holding this LeRobot calibration's "
                    "Homing Offsets and position limits, each horn in the middle of its range")
     p.add_argument("--link", help="also publish the tty at this path (a symlink, replaced atomically on restart)")
+    p.add_argument("--twin", default=None, metavar="MODEL",
+                   help="with --config: back the servos with MuJoCo physics of this arm model (so101) instead of "
+                   "a first-order lag, on the wall clock")
     p.add_argument("--tau", type=positive_float, default=0.05, help="first-order time constant of the servos, s (default 0.05)")
     p.add_argument("--hand-motion", choices=["none", "sine"], default="none",
                    help="torque-off servos: 'sine' swings each joint +-0.5 rad with a 4 s period (default none)")
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from teleop import lerobot_calibration
     from teleop.feetech import control_table as ct
-    from teleop.feetech.emulator import EmulatedServo, Faults, PtyBus, ServoChain
+    from teleop.feetech.emulator import EmulatedServo, Faults, ServoChain
     from hgdagger.robots.arms import load_arm
 
     for name in ("drop", "corrupt"):
@@ -87,6 +95,18 @@ def main(argv: list[str] | None = None) -> int:
             lerobot_calibration.apply(arm, motors, args.lerobot_calibration)
     except ValueError as exc:
         return fail(str(exc))
+    faults = Faults(drop_rate=args.drop, corrupt_rate=args.corrupt, delay_s=args.delay_ms / 1e3, seed=args.seed)
+    if args.twin:
+        if arm is None:
+            return fail("--twin needs --config (the arm config whose servos the twin's joints are)")
+        from sim.twin import twin_bus
+        from sim.twin_robot import open_physics
+
+        try:
+            twin = open_physics(arm, args.twin)
+        except ValueError as exc:
+            return fail(str(exc))
+        return _serve(twin_bus(arm).chain(twin, faults), args, models, vanish, f"the {args.twin} twin's")
     by_id = {m.id: m for m in motors.values()}
     servos = []
     for i, model in models.items():
@@ -104,7 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         for k, s in enumerate(servos):
             amp, base = 0.5 * s.model.resolution / (2 * math.pi), s.actual
             s.hand = (lambda t, a=amp, ph=k * 0.7, b=base: b + a * math.sin(2 * math.pi * (t - t0) / 4.0 + ph))
-    chain = ServoChain(servos, Faults(drop_rate=args.drop, corrupt_rate=args.corrupt, delay_s=args.delay_ms / 1e3, seed=args.seed))
+    return _serve(ServoChain(servos, faults), args, models, vanish, "servos")
+
+
+def _serve(chain, args, models, vanish: set[int], what: str) -> int:
+    """Serve ``chain`` on a pty until SIGINT/SIGTERM, with the signal-driven faults."""
+    from teleop.feetech.emulator import PtyBus
+
     bus = PtyBus(chain, link=args.link, baudrate=args.baud)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -124,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGUSR2, power_cycle)
     bus.start()
     ids = ", ".join(f"{i} ({m.name})" for i, m in models.items())
-    print(f"hgd-feetech-emulator: servos {ids} on {bus.path}" + (f", linked at {bus.link}" if bus.link else ""), flush=True)
+    print(f"hgd-feetech-emulator: {what} {ids} on {bus.path}" + (f", linked at {bus.link}" if bus.link else ""), flush=True)
     print(f"PORT {bus.port}", flush=True)
     stop.wait()
     bus.stop()

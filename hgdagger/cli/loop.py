@@ -108,13 +108,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def robot_task(name: str) -> str:
     """The task a robot runs unattended: a sim task, or the task of a twin's driver (ValueError if none)."""
-    from hgdagger.robots.registry import resolve_robot
+    from hgdagger.robots.registry import is_simulated, resolve_robot
 
     robot = resolve_robot(name)
     task = robot.driver.get("task")
-    if not task or robot.driver_type not in ("sim", "dynamixel_twin"):
+    if not task or not is_simulated(robot):
         raise ValueError(f"--robot {name}: the unattended loop needs a robot with a task and a scripted expert "
-                         "(a sim task, or a twin such as koch_twin); a real arm has no expert to supervise with")
+                         "(a sim task, or a twin such as koch_twin or so101_twin); a real arm has no expert to supervise with")
     return str(task)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hgdagger.cli.arguments import parse_size, positive_float
 
-ROBOT_HELP = ("a sim task (pick_place, reach, ...), a built-in robot (koch, koch_twin, so101) or a robot config file "
+ROBOT_HELP = ("a sim task (pick_place, reach, ...), a built-in robot (koch, koch_twin, so101, so101_twin) or a robot config file "
               "(JSON/TOML; see hgdagger/robots/builtin/koch.json)")
 
 

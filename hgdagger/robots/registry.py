@@ -196,14 +196,20 @@ def _build_arm(robot: RobotConfig, options: DriverOptions) -> RobotDriver:
 
 
 def _build_twin(robot: RobotConfig, options: DriverOptions) -> RobotDriver:
+    """A follower arm's physics twin: ``<protocol>_twin``, its follower an arm file of that protocol."""
+    from hgdagger.robots import arms
     from sim.twin_robot import open_twin
 
     clock = robot.driver.get("clock", "wall")
     if clock not in ("wall", "commands"):
         raise RobotConfigError(f"{robot.origin}: driver.clock must be 'wall' (live sessions) or 'commands' "
                                f"(one control period per command), got {clock!r}")
-    return open_twin(follower_arm_config(robot, options), str(robot.driver.get("model", "koch_v1_1")),
-                     robot.driver.get("task"), clock=clock, seed=options.seed, cameras=camera_configs(robot, options))
+    arm = follower_arm_config(robot, options)
+    if (speaks := arms.protocol_of(arm).name) != robot.driver_type.removesuffix("_twin"):
+        raise RobotConfigError(f"{robot.origin or robot.name}: driver.type is {robot.driver_type!r} but its follower "
+                               f"{arm.name} is a {speaks} arm: set driver.type to '{speaks}_twin'")
+    return open_twin(arm, str(robot.driver.get("model", "koch_v1_1")), robot.driver.get("task"), clock=clock,
+                     seed=options.seed, cameras=camera_configs(robot, options))
 
 
 register_driver_type(DriverType(
@@ -218,4 +224,8 @@ register_driver_type(DriverType(
 register_driver_type(DriverType(
     "dynamixel_twin", _build_twin, frozenset({"follower", "model", "task", "clock"}),
     "a Dynamixel follower arm's physics twin: the real driver over a pty to MuJoCo physics of the same arm",
+    extra="sim", simulated=True))
+register_driver_type(DriverType(
+    "feetech_twin", _build_twin, frozenset({"follower", "model", "task", "clock"}),
+    "a Feetech follower arm's physics twin (SO-101): the real driver over a pty to MuJoCo physics of the same arm",
     extra="sim", simulated=True))

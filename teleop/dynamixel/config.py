@@ -12,7 +12,7 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class BusConfig:
 
 @dataclass
 class ArmConfig:
+    PROTOCOL: ClassVar[str] = "dynamixel"  # the servo family (a subclass for another family names its own)
     name: str
     bus: BusConfig
     joints: list[JointConfig]

@@ -15,7 +15,7 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from teleop.dynamixel.calibration import GripperMap, JointMap
 from teleop.dynamixel.config import ArmConfig, BusConfig, _build
@@ -52,6 +52,7 @@ class GripperConfig:
 
 @dataclass
 class FeetechArmConfig(ArmConfig):
+    PROTOCOL: ClassVar[str] = PROTOCOL
     operating_mode: str = "position"  # STS arm joints: one turn, limits enforced by the servo
     p_coefficient: int | None = None  # position loop P gain (STS default 32; LeRobot uses 16 against shaking)
     return_delay_us: int | None = 0  # reply delay (STS default 500 us); None leaves the servo's
