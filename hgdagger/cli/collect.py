@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except RobotOpenError as exc:
         return fail(str(exc))
     try:
-        recording = open_recording(args, next_round_folder(robot.name, "demo"))
+        recording = open_recording(args, next_round_folder(robot.name, "demo"), driver.spec.joint_names)
     except RecordingError as exc:
         driver.close()
         return fail(str(exc))
@@ -78,17 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         recording.close()
         return fail(f"cannot listen for devices on {args.intent_endpoint}: {exc}")
     rt = RobotRuntime(driver, None, RuntimeConfig(), recording.records, human=human,
-                      gil_sharers=[recording.forwarder, getattr(driver, "cameras", None)])
+                      gil_sharers=[recording.forwarder, recording.rerun, getattr(driver, "cameras", None)])
+    recording.watch(rt)
     rt.start()
     console = ConsoleThread(rt) if args.console else None
     plan = session_plan(args, robot, driver, "demo")
     max_steps = plan.max_steps
     print(f"hgd-collect: {robot.name} ({task}), {recording.where}; {max_steps} steps "
           f"({max_steps * driver.spec.control_period:.0f} s) per episode; devices connect to {args.intent_endpoint} "
-          "(hgd-device keyboard|gamepad)", flush=True)
+          + ("(hgd-device keyboard|gamepad, or hgd-leader)" if arm_model is not None else
+             f"(hgd-leader: {robot.name} has no kinematic model, so a gamepad or keyboard cannot drive it)"), flush=True)
     results: list = []
     try:
-        run_session(rt, driver, plan, recording, say=lambda line: print(line, flush=True), on_episode=results.append)
+        run_session(rt, driver, plan, recording, say=lambda line: print(line, flush=True), on_episode=results.append,
+                    echo_warnings=console is None)
     except KeyboardInterrupt:
         print("interrupted: the episode in progress is kept as 'aborted'; every finished one is saved")
     finally:

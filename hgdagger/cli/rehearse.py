@@ -113,13 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     rt = RobotRuntime(driver, fetcher, RuntimeConfig(realtime=False), None, human=human)
     try:
         rt.start(connect_timeout_s=args.connect_timeout)
-        recording = open_recording(args, next_round_folder(robot.name, "rollout" if args.server else "demo"))
+        recording = open_recording(args, next_round_folder(robot.name, "rollout" if args.server else "demo"),
+                                   driver.spec.joint_names)
     except Exception as exc:  # server unreachable, its policy for another robot, no recorder
         rt.close()
         for part in reversed(closing):
             part.close()
         return fail(str(exc))
     rt.attach_records(recording.records, recording.forwarder)
+    recording.watch(rt)
     print(f"hgd-rehearse: {robot.name}, {recording.where}", flush=True)
     hands = ExpertHands(sim.make_expert(task, control_hz=driver.spec.control_hz), lambda: rt.last_observation,
                         lambda: rt.last_source == Source.HUMAN, offset, args.takeover_at + args.settle_s)

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     rt = RobotRuntime(driver, fetcher, cfg, None, human=human, gil_sharers=[getattr(driver, "cameras", None)])
     try:
         hs = rt.start(connect_timeout_s=args.connect_timeout)
-        recording = open_recording(args, next_round_folder(robot.name, "rollout"))
+        recording = open_recording(args, next_round_folder(robot.name, "rollout"), driver.spec.joint_names)
     except (ServerUnavailable, ValueError, RecordingError) as e:
         rt.close()
         driver.close()
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             merger.close()
         return fail(str(e))
     rt.attach_records(recording.records, recording.forwarder)
+    if recording.rerun is not None:  # its thread shares the loop's GIL too: the runtime sets its priority
+        rt.attach_records(recording.records, recording.rerun)
+        recording.watch(rt)
     print(f"hgd-run: {robot.name}: {hs.checkpoint_id} from {args.server} (H={hs.chunk_length}), mode {args.mode}, "
           f"{driver.spec.control_hz:g} Hz"
           + (f", takeover by devices on {args.intent_endpoint} ({args.takeover_mode})" if human else "")
@@ -154,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                                       "saved": done.saved, "saved_as": done.saved_line})
 
     try:
-        run_session(rt, driver, plan, recording, say=lambda line: print(line, flush=True), on_episode=episode_done)
+        run_session(rt, driver, plan, recording, say=lambda line: print(line, flush=True), on_episode=episode_done,
+                    echo_warnings=console is None)
     except KeyboardInterrupt:
         print("interrupted: the episode in progress is kept as 'aborted'; every finished one is saved")
     finally:

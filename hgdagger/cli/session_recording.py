@@ -9,6 +9,9 @@ Three ways, one set of flags on every session command:
 - ``--record-to ENDPOINT``: a recorder already running (another machine, say). The session asks it
   first and refuses to start when nobody answers.
 - ``--no-record``: nothing is kept, said once at the start.
+
+``--rerun FILE.rrd`` / ``--rerun-connect`` (any of the three ways, off by default) also log the session
+to the rerun viewer, from the same records (``hgdagger.cli.session_rerun``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hgdagger.cli.arguments import add_image_storage, endpoint, existing_file
+from hgdagger.cli.session_rerun import RerunTap, add_rerun_arguments, rerun_target
 
 
 class RecordingError(Exception):
@@ -42,6 +46,7 @@ def add_record_arguments(p, out_default: str) -> None:
                    help="with --record-to: the recorder's public certificate (its stream is then encrypted; see hgd-record --help)")
     g.add_argument("--record-curve-secret", type=existing_file, default=None, help="with --record-to: this robot's secret certificate")
     add_image_storage(g)  # for this session's own recorder; a running one (--record-to) stores as it was told
+    add_rerun_arguments(p)
 
 
 def next_round_folder(robot_name: str, kind: str, runs: Path = Path("runs")) -> Path:
@@ -60,8 +65,9 @@ def next_round_folder(robot_name: str, kind: str, runs: Path = Path("runs")) -> 
 class SessionRecording:
     """The records queue the runtime fills (None: not recording) and the recorder behind it."""
 
-    records: object | None = None  # hgdagger.common.record_queue.RecordQueue
+    records: object | None = None  # hgdagger.common.record_queue.RecordQueue, or the RerunTap in front of it
     forwarder: object | None = None  # teleop.record_sink.RecordForwarder
+    rerun: RerunTap | None = None  # --rerun: the same records, to the rerun viewer
     where: str = "not recording (--no-record)"
     folder: str = ""
     ack_timeout_s: float = 10.0
@@ -89,6 +95,9 @@ class SessionRecording:
             lost = self.forwarder.dropped + (self.records.dropped if self.records is not None else 0)
             if lost:
                 note = f"{lost} records could not be delivered to the recorder"
+        if self.rerun is not None:
+            note = "; ".join(filter(None, [note, self.rerun.close()]))
+            self.rerun = None
         if self._child is not None:
             if self._child.poll() is None:
                 self._child.send_signal(signal.SIGINT)  # it closes an open episode as 'aborted'
@@ -102,8 +111,38 @@ class SessionRecording:
         return note
 
 
-def open_recording(args, default_out: Path) -> SessionRecording:
-    """Start recording as the flags say (RecordingError with the reason if it cannot)."""
+    def watch(self, rt) -> None:
+        """Let the rerun log read the runtime's doubt gauge (not part of the step records)."""
+        if self.rerun is not None:
+            self.rerun.watch(rt.console_status)
+
+
+def open_recording(args, default_out: Path, joint_names: tuple[str, ...] = ()) -> SessionRecording:
+    """Start recording as the flags say, and the rerun log with it when asked (RecordingError with
+    the reason if either cannot). ``joint_names`` name the rerun log's joint plots."""
+    try:
+        rerun = rerun_target(args)
+        if rerun is not None:
+            from recorder.rerun_log import import_rerun
+
+            import_rerun()  # not installed: say so before a recorder is started
+    except (ValueError, RuntimeError) as exc:
+        raise RecordingError(str(exc)) from None
+    rec = _open_recorder(args, default_out)
+    if rerun is not None:
+        from recorder.rerun_log import RerunLog
+
+        try:
+            log = RerunLog(rerun, joint_names, name=f"session into {rec.folder}" if rec.folder else "session (not recorded)")
+        except Exception as exc:  # a viewer that cannot be spawned, a file that cannot be opened
+            rec.close()
+            raise RecordingError(f"cannot log to rerun ({rerun.describe()}): {exc}") from None
+        rec.rerun = rec.records = RerunTap(log, rec.records)
+        rec.where += f"; logging to rerun: {rerun.describe()}"
+    return rec
+
+
+def _open_recorder(args, default_out: Path) -> SessionRecording:
     if args.no_record:
         if args.record_to or args.out:
             raise RecordingError("--no-record cannot be combined with --out or --record-to")
