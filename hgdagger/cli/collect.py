@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         driver.close()
     kept = [r for r in results if r.report.label != "discard"]
     saved = sum(r.saved for r in kept)
-    print(f"hgd-collect: {len(kept)} episodes ({sum(r.report.label == 'success' for r in kept)} successful), "
+    print(f"hgd-collect: {_count(len(kept), 'episode')} ({sum(r.report.label == 'success' for r in kept)} successful), "
           f"{saved} saved" + (f" in {recording.folder}" if recording.folder else "")
           + f"; {_count(len(results) - len(kept), 'discarded attempt')} kept aside" + (f"; {note}" if note else ""))
     return 0 if all(r.saved for r in results) or args.no_record else 1
