@@ -73,12 +73,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ck
 
 
+LEGACY_FLOW_STEPS = 10  # every checkpoint written before ModelConfig.flow_steps' default became 5 says so itself
+
+
 def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
     """Rebuild a ModelConfig, ignoring unknown keys (older/newer files stay loadable)."""
     net_fields = {f.name for f in dataclasses.fields(NetConfig)}
     net = NetConfig(**{k: v for k, v in d.get("net", {}).items() if k in net_fields})
     top = {f.name for f in dataclasses.fields(ModelConfig)} - {"net"}
     return ModelConfig(net=net, **{k: v for k, v in d.items() if k in top})
+
+
+def saved_model_config(ck: dict[str, Any]) -> ModelConfig:
+    """The ModelConfig a loaded checkpoint was trained and samples with (one that does not say how
+    many Euler steps predates the setting: it samples with 10, as it always did)."""
+    return model_config_from_dict({"flow_steps": LEGACY_FLOW_STEPS} | ck["model_config"])
 
 
 def load_policy(path: str | Path, device: str = "auto", observation_shapes: dict | None = None, compile: bool = False):

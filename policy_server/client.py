@@ -69,8 +69,7 @@ class PolicyClient:
         self.mon = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         s.connect(self.cfg.endpoint)
         self.sock = s
-        self._poller = zmq.Poller()  # kept: socket.poll() would build a new one on every call
-        self._poller.register(s, zmq.POLLIN)
+        self._timeouts: dict[int, int] = {}  # the socket's SNDTIMEO and RCVTIMEO, set only when they change
 
     def reset(self) -> None:
         """Drop the socket and everything queued on it, then reconnect (lazy-pirate style)."""
@@ -107,7 +106,7 @@ class PolicyClient:
     # ------------------------------------------------------------------ messages
     def _send(self, msg: wire.Message, episode_id: str = "", timeout_s: float = 0.0) -> None:
         """Send without ever blocking longer than ``timeout_s`` (IMMEDIATE: no link, no queueing)."""
-        self.sock.setsockopt(zmq.SNDTIMEO, max(0, int(timeout_s * 1000)))
+        self._timeout(zmq.SNDTIMEO, timeout_s)
         try:
             wire.send(self.sock, msg, seq=self._seq.next(), robot_id=self.cfg.robot_id, episode_id=episode_id)
         except zmq.Again:
@@ -115,9 +114,18 @@ class PolicyClient:
 
     def recv(self, timeout_s: float) -> wire.Message | None:
         """The next message from the server, or None after ``timeout_s``."""
-        if not self._poller.poll(max(0, int(timeout_s * 1000))):
+        self._timeout(zmq.RCVTIMEO, timeout_s)  # (a receive that waits: cheaper than a poll, then a receive)
+        try:
+            frames = self.sock.recv_multipart(copy=False)
+        except zmq.Again:
             return None
-        return wire.decode(self.sock.recv_multipart(copy=False), self.cfg.limits)
+        return wire.decode(frames, self.cfg.limits)
+
+    def _timeout(self, option: int, seconds: float) -> None:
+        ms = max(0, int(seconds * 1000))
+        if self._timeouts.get(option) != ms:
+            self.sock.setsockopt(option, ms)
+            self._timeouts[option] = ms
 
     def _await(self, want: type, timeout_s: float, request_id: int | None = None) -> wire.Message:
         deadline = time.monotonic() + timeout_s

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from policy_server import distributed as pdist
-from policy_server.checkpoint import load_checkpoint, model_config_from_dict, save_checkpoint
+from policy_server.checkpoint import load_checkpoint, model_config_from_dict, save_checkpoint, saved_model_config
 from policy_server.data import ChunkDataset
 from policy_server.interrupt import TrainingInterrupted, sigint_latch
 from policy_server.loss_log import LossLog
@@ -217,7 +217,7 @@ def train(
         layout = ObsLayout.from_dict(base_ck["layout"])
         check_layout(layout, shapes, f"dataset vs checkpoint '{init_from or out_dir / 'last.pt'}'")
         norm = Normalizer.from_dict(base_ck["normalizer"])
-        old = model_config_from_dict(base_ck["model_config"])
+        old = saved_model_config(base_ck)
         if (old.horizon, old.action_dim) != (mcfg.horizon, mcfg.action_dim):
             raise ValueError(
                 f"dataset chunks are H={mcfg.horizon}, A={mcfg.action_dim} but the checkpoint has "

@@ -3,7 +3,8 @@
 Every server and client runs in its own process (as in deployment), on TCP loopback.
 - overhead: observation -> chunk round trip minus the server-reported inference time, for a
   low-dim observation and for one with a 480x640x3 image; beside it, a bare ZeroMQ DEALER/ROUTER
-  echo of the same payload sizes (zero-copy multipart) measured in the same run.
+  echo of the same payload sizes (zero-copy multipart) measured in the same run, in alternating
+  slices (goal, issue 19: wire <= 2x bare for low-dim requests).
 - clients: N robot processes in closed loop against one server whose policy takes a fixed
   10 ms per forward pass whatever the batch (like a GPU); per-request latency and throughput.
 Prints a table, writes benchmarks/results/wire.json.
@@ -51,21 +52,32 @@ def echo_server(endpoint: str) -> None:
         s.send_multipart([frames[0], b"h" * 64, reply], copy=False)
 
 
-def bare_client(endpoint: str, n: int, image: bool) -> list[float]:
-    import zmq
-
-    s = zmq.Context.instance().socket(zmq.DEALER)
-    s.connect(endpoint)
+def bare_round_trips(s, n: int, image: bool, warmup: int = 20) -> list[float]:
+    """Milliseconds of ``n`` bare ZeroMQ round trips (the same payload sizes as the wire's)."""
     payload = [b"h" * 64, np.zeros(7)] + ([np.zeros(IMAGE, np.uint8)] if image else [])
     out = []
-    for i in range(n + 20):
+    for i in range(n + warmup):
         t = time.perf_counter()
         s.send_multipart(payload, copy=False)
         s.recv_multipart(copy=False)
-        if i >= 20:
+        if i >= warmup:
             out.append((time.perf_counter() - t) * 1e3)
-    s.close(0)
     return out
+
+
+def wire_round_trips(c, n: int, image: bool, warmup: int = 20) -> tuple[list[float], list[float]]:
+    """Round-trip and server-reported inference milliseconds of ``n`` requests of a PolicyClient."""
+    obs = {"joint_pos": np.zeros(7)}
+    if image:
+        obs["front_rgb"] = np.zeros(IMAGE, np.uint8)
+    rtt, inf = [], []
+    for i in range(n + warmup):
+        t = time.perf_counter()
+        r = c.predict(obs, timeout_s=10)
+        if i >= warmup:
+            rtt.append((time.perf_counter() - t) * 1e3)
+            inf.append(r.inference_ms)
+    return rtt, inf
 
 
 def wire_client(endpoint: str, n: int, image: bool, duration: float = 0.0) -> dict:
@@ -114,25 +126,40 @@ def _server(port: int, *extra: str) -> subprocess.Popen:
                    "--log-level", "WARNING", *extra])
 
 
-def overhead(n: int) -> dict:
-    res = {}
-    port = _port()
-    echo = _spawn(["-m", "hgdagger.benchmarks.bench_wire", "--child", "echo", f"tcp://127.0.0.1:{port}"])
+def overhead(n: int, rounds: int = 10) -> dict:
+    """Wire vs bare ZeroMQ, side by side: both servers up at once and ``rounds`` alternating slices of
+    round trips, so a busy moment of the machine lands on both (not on whichever ran second)."""
+    import zmq
+
+    from policy_server.client import ClientConfig, PolicyClient
+
+    ports = {"echo": _port(), "lowdim": _port(), "image": _port()}
+    procs = [_spawn(["-m", "hgdagger.benchmarks.bench_wire", "--child", "echo", f"tcp://127.0.0.1:{ports['echo']}"]),
+             _server(ports["lowdim"]), _server(ports["image"], "--toy-image", "480x640")]
+    samples: dict[str, list[float]] = {k: [] for k in ("bare_lowdim", "bare_image", "wire_lowdim", "wire_image",
+                                                       "wire_lowdim_inference", "wire_image_inference")}
     try:
-        res["bare_lowdim"] = _stats(bare_client(f"tcp://127.0.0.1:{port}", n, False))
-        res["bare_image"] = _stats(bare_client(f"tcp://127.0.0.1:{port}", n // 2, True))
+        bare = zmq.Context.instance().socket(zmq.DEALER)
+        bare.connect(f"tcp://127.0.0.1:{ports['echo']}")
+        robots = {}
+        for kind in ("lowdim", "image"):
+            robots[kind] = PolicyClient(ClientConfig(endpoint=f"tcp://127.0.0.1:{ports[kind]}", request_timeout_s=10))
+            robots[kind].connect(10)
+        for r in range(rounds):
+            for kind in ("lowdim", "image"):
+                image = kind == "image"
+                per_round = max(1, (n if not image else n // 2) // rounds)
+                samples[f"bare_{kind}"] += bare_round_trips(bare, per_round, image, warmup=20 if r == 0 else 2)
+                rtt, inf = wire_round_trips(robots[kind], per_round, image, warmup=20 if r == 0 else 2)
+                samples[f"wire_{kind}"] += [a - b for a, b in zip(rtt, inf)]
+                samples[f"wire_{kind}_inference"] += inf
+        for c in robots.values():
+            c.close()
+        bare.close(0)
     finally:
-        echo.kill()
-    for name, extra, image in (("wire_lowdim", [], False), ("wire_image", ["--toy-image", "480x640"], True)):
-        port = _port()
-        srv = _server(port, *extra)
-        try:
-            r = wire_client(f"tcp://127.0.0.1:{port}", n if not image else n // 2, image)
-        finally:
-            srv.kill()
-        res[name] = _stats([a - b for a, b in zip(r["rtt"], r["inf"])])
-        res[name + "_inference"] = _stats(r["inf"])
-    return res
+        for p in procs:
+            p.kill()
+    return {k: _stats(v) for k, v in samples.items()}
 
 
 def clients(counts: list[int], duration: float, delay_ms: float) -> dict:

@@ -34,6 +34,10 @@ SCHEMA_VERSION = 1
 ALLOWED_DTYPES = frozenset(
     np.dtype(d).str for d in ("?", "u1", "i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8")
 )
+# The same, looked up rather than recomputed per array (a dtype's .str and np.dtype(str) cost
+# microseconds, and every message pays them once per array).
+_DTYPE_OF = {name: np.dtype(name) for name in ALLOWED_DTYPES}
+_NAME_OF = {dt: name for name, dt in _DTYPE_OF.items()}
 
 
 # --------------------------------------------------------------------------- errors
@@ -195,11 +199,13 @@ def encode(msg: Message, *, seq: int | None = None, robot_id: str | None = None,
         a = np.asarray(arr)
         if not a.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
             a = a.copy(order="C")
-        if a.dtype.str not in ALLOWED_DTYPES:
+        name = _NAME_OF.get(a.dtype)
+        if name is None:
             a = a.astype(a.dtype.newbyteorder("<")) if a.dtype.kind in "biuf" else a
-            if a.dtype.str not in ALLOWED_DTYPES:
+            name = _NAME_OF.get(a.dtype)
+            if name is None:
                 raise MalformedMessage(f"{msg.TYPE}.{path}: dtype {arr.dtype} cannot go on the wire")
-        descs.append([path, a.dtype.str, list(a.shape)])
+        descs.append([path, name, list(a.shape)])
         bufs.append(a.data if a.nbytes else b"")
 
     for name, (kind, optional, _) in _kinds(type(msg)).items():
@@ -255,14 +261,15 @@ def _decode(frames: Sequence[Any], limits: Limits) -> Message:
     if len(frames) > limits.max_frames:
         raise OversizedMessage(f"{len(frames)} frames > limit {limits.max_frames}")
     views = [_buffer(f) for f in frames]
-    total = sum(v.nbytes for v in views)
+    sizes = [v.nbytes for v in views]
+    total = sum(sizes)
     if total > limits.max_total_bytes:
         raise OversizedMessage(f"message of {total} bytes > limit {limits.max_total_bytes}")
-    if views[0].nbytes > limits.max_header_bytes:
-        raise OversizedMessage(f"header of {views[0].nbytes} bytes > limit {limits.max_header_bytes}")
-    for i, v in enumerate(views[1:], 1):
-        if v.nbytes > limits.max_frame_bytes:
-            raise OversizedMessage(f"frame {i} of {v.nbytes} bytes > limit {limits.max_frame_bytes}")
+    if sizes[0] > limits.max_header_bytes:
+        raise OversizedMessage(f"header of {sizes[0]} bytes > limit {limits.max_header_bytes}")
+    if len(sizes) > 1 and max(sizes[1:]) > limits.max_frame_bytes:
+        i = next(i for i, n in enumerate(sizes) if i and n > limits.max_frame_bytes)
+        raise OversizedMessage(f"frame {i} of {sizes[i]} bytes > limit {limits.max_frame_bytes}")
     try:
         head = msgpack.unpackb(views[0], raw=False, strict_map_key=True)
     except Exception as e:  # msgpack raises several unrelated types for bad input
@@ -280,11 +287,14 @@ def _decode(frames: Sequence[Any], limits: Limits) -> Message:
     if cls is None:
         raise UnknownMessageType(f"unknown message type {h.get('type')!r}; known: {sorted(_REGISTRY)}")
     try:
-        header = Header(**{k: h[k] for k in ("type", "version", "seq", "send_time", "robot_id", "episode_id")})
+        header = Header(h["type"], h["version"], h["seq"], h["send_time"], h["robot_id"], h["episode_id"])
     except KeyError as e:
         raise MissingField(f"{cls.TYPE}: header lacks {e}") from None
-    _check_types(cls.TYPE, "header", header, {"seq": (int,), "send_time": (int, float),
-                                               "robot_id": (str,), "episode_id": (str,)})
+    # (msgpack gives exact built-in types: when these hold, so do _check_types', which says what is wrong)
+    if not (type(header.seq) is int and type(header.send_time) in (float, int) and type(header.robot_id) is str
+            and type(header.episode_id) is str):
+        _check_types(cls.TYPE, "header", header, {"seq": (int,), "send_time": (int, float),
+                                                   "robot_id": (str,), "episode_id": (str,)})
     if not INT64_MIN <= header.seq <= INT64_MAX:
         raise MalformedMessage(f"{cls.TYPE}.header.seq: {header.seq} does not fit in int64")
     meta, descs = head.get("m"), head.get("a")
@@ -302,19 +312,19 @@ def _decode(frames: Sequence[Any], limits: Limits) -> Message:
 
 
 def _decode_array(mtype: str, desc: Any, view: memoryview) -> tuple[str, np.ndarray]:
-    if not (isinstance(desc, list) and len(desc) == 3 and isinstance(desc[0], str)
-            and isinstance(desc[1], str) and isinstance(desc[2], list)
-            and len(desc[2]) <= MAX_ARRAY_DIMS
-            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_ARRAY_DIM for n in desc[2])):
+    # (type(x) is int: msgpack's integers are exact ints, and a bool is not a dimension)
+    if not (type(desc) is list and len(desc) == 3 and type(desc[0]) is str and type(desc[1]) is str
+            and type(desc[2]) is list and len(desc[2]) <= MAX_ARRAY_DIMS
+            and all(type(n) is int and 0 <= n <= MAX_ARRAY_DIM for n in desc[2])):
         raise MalformedMessage(f"{mtype}: bad array descriptor {str(desc)[:200]}")
     path, dtype, shape = desc
-    if dtype not in ALLOWED_DTYPES:
+    dt = _DTYPE_OF.get(dtype)
+    if dt is None:
         raise MalformedMessage(f"{mtype}.{path}: dtype {dtype!r} not allowed")
-    dt = np.dtype(dtype)
     expected = dt.itemsize * math.prod(shape)
     if expected != view.nbytes:
         raise SpecMismatch(f"{mtype}.{path}: {dtype}{tuple(shape)} needs {expected} bytes, frame has {view.nbytes}")
-    return path, np.frombuffer(view, dtype=dt).reshape(shape)
+    return path, np.ndarray(shape, dt, view)  # a view of the frame, as np.frombuffer(...).reshape, in one call
 
 
 def _check_types(mtype: str, where: str, obj: Any, types: Mapping[str, tuple[type, ...]]) -> None:
@@ -324,6 +334,18 @@ def _check_types(mtype: str, where: str, obj: Any, types: Mapping[str, tuple[typ
             raise MalformedMessage(f"{mtype}.{where}.{name}: expected {ok[0].__name__}, got {type(v).__name__}")
 
 
+def _fields(cls: type[Message]) -> tuple[tuple, ...]:
+    """Per field, in declaration order, what `_build` checks: (name, kind, optional, python types,
+    whether a bool is one of them, lowest and highest integer). Worked out once per class."""
+    cached = cls.__dict__.get("_fields_cache")
+    if cached is None:
+        cached = tuple((name, kind, optional, types, types is not None and bool in types,
+                        *cls.RANGES.get(name, (INT64_MIN, INT64_MAX)))
+                       for name, (kind, optional, types) in _kinds(cls).items())
+        setattr(cls, "_fields_cache", cached)
+    return cached
+
+
 def _build(cls: type[Message], header: Header, meta: dict, arrays: dict[str, np.ndarray]) -> Message:
     kinds = _kinds(cls)
     kwargs: dict[str, Any] = {}
@@ -331,35 +353,40 @@ def _build(cls: type[Message], header: Header, meta: dict, arrays: dict[str, np.
         if name not in kinds:
             raise MalformedMessage(f"{cls.TYPE}: unknown field {name!r}")
     for path in arrays:
-        root = path.split("/", 1)[0]
+        root = path.partition("/")[0]
         if root not in kinds or kinds[root][0] == _META:
             raise MalformedMessage(f"{cls.TYPE}: unexpected array {path!r}")
-    for name, (kind, optional, types) in kinds.items():
-        if kind == _ARRAY:
+    for name, kind, optional, types, bool_ok, lo, hi in _fields(cls):
+        if kind == _META:
+            if name not in meta:
+                continue
+            v = meta[name]
+            if not ((v is None and optional) or (isinstance(v, types) and (bool_ok or not isinstance(v, bool)))):
+                raise MalformedMessage(f"{cls.TYPE}.{name}: expected {types[0].__name__}, got {type(v).__name__}")
+            if isinstance(v, int) and not isinstance(v, bool) and not lo <= v <= hi:
+                raise MalformedMessage(f"{cls.TYPE}.{name}: {v} is outside [{lo}, {hi}]")
+            kwargs[name] = v
+        elif kind == _ARRAY:
             if name in arrays:
                 kwargs[name] = arrays[name]
             elif optional:
                 kwargs[name] = None
-        elif kind == _ARRAY_MAP:
+        else:  # _ARRAY_MAP
             keys = meta.get(name)
             if keys is None:
                 continue
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
                 raise MalformedMessage(f"{cls.TYPE}.{name}: key list is not a list of strings")
-            missing = [k for k in keys if f"{name}/{k}" not in arrays]
-            extra = [p for p in arrays if p.startswith(name + "/") and p.split("/", 1)[1] not in keys]
-            if missing or extra:
-                raise MalformedMessage(f"{cls.TYPE}.{name}: keys {keys} vs arrays sent (missing {missing}, extra {extra})")
-            kwargs[name] = {k: arrays[f"{name}/{k}"] for k in keys}
-        elif name in meta:
-            v = meta[name]
-            if not ((v is None and optional) or (isinstance(v, types) and (bool in types or not isinstance(v, bool)))):
-                raise MalformedMessage(f"{cls.TYPE}.{name}: expected {types[0].__name__}, got {type(v).__name__}")
-            if isinstance(v, int) and not isinstance(v, bool):
-                lo, hi = cls.RANGES.get(name, (INT64_MIN, INT64_MAX))
-                if not lo <= v <= hi:
-                    raise MalformedMessage(f"{cls.TYPE}.{name}: {v} is outside [{lo}, {hi}]")
-            kwargs[name] = v
+            prefix = name + "/"
+            sent = {p[len(prefix):]: a for p, a in arrays.items() if p.startswith(prefix)}
+            if len(sent) != len(keys) or not all(k in sent for k in keys):
+                wanted = set(keys)
+                missing = [k for k in keys if k not in sent]
+                extra = [prefix + k for k in sent if k not in wanted]
+                if missing or extra:
+                    raise MalformedMessage(f"{cls.TYPE}.{name}: keys {keys} vs arrays sent (missing {missing}, "
+                                           f"extra {extra})")
+            kwargs[name] = {k: sent[k] for k in keys}
     try:
         return cls(header=header, **kwargs)
     except TypeError as e:
