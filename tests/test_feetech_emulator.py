@@ -107,9 +107,11 @@ def test_present_velocity_and_load_are_sign_magnitude(sdk):
 def test_bad_checksums_are_caught_by_the_sdk(sdk):
     port, ph, chain, _ = sdk
     chain.faults.corrupt_rate = 1.0
-    assert ph.ping(port, 1)[1] == scs.COMM_RX_CORRUPT
+    # (A loaded machine can delay a reply past the SDK's ~34 ms timeout: a timeout is no verdict.)
+    results = {ph.ping(port, 1)[1] for _ in range(5)}
+    assert scs.COMM_RX_CORRUPT in results and scs.COMM_SUCCESS not in results, results
     chain.faults.corrupt_rate = 0.0
-    assert ph.ping(port, 1)[1] == scs.COMM_SUCCESS
+    assert scs.COMM_SUCCESS in {ph.ping(port, 1)[1] for _ in range(5)}
 
 
 @settings(max_examples=25)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from hgdagger.common.types import Source
+from recorder.image_storage import read_frames
 from operator_helpers import Operator, Session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def episodes(folder: Path) -> list[dict]:
             demo = f["data/demo_0"]
             out.append({"kind": demo.attrs["kind"], "label": demo.attrs["label"], "source": demo["source"][()],
                         "intervention": demo["intervention"][()], "obs": set(demo["obs"]),
-                        "frames": demo["obs/front_rgb"].shape if "front_rgb" in demo["obs"] else None,
+                        "frames": read_frames(demo["obs/front_rgb"], slice(0, 1)).shape if "front_rgb" in demo["obs"] else None,
                         "joints": demo["obs/joint_pos"][()]})
     return out
 
