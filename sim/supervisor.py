@@ -40,6 +40,16 @@ class SupervisorConfig:
     # for a mistake: at most 1 - quantile of its own steps would be. 0: divergence_ratio as given.
     calibration_quantile: float = 0.95
     calibration_episodes: int = 5
+    # Calibration on the policy itself (`calibrate_on_policy`): before each supervised round, the
+    # previous round's policy runs this many episodes alone, watched; the supervisor then acts after
+    # the run length (divergence_steps times one of calibration_run_multiples) and threshold that miss
+    # the fewest of its lost episodes while setting off at most target_false_alarm_rate of its won
+    # ones. With fewer than calibration_min_wins won episodes there is no "normal" to learn from:
+    # the expert-calibrated threshold above stands. 0 episodes: off.
+    policy_calibration_episodes: int = 40
+    target_false_alarm_rate: float = 0.1
+    calibration_min_wins: int = 5
+    calibration_run_multiples: tuple[int, ...] = (1, 2, 4, 8)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -65,6 +75,53 @@ def calibrated_ratio(self_gaps: Sequence[np.ndarray], quantile: float, floor: fl
     if quantile <= 0 or lows.size == 0:
         return float(floor)
     return float(max(floor, np.quantile(lows, min(quantile, 1.0), method="higher")))
+
+
+def trigger_levels(gaps: Sequence[np.ndarray], run: int) -> np.ndarray:
+    """Per episode: the threshold at or above which a supervisor that acts after `run` consecutive
+    steps above it would never have acted (the largest `run`-step stretch minimum; 0 for an episode
+    shorter than `run`). It acts in an episode exactly when its threshold is below this."""
+    return np.array([np.lib.stride_tricks.sliding_window_view(np.asarray(g, float), run).min(axis=1).max()
+                     if len(g) >= run else 0.0 for g in gaps], float)
+
+
+@dataclass(frozen=True)
+class PolicyCalibration:
+    """A (run length, threshold) setting and how it does on the policy's own episodes."""
+
+    run: int
+    ratio: float
+    false_alarm_rate: float  # share of won episodes it would have set off
+    miss_rate: float | None  # share of lost episodes it would never have set off (None: none lost)
+    feasible: bool  # false_alarm_rate <= the target
+
+
+def calibrate_on_policy(won: Sequence[np.ndarray], lost: Sequence[np.ndarray], floors: dict[int, float],
+                        target: float) -> tuple[PolicyCalibration, list[PolicyCalibration]]:
+    """The supervisor's run length and threshold from the policy's own watched episodes (per episode,
+    per step, its divergence from the expert), split by whether the policy won alone. For each run
+    length in `floors` the threshold is the smallest one, not below that run's floor, that sets off
+    at most `target` of the won episodes (a policy that already succeeds is rarely taken over); of
+    those settings the one that misses the fewest lost episodes is chosen (then the shortest run:
+    the earliest takeover). Where no finite threshold keeps to the target (the policy disagrees by
+    an infinite gap, a gripper flip, in too many of its wins) the setting with the fewest false
+    alarms plus misses is chosen instead. Returns the choice and every candidate."""
+    candidates = []
+    for run, floor in sorted(floors.items()):
+        won_lv, lost_lv = trigger_levels(won, run), trigger_levels(lost, run)
+        options = np.unique(np.concatenate([[floor], won_lv[np.isfinite(won_lv) & (won_lv >= floor)]]))
+        fa = np.array([np.mean(won_lv > t) if won_lv.size else 0.0 for t in options])
+        miss = np.array([np.mean(lost_lv <= t) if lost_lv.size else 0.0 for t in options])
+        ok = fa <= target + 1e-12
+        i = int(np.argmax(ok)) if ok.any() else int(np.argmin(fa + miss))  # misses grow with the threshold
+        candidates.append(PolicyCalibration(run, float(options[i]), float(fa[i]),
+                                            float(miss[i]) if lost_lv.size else None, bool(ok.any())))
+
+    def cost(c: PolicyCalibration):
+        miss = c.miss_rate or 0.0
+        return (0, miss, c.run, c.ratio) if c.feasible else (1, c.false_alarm_rate + miss, c.run, c.ratio)
+
+    return min(candidates, key=cost), candidates
 
 
 class SupervisorPhase(enum.Enum):

@@ -76,3 +76,23 @@ def test_the_expert_reaches_pick_place_twos_sub_goals_in_order():
 
     steps = expert_milestone_steps("pick_place_two", episodes=2, seed=3)
     assert all(len(s) == 4 and s == sorted(s) and s[0] > 20 for s in steps)
+
+
+def test_the_supervisor_table_pools_false_alarms_and_misses_over_seeds_with_the_as_if_settings():
+    from hgdagger.benchmarks.bench_dagger import summarise_supervision
+
+    def seed(share, fa, won, miss, lost, as_if_fa):
+        audit = {"alone_won": won, "false_alarms": fa, "alone_lost": lost, "misses": miss, "divergence_ratio": 3.0,
+                 "divergence_steps": 12,
+                 "as_if": {"configured": {"alone_won": won, "false_alarms": as_if_fa, "alone_lost": lost, "misses": 0,
+                                          "divergence_ratio": 0.8, "divergence_steps": 3}}}
+        return {"hgdagger": {"supervision": [{"round": 1, "human_step_share": share, "audit": audit}]}}
+
+    rows = summarise_supervision([seed(0.2, 1, 5, 0, 5, 5), seed(0.4, 0, 5, 1, 5, 4)])
+    (r,) = rows
+    assert r["human_step_share"]["mean"] == pytest.approx(0.3)
+    assert (r["false_alarms"]["count"], r["false_alarms"]["of"]) == (1, 10) and r["misses"]["pooled_rate"] == 0.1
+    lo, hi = r["false_alarms"]["pooled_ci95"]
+    assert lo < 0.1 < hi
+    assert r["as_if"]["configured"]["false_alarms"]["pooled_rate"] == 0.9
+    assert r["as_if"]["configured"]["setting_per_seed"] == [[0.8, 3], [0.8, 3]]

@@ -53,7 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scratch-ablation", action="store_true",
                    help="also retrain on the loop's final data from scratch with BC's gradient steps: separates "
                    "what the data is worth from the loop's fine-tuning schedule")
-    p.add_argument("--runs", default="runs/bench_dagger", help="run folders (resumable: rerun to continue)")
+    p.add_argument("--name", default=None,
+                   help="what the results are called (run folder and JSON/PNG names); default: the task, and the "
+                        "preset unless it is the default")
+    p.add_argument("--runs", default="runs/bench_dagger",
+                   help="run folders (resumable: rerun to continue; a finished seed's result.json is reused)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and the PNGs")
     return p.parse_args(argv)
 
@@ -137,6 +141,12 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     log = (lambda *_: None) if quiet else print
     cfg = loop_config(args, seed)
     base = Path(args.runs) / result_name(args) / f"seed{seed}"
+    finished = base / "result.json"
+    if finished.exists():  # this seed finished in an earlier session
+        out = json.loads(finished.read_text())
+        if args.scratch_ablation <= ("hgdagger_scratch" in out):
+            print(f"seed {seed}: finished earlier ({finished})", flush=True)
+            return out
     dagger = run_loop(cfg, base / "hgdagger", progress=not quiet, log=log)
     # Off track means what made the loop's supervisor act: its threshold as calibrated for this task.
     from hgdagger.loop.supervision import supervisor_for_run
@@ -149,7 +159,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     bc = run_loop(bcfg, base / "bc", progress=not quiet, log=log)
     out = {
         "seed": seed,
-        "hgdagger": {"rounds": [r.__dict__ for r in dagger],
+        "hgdagger": {"rounds": [r.__dict__ for r in dagger], "supervision": supervision(base / "hgdagger", cfg.rounds),
                      "watched": watched_eval(watch_cfg, run_folder.checkpoint_path(base / "hgdagger", cfg.rounds))},
         "bc": {"demos": bcfg.demos, "train_steps": bcfg.train_steps, "labels": bc[-1].labels_so_far,
                "success": bc[-1].success_rate, "successes": bc[-1].eval_successes, "episodes": bc[-1].eval_episodes,
@@ -161,11 +171,92 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         out["hgdagger_scratch"] = scratch_ablation(watch_cfg, bcfg.train_steps, base, quiet)
     print(f"seed {seed}: HG-DAgger {dagger[-1].success_rate:.2f} with {labels} labels; "
           f"BC {bc[-1].success_rate:.2f} with {bc[-1].labels_so_far} labels ({bcfg.demos} demos)", flush=True)
+    run_folder.write_json(finished, out)
     return out
 
 
+def supervision(run: Path, rounds: int) -> list[dict]:
+    """Per supervised round of a loop run: its human-step share, the audit of its supervisor against
+    the policy alone on the rollout seeds, and the setting it ran with (with its calibration)."""
+    from recorder import run_folder
+
+    out = []
+    for r in range(1, rounds + 1):
+        sessions = json.loads(run_folder.sessions_path(run, r).read_text())
+        calibration = run_folder.round_dir(run, r) / "supervisor.json"
+        out.append({"round": r, "human_step_share": sessions["human_step_share"],
+                    "interventions_per_episode": sessions["interventions_per_episode"],
+                    "audit": sessions.get("supervisor", {}),
+                    "calibration": json.loads(calibration.read_text()) if calibration.exists() else None})
+    return out
+
+
+def summarise_supervision(per_seed: list[dict]) -> list[dict]:
+    """Per supervised round, over seeds: human-step share (mean, sd) and the audited false-alarm and
+    miss rates (per seed, and pooled over seeds' rollouts with a Wilson interval)."""
+    rounds = [s["hgdagger"].get("supervision") for s in per_seed]
+    if not all(rounds):
+        return []
+    out = []
+    for k in range(min(len(r) for r in rounds)):
+        rows = [r[k] for r in rounds]
+        share = np.array([row["human_step_share"] for row in rows])
+        entry = {"round": rows[0]["round"], "human_step_share": {"mean": float(share.mean()),
+                 "std": float(share.std(ddof=1)) if len(share) > 1 else 0.0, "per_seed": share.tolist()},
+                 "setting_per_seed": [[row["audit"].get("divergence_ratio"), row["audit"].get("divergence_steps")]
+                                      for row in rows]}
+        entry |= _pooled_audit([row["audit"] for row in rows])
+        names = set.intersection(*(set(row["audit"].get("as_if", {})) for row in rows))
+        entry["as_if"] = {name: _pooled_audit([row["audit"]["as_if"][name] for row in rows]) | {
+            "setting_per_seed": [[row["audit"]["as_if"][name]["divergence_ratio"],
+                                  row["audit"]["as_if"][name]["divergence_steps"]] for row in rows]}
+            for name in sorted(names)}
+        out.append(entry)
+    return out
+
+
+def _pooled_audit(audits: list[dict]) -> dict:
+    """False alarms and misses over seeds: counts pooled, with a Wilson interval, and per seed."""
+    out = {}
+    for what, hits, of in (("false_alarms", "false_alarms", "alone_won"), ("misses", "misses", "alone_lost")):
+        k_, n_ = [int(a.get(hits, 0)) for a in audits], [int(a.get(of, 0)) for a in audits]
+        lo, hi = wilson_interval(sum(k_), sum(n_))
+        out[what] = {"count": sum(k_), "of": sum(n_), "pooled_rate": sum(k_) / sum(n_) if sum(n_) else None,
+                     "pooled_ci95": [lo, hi], "per_seed": [f"{a}/{b}" for a, b in zip(k_, n_)]}
+    return out
+
+
+def print_supervision(rows: list[dict]) -> None:
+    """The supervisor per round: human steps, false alarms and misses (audited on the rollout seeds)."""
+    def rate(m):
+        if m["pooled_rate"] is None:
+            return "-"
+        return f"{m['count']}/{m['of']} = {m['pooled_rate']:.2f} [{m['pooled_ci95'][0]:.2f}, {m['pooled_ci95'][1]:.2f}]"
+
+    print("\nthe supervisor per round (false alarm: a takeover in a rollout the policy wins alone on the same seed; "
+          "miss: a rollout it loses alone, never taken over; pooled over seeds, Wilson 95% CI)")
+    def setting(pairs):
+        return " ".join("-" if t is None else f"{t:.2f}/{n}" for t, n in pairs)
+
+    table = []
+    for r in rows:
+        table.append([r["round"], "rollouts (as run)", f"{100 * r['human_step_share']['mean']:.0f}% ± "
+                      f"{100 * r['human_step_share']['std']:.0f}", rate(r["false_alarms"]), rate(r["misses"]),
+                      setting(r["setting_per_seed"])])
+        for name, label in (("configured", "as if uncalibrated"), ("expert_calibrated", "as if expert-calibrated"),
+                            ("this_round", "as if this setting")):
+            if name in r.get("as_if", {}):
+                m = r["as_if"][name]
+                table.append(["", label, "", rate(m["false_alarms"]), rate(m["misses"]), setting(m["setting_per_seed"])])
+    print("(as if: the same replays, judged by the supervisor's rule at another setting: before and after calibration)")
+    print_table(["round", "supervisor", "human steps mean ± sd", "false alarms", "misses", "threshold/steps per seed"],
+                table)
+
+
 def result_name(args: argparse.Namespace) -> str:
-    """What the results are called: the task, and the preset unless it is the default."""
+    """What the results are called: --name, else the task, and the preset unless it is the default."""
+    if getattr(args, "name", None):
+        return args.name
     return args.task if args.preset == "default" else f"{args.task}_{args.preset}"
 
 
@@ -200,6 +291,7 @@ def summarise(per_seed: list[dict], milestones: tuple[str, ...] = ()) -> dict:
         "round0": method([r["success_rate"] for r in first], [r["eval_successes"] for r in first],
                          [r["eval_episodes"] for r in first], [r["labels_so_far"] for r in first]),
     }
+    out["supervision"] = summarise_supervision(per_seed)
     if all("hgdagger_scratch" in s for s in per_seed):
         runs = [s["hgdagger_scratch"] for s in per_seed]
         out["hgdagger_scratch"] = method([r["success"] for r in runs], [r["successes"] for r in runs],
@@ -329,6 +421,8 @@ def run(argv: list[str] | None = None) -> dict:
                      f"[{m['pooled_ci95'][0]:.2f}, {m['pooled_ci95'][1]:.2f}]",
                      " ".join(f"{r:.2f}" for r in m["per_seed"]), slope])
     print_table(["method", "labels", "success mean ± sd", "pooled 95% CI", "per seed", "off-track slope"], rows)
+    if summary["supervision"]:
+        print_supervision(summary["supervision"])
     if milestones:
         print("\nfailure against horizon: share of evaluation episodes that never reached each sub-goal (mean ± sd over seeds)")
         ms = summary["milestones"]

@@ -56,11 +56,18 @@ class LoopConfig:
             if set(raw["supervisor"]) - known_sup:
                 raise ValueError(f"unknown supervisor settings {sorted(set(raw['supervisor']) - known_sup)}; "
                                  f"known: {sorted(known_sup)}")
-            raw["supervisor"] = SupervisorConfig(**raw["supervisor"])
+            sup = dict(raw["supervisor"])
+            if isinstance(sup.get("calibration_run_multiples"), list):  # JSON has lists, the default a tuple
+                sup["calibration_run_multiples"] = tuple(sup["calibration_run_multiples"])
+            raw["supervisor"] = SupervisorConfig(**sup)
         cfg = cls(**raw)
         errors = type_errors(cfg) + range_errors(cfg, MINIMUM)
         if errors:
             raise ValueError("bad loop settings: " + "; ".join(errors))
+        multiples = cfg.supervisor.calibration_run_multiples
+        if not isinstance(multiples, (list, tuple)) or not all(isinstance(m, int) and m >= 1 for m in multiples):
+            raise ValueError("bad loop settings: supervisor.calibration_run_multiples: expected a list of whole "
+                             f"numbers of at least 1, got {multiples!r}")
         if not isinstance(cfg.include, list):
             raise ValueError(f"bad loop settings: include: expected a list of labels, got {cfg.include!r}")
         cfg.include = list(check_include(cfg.include))

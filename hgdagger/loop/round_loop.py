@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hgdagger.loop.config import LoopConfig
 from hgdagger.loop.sessions import demonstrations, summarise, supervised_rollouts
-from hgdagger.loop.supervision import audit, replay_alone, supervisor_for_run
+from hgdagger.loop.supervision import audit, audit_as_if, replay_alone, supervisor_for_round, supervisor_for_run
 from recorder import run_folder
 
 
@@ -41,8 +41,10 @@ class RoundResult:
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
 
-def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progress) -> dict:
-    """Run this round's episodes through the runtime, writing them into round_<r>/data."""
+def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progress,
+                 as_if: dict[str, tuple[float, int]] | None = None) -> dict:
+    """Run this round's episodes through the runtime, writing them into round_<r>/data. as_if: other
+    supervisor settings (name: threshold, steps) whose audit on the same replays is reported beside."""
     from hgdagger.common.record_queue import RecordQueue
     from recorder.thread_writer import QueueWriter
 
@@ -61,9 +63,12 @@ def record_round(cfg: LoopConfig, run: Path, r: int, server: str | None, progres
         raise RuntimeError(f"recording round {r} failed: {writer.error}")
     summary = summarise(stats, cfg.include) | {"record_drops": records.dropped}
     if r > 0:  # the same seeds with no supervisor: were its takeovers needed?
-        alone = replay_alone(run_folder.checkpoint_path(run, r - 1), cfg.task, seeds, cfg.execute_steps)
+        alone, gaps = replay_alone(run_folder.checkpoint_path(run, r - 1), cfg.task, seeds, cfg.execute_steps,
+                                   cfg.supervisor)
         summary["supervisor"] = audit([s.takeovers > 0 for s in stats], alone).as_dict() | {
-            "divergence_ratio": cfg.supervisor.divergence_ratio}
+            "divergence_ratio": cfg.supervisor.divergence_ratio, "divergence_steps": cfg.supervisor.divergence_steps,
+            "as_if": {name: {"divergence_ratio": t, "divergence_steps": n} | audit_as_if(gaps, alone, t, n).as_dict()
+                      for name, (t, n) in (as_if or {}).items()}}
     run_folder.sessions_path(run, r).write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -200,8 +205,16 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
                         server = PolicyServerProcess(previous, run_folder.server_socket(run), run_folder.log_path(run, "server"))
                     else:
                         server.reload(previous)
+                this_round = settings if r == 0 else dataclasses.replace(settings, supervisor=supervisor_for_round(
+                    cfg.supervisor, settings.supervisor, cfg.task, run, r, cfg.seed, cfg.execute_steps, log))
+                # The same replays judged as the configured and the expert-calibrated supervisor would have:
+                # false alarms and misses before and after each calibration, on the same policy and seeds.
+                as_if = {"configured": (cfg.supervisor.divergence_ratio, cfg.supervisor.divergence_steps),
+                         "expert_calibrated": (settings.supervisor.divergence_ratio, settings.supervisor.divergence_steps),
+                         "this_round": (this_round.supervisor.divergence_ratio, this_round.supervisor.divergence_steps)}
                 with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
-                    sessions = record_round(settings, run, r, server.endpoint if server else None, bar)
+                    sessions = record_round(this_round, run, r, server.endpoint if server else None, bar,
+                                            as_if if r > 0 else None)
             checkpoint, seconds = train_round(cfg, run, r, progress, log=log)
             wins, total = evaluate_round(cfg, checkpoint, progress)
             audited = sessions.get("supervisor", {})
