@@ -11,6 +11,8 @@ configs, so anyone can see what a checkpoint was trained on.
                                             (with sizes) and the episodes left out (recorder.selection)
     <run>/round_<r>/sessions.json           what round r's sessions recorded (episodes, human steps)
     <run>/round_<r>/eval.json               evaluation of that checkpoint (a round with one is finished)
+    <run>/round_0/seed_data.json            datasets from elsewhere (a lab's LeRobot v3 folders, other runs'
+                                            episode folders) that round 0 and every later round train on
 
 Round r's checkpoint is trained on all data of rounds 0..r (aggregation, as DAgger and HG-DAgger
 prescribe: Ross et al., AISTATS 2011; Kelly et al., ICRA 2019), and the sessions of round r+1 run it.
@@ -105,15 +107,55 @@ def episode_files(run: str | Path, r: int) -> list[Path]:
     return files
 
 
+def seed_data_path(run: str | Path) -> Path:
+    return round_dir(run, 0) / "seed_data.json"
+
+
+def seed_datasets(run: str | Path) -> list[Path]:
+    """The datasets from elsewhere this run's round 0 was seeded with (``add_seed_dataset``)."""
+    path = seed_data_path(run)
+    if not path.exists():
+        return []
+    try:
+        return [Path(p) for p in json.loads(path.read_text())["datasets"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RoundError(f"cannot read '{path}': {e}") from None
+
+
+def add_seed_dataset(run: str | Path, folder: str | Path) -> list[Path]:
+    """Seed round 0 with ``folder`` (a LeRobotDataset v3.0 folder or a folder of episode files), kept
+    by absolute path so every later round aggregates it too; returns every seed dataset. The folder
+    is not copied: a lab's dataset stays where its other tools expect it."""
+    folder = Path(folder).resolve()
+    datasets = seed_datasets(run)
+    if folder not in datasets:
+        datasets.append(folder)
+        round_dir(run, 0).mkdir(parents=True, exist_ok=True)
+        seed_data_path(run).write_text(json.dumps({"datasets": [str(d) for d in datasets]}, indent=2))
+    return datasets
+
+
 def training_files(run: str | Path, upto: int) -> list[Path]:
-    """All episode files of rounds 0..upto (aggregation); empty rounds are an error, named."""
+    """All episode files of rounds 0..upto (aggregation), and round 0's seed datasets (folders); empty
+    rounds are an error, named (round 0 may hold seed datasets alone)."""
     rounds = [r for r in list_rounds(run) if r <= upto]
     if upto not in rounds:
         raise RoundError(f"run '{run}' has no folder round_{upto} (rounds present: {list_rounds(run)})")
-    files: list[Path] = []
+    seeds = seed_datasets(run)
+    for d in seeds:
+        if not d.is_dir():
+            raise RoundError(f"run '{run}' is seeded with '{d}' ({seed_data_path(run)}), which is no longer there")
+    files: list[Path] = list(seeds)
     for r in rounds:
+        if r == 0 and seeds and not episode_files_or_none(run, 0):
+            continue
         files += episode_files(run, r)
     return files
+
+
+def episode_files_or_none(run: str | Path, r: int) -> list[Path]:
+    d = data_dir(run, r)
+    return sorted(d.glob("*.hdf5")) if d.is_dir() else []
 
 
 def latest_checkpoint(run: str | Path) -> Path | None:

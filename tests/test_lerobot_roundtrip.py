@@ -204,3 +204,25 @@ def test_a_run_without_cameras_exports_and_reads_back(tmp_path):
     kept = [e for e in kept if e.attrs["label"] == "success" or e.attrs["kind"] == "rollout" and e.attrs["label"] != "discard"]
     assert [len(b.actions) for b in back] == [len(e.actions) for e in kept]
     assert all(np.array_equal(b.actions, e.actions.astype(np.float32)) for b, e in zip(back, kept))
+
+
+def test_a_run_seeded_with_a_v3_folder_trains_round_0_on_it_and_every_later_round_too(exported, tmp_path):
+    """A lab's existing demonstrations seed the first policy of a run (hgd-train --run --seed-data),
+    and later rounds aggregate them with what the run recorded."""
+    from hgdagger.cli import train as train_cli
+    from policy_server.checkpoint import load_checkpoint
+    from recorder import run_folder
+
+    run, v3 = exported
+    lab = tmp_path / "lab"
+    tiny = ["model.net.hidden=32", "model.net.depth=1", "model.net.cond_dim=16", "model.net.obs_hidden=32",
+            "model.net.time_dim=16", "batch_size=16", "val_every=2", "ckpt_every=2", "warmup_steps=1"]
+    assert train_cli.main(["--run", str(lab), "--seed-data", str(v3), "--steps", "2", "--horizon", "4", "--relative-to",
+                           "none", "--no-progress", "--threads", "1", "--set", *tiny]) == 0
+    assert load_checkpoint(run_folder.checkpoint_path(lab, 0))["data_files"] == [str(v3.resolve())]
+    shutil.copytree(run / "round_1", lab / "round_1")  # the run's own rollouts of round 1
+    files = run_folder.training_files(lab, 1)
+    assert files[0] == v3.resolve() and len(files) == 1 + len(list((run / "round_1" / "data").glob("*.hdf5")))
+    (tmp_path / "empty").mkdir()
+    assert train_cli.main(["--run", str(lab), "--seed-data", str(tmp_path / "empty")]) == 2  # nothing to train on there
+    assert run_folder.seed_datasets(lab) == [v3.resolve()]

@@ -17,6 +17,7 @@ Plain files or folders work too (defaults: TrainConfig's, uniform weighting):
 
     hgd-train --data demos/ more/ep_0003.hdf5 --out runs/try/checkpoints --steps 5000
     hgd-train --data lab_so101_dataset/ --out runs/seed/checkpoints   # a LeRobotDataset v3.0 folder
+    hgd-train --run runs/so101 --seed-data lab_so101_dataset/         # round 0 of a run from a lab's dataset
 
 What is trained on: successful demonstrations and every rollout (its human corrections are what
 HG-DAgger learns from, whether or not the rollout succeeded). Demonstrations labelled failure or
@@ -66,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     src.add_argument("--data", nargs="+",
                      help="episode files or folders (searched for *.hdf5), or LeRobotDataset v3.0 folders")
     p.add_argument("--round", type=nonnegative_int, help="with --run: the round to train (default: the newest round)")
+    p.add_argument("--seed-data", nargs="+", type=Path, default=[], metavar="DIR",
+                   help="with --run: seed the run's round 0 with these datasets (a lab's LeRobotDataset v3.0 "
+                        "folders, or folders of episode files); they are kept by path in round_0/seed_data.json "
+                        "and every later round trains on them too")
     p.add_argument("--out", type=Path, help="with --data: checkpoint folder")
     p.add_argument("--include", nargs="*", choices=INCLUDABLE, metavar="LABEL",
                    help="also train on episodes left out by default: 'failure' (demonstrations that failed), "
@@ -186,6 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if (args.run is None) == (args.data is None):
         raise SystemExit("give exactly one of --run RUN (a round) or --data FILES (plain files)")
+    if args.seed_data:
+        if args.run is None:
+            return fail("--seed-data seeds a run's round 0: give it with --run RUN (with --data, list the folders there)")
+        for d in args.seed_data:
+            if not d.is_dir():
+                return fail(f"--seed-data {d}: no such folder")
+            if not (d / "meta" / "info.json").is_file() and not any(d.rglob("*.hdf5")):
+                return fail(f"--seed-data {d}: neither a LeRobotDataset v3.0 folder (meta/info.json) nor a folder "
+                            "of episode files (*.hdf5)")
+        for d in args.seed_data:
+            run_folder.add_seed_dataset(args.run, d)
+        if args.round is None:
+            args.round = 0
     from policy_server import round_training
     from policy_server.interrupt import TrainingInterrupted
     from policy_server.train import NothingToResume, resume_checkpoint
