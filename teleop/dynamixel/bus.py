@@ -24,6 +24,7 @@ from dynamixel_sdk import (COMM_PORT_BUSY, COMM_RX_CORRUPT, COMM_RX_FAIL, COMM_R
 
 from teleop.dynamixel import control_table as ct
 from teleop.dynamixel.config import BusConfig
+from teleop.serial_port import QuietPort
 
 log = logging.getLogger("hgd.dynamixel")
 
@@ -95,28 +96,8 @@ def packet_error_text(packets: PacketHandler, error: int) -> str:
     return packets.getRxPacketError(error).removeprefix("[RxPacketError] ")
 
 
-class Port(PortHandler):
-    """The SDK's PortHandler with an exclusive lock, a configurable latency timer and no spinning."""
-
-    def __init__(self, port_name: str, latency_ms: float = 1.0, read_wait_s: float = 0.001):
-        super().__init__(port_name)
-        self.latency_ms = latency_ms
-        self.read_wait_s = read_wait_s
-
-    def setupPort(self, cflag_baud):  # noqa: N802 (SDK name)
-        if self.is_open:
-            self.closePort()
-        self.ser = serial.Serial(port=self.port_name, baudrate=self.baudrate, bytesize=serial.EIGHTBITS,
-                                 timeout=self.read_wait_s, exclusive=True)
-        self.is_open = True
-        self.ser.reset_input_buffer()
-        self.tx_time_per_byte = (1000.0 / self.baudrate) * 10.0
-        return True
-
-    def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
-        # Same formula as the SDK (bytes on the wire + 2 latency timers + 2 ms), with our latency.
-        self.packet_start_time = self.getCurrentTime()
-        self.packet_timeout = self.tx_time_per_byte * packet_length + self.latency_ms * 2.0 + 2.0
+class Port(QuietPort, PortHandler):
+    """The SDK's PortHandler, exclusive, not spinning, with the adapter's latency (teleop.serial_port)."""
 
 
 def open_port(config: BusConfig) -> Port:

@@ -17,12 +17,12 @@ import logging
 from dataclasses import replace
 
 import numpy as np
-import serial
 import scservo_sdk as scs
 from scservo_sdk.protocol_packet_handler import protocol_packet_handler
 
 from teleop.dynamixel.bus import PORT_ERRORS, BusError, BusLost, DynamixelBus, NoReply, ServoInfo, _explain_open_error
 from teleop.dynamixel.config import BusConfig
+from teleop.serial_port import QuietPort
 from teleop.feetech import control_table as ct
 from teleop.feetech.protocol import error_text, from_sign_magnitude, to_sign_magnitude
 
@@ -72,31 +72,11 @@ def new_packets() -> CheckedPackets:
     return CheckedPackets()
 
 
-class Port(scs.PortHandler):
-    """The SDK's PortHandler with an exclusive lock, a configurable latency timer and no spinning."""
+class Port(QuietPort, scs.PortHandler):
+    """The SDK's PortHandler, exclusive, not spinning, with the adapter's latency (teleop.serial_port)."""
 
-    def __init__(self, port_name: str, latency_ms: float = 1.0, read_wait_s: float = 0.001):
-        super().__init__(port_name)
-        self.latency_ms = latency_ms
-        self.read_wait_s = read_wait_s
-
-    def setupPort(self, cflag_baud):  # noqa: N802 (SDK name)
-        if self.is_open:
-            self.closePort()
-        self.ser = serial.Serial(port=self.port_name, baudrate=self.baudrate, bytesize=serial.EIGHTBITS,
-                                 timeout=self.read_wait_s, exclusive=True)
-        self.is_open = True
+    def clearPort(self):  # noqa: N802 (SDK name): the SDK flushes output only, so a late reply was read as the next
         self.ser.reset_input_buffer()
-        self.tx_time_per_byte = (1000.0 / self.baudrate) * 10.0
-        return True
-
-    def clearPort(self):  # noqa: N802 (SDK name)
-        self.ser.reset_input_buffer()
-
-    def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
-        # bytes on the wire + 2 latency timers + 2 ms, with our latency (the SDK assumes 16 ms)
-        self.packet_start_time = self.getCurrentTime()
-        self.packet_timeout = self.tx_time_per_byte * packet_length + self.latency_ms * 2.0 + 2.0
 
 
 def open_port(config: BusConfig) -> Port:
