@@ -63,6 +63,9 @@ class BusConfig:
 @dataclass
 class ArmConfig:
     PROTOCOL: ClassVar[str] = "dynamixel"  # the servo family (a subclass for another family names its own)
+    ARMS: ClassVar[Path] = ARMS  # the family's shipped arm files, loadable by name
+    JOINT: ClassVar[type] = None  # set below, once JointConfig and GripperConfig of this module exist
+    GRIPPER: ClassVar[type] = None
     name: str
     bus: BusConfig
     joints: list[JointConfig]
@@ -142,23 +145,28 @@ class ArmConfig:
     def _from_dict(cls, raw: dict[str, Any], origin: str) -> "ArmConfig":
         try:
             raw = dict(raw)
+            raw.pop("protocol", None)  # chose this class (hgdagger.robots.arms)
             raw["bus"] = _build(BusConfig, raw.get("bus", {}), f"{origin}: bus")
-            raw["joints"] = [_build(JointConfig, j, f"{origin}: joints[{i}]") for i, j in enumerate(raw.get("joints", []))]
+            raw["joints"] = [_build(cls.JOINT, j, f"{origin}: joints[{i}]") for i, j in enumerate(raw.get("joints", []))]
             if raw.get("gripper") is not None:
-                raw["gripper"] = _build(GripperConfig, raw["gripper"], f"{origin}: gripper")
+                raw["gripper"] = _build(cls.GRIPPER, raw["gripper"], f"{origin}: gripper")
             return _build(cls, raw, origin)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{origin}: {exc}") from None
 
     @classmethod
+    def shipped_arms(cls) -> list[str]:
+        return sorted(p.stem for p in cls.ARMS.glob("*.json"))
+
+    @classmethod
     def load(cls, path: str | Path) -> "ArmConfig":
         """Read a JSON (.json) or TOML (.toml) arm file, or a shipped arm by name (``koch_follower``)."""
         path = Path(path)
-        if not path.exists() and path.suffix == "" and (ARMS / f"{path}.json").exists():
-            path = ARMS / f"{path}.json"
+        if not path.exists() and path.suffix == "" and (cls.ARMS / f"{path}.json").exists():
+            path = cls.ARMS / f"{path}.json"
         if not path.exists():
-            raise ValueError(f"arm config {path} does not exist; shipped arms: {', '.join(shipped_arms())} "
-                             f"(copy one from {ARMS} to start your own)")
+            raise ValueError(f"arm config {path} does not exist; shipped arms: "
+                             f"{', '.join(cls.shipped_arms())} (copy one from {cls.ARMS} to start your own)")
         text = path.read_text()
         try:
             raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
@@ -167,7 +175,10 @@ class ArmConfig:
         return cls.from_dict(raw, str(path), path.parent)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2))
+        Path(path).write_text(json.dumps({"protocol": self.PROTOCOL} | asdict(self), indent=2))
+
+
+ArmConfig.JOINT, ArmConfig.GRIPPER = JointConfig, GripperConfig
 
 
 def _build(kind, raw: dict[str, Any], where: str):
@@ -181,4 +192,4 @@ def _build(kind, raw: dict[str, Any], where: str):
 
 
 def shipped_arms() -> list[str]:
-    return sorted(p.stem for p in ARMS.glob("*.json"))
+    return ArmConfig.shipped_arms()

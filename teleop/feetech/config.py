@@ -10,15 +10,13 @@ from the arms this package ships (``arms/so101_follower.json``).
 
 from __future__ import annotations
 
-import json
 import math
-import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from teleop.dynamixel.calibration import GripperMap, JointMap
-from teleop.dynamixel.config import ArmConfig, BusConfig, _build
+from teleop.dynamixel.config import ArmConfig
 from teleop.feetech import control_table as ct
 
 ARMS = Path(__file__).with_name("arms")
@@ -53,6 +51,7 @@ class GripperConfig:
 @dataclass
 class FeetechArmConfig(ArmConfig):
     PROTOCOL: ClassVar[str] = PROTOCOL
+    ARMS: ClassVar[Path] = ARMS
     operating_mode: str = "position"  # STS arm joints: one turn, limits enforced by the servo
     p_coefficient: int | None = None  # position loop P gain (STS default 32; LeRobot uses 16 against shaking)
     return_delay_us: int | None = 0  # reply delay (STS default 500 us); None leaves the servo's
@@ -91,38 +90,9 @@ class FeetechArmConfig(ArmConfig):
     def gripper_map(self) -> GripperMap | None:
         return GripperMap(self.gripper.open_ticks, self.gripper.closed_ticks) if self.gripper else None
 
-    # ---------------------------------------------------------------- files
-    @classmethod
-    def _from_dict(cls, raw: dict[str, Any], origin: str) -> "FeetechArmConfig":
-        try:
-            raw = dict(raw)
-            raw.pop("protocol", None)
-            raw["bus"] = _build(BusConfig, raw.get("bus", {}), f"{origin}: bus")
-            raw["joints"] = [_build(JointConfig, j, f"{origin}: joints[{i}]") for i, j in enumerate(raw.get("joints", []))]
-            if raw.get("gripper") is not None:
-                raw["gripper"] = _build(GripperConfig, raw["gripper"], f"{origin}: gripper")
-            return _build(cls, raw, origin)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{origin}: {exc}") from None
 
-    @classmethod
-    def load(cls, path: str | Path) -> "FeetechArmConfig":
-        """Read a JSON (.json) or TOML (.toml) arm file, or a shipped arm by name (``so101_follower``)."""
-        path = Path(path)
-        if not path.exists() and path.suffix == "" and (ARMS / f"{path}.json").exists():
-            path = ARMS / f"{path}.json"
-        if not path.exists():
-            raise ValueError(f"arm config {path} does not exist; shipped Feetech arms: {', '.join(shipped_arms())}")
-        text = path.read_text()
-        try:
-            raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"arm config {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
-        return cls.from_dict(raw, str(path), path.parent)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"protocol": PROTOCOL} | asdict(self), indent=2))
+FeetechArmConfig.JOINT, FeetechArmConfig.GRIPPER = JointConfig, GripperConfig
 
 
 def shipped_arms() -> list[str]:
-    return sorted(p.stem for p in ARMS.glob("*.json"))
+    return FeetechArmConfig.shipped_arms()
