@@ -38,7 +38,8 @@ COMMAND_PROCESSES = {"chunk": 2, "train": 1}  # hgd-serve (server + a runtime be
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="hgd-bench-colocation", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--load", type=positive_int, default=2, help="busy processes beside the workloads (default: 2)")
     p.add_argument("--chunks", type=positive_int, default=200, help="chunks timed per cell (default: 200)")
     p.add_argument("--train-steps", type=positive_int, default=20, help="training steps timed per cell (default: 20)")
@@ -103,7 +104,8 @@ def run(argv: list[str] | None = None) -> dict:
             for work, n in (("chunk", args.chunks), ("train", args.train_steps)):
                 for mode, count in (("torch default", None), ("chosen", counts[work])):
                     r = run_work(work, n, count)
-                    cells[(work, mode, load)] = {"threads": r["threads"], **spread(r["ms"])}
+                    cell = cells[(work, mode, load)] = {"threads": r["threads"], **spread(r["ms"])}
+                    print(f"  {work}, {mode} ({r['threads']}), {load} busy: {cell['median']:.2f} ms", flush=True)
         finally:
             stop(hogs)
     rows = []
@@ -128,11 +130,13 @@ def loop_rows(args: argparse.Namespace, cores: int) -> list[dict]:
     rows = []
     for label, count in (("default", None), ("one per core", cores)):
         quiet = time_loop(args.loop, count)
+        print(f"  hgd-loop, {label} threads, quiet: {quiet:.0f} s", flush=True)
         hogs = busy_processes(args.loop_load)
         try:
             loaded = time_loop(args.loop, count)
         finally:
             stop(hogs)
+        print(f"  hgd-loop, {label} threads, beside {args.loop_load} busy: {loaded:.0f} s", flush=True)
         rows.append({"threads": label, "quiet_s": quiet, "loaded_s": loaded, "loaded_over_quiet": loaded / quiet})
     return rows
 
