@@ -35,7 +35,11 @@ def test_the_benchmark_runs_both_arms_and_the_ablation_and_writes_its_report(tmp
     report = run(["--task", "reach", "--seeds", "0", "1", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path),
                   "--scratch-ablation", *tiny])
     summary = report["summary"]
-    assert set(summary) == {"hgdagger", "bc", "round0", "hgdagger_scratch"}
+    assert set(summary) == {"hgdagger", "bc", "round0", "hgdagger_scratch", "supervision"}
+    (supervised,) = summary["supervision"]  # one supervised round: its audit pooled over both seeds' rollouts
+    assert supervised["false_alarms"]["of"] + supervised["misses"]["of"] == 2 * 2
+    assert set(supervised["as_if"]) == {"configured", "expert_calibrated", "this_round"}
+    assert (tmp_path / "runs" / "reach" / "seed0" / "result.json").exists()  # a finished seed is kept for a rerun
     assert summary["bc"]["labels_mean"] >= summary["hgdagger"]["labels_mean"]  # BC gets at least the loop's labels
     seed0 = report["per_seed"][0]
     assert seed0["bc"]["train_steps"] == 60 + 30 and seed0["hgdagger_scratch"]["train_steps"] == 90
