@@ -77,6 +77,12 @@ class Session:
                 return line
         raise AssertionError(f"never printed {text!r}:\n" + "".join(self.out))
 
+    def kill(self) -> None:
+        """Leave nothing behind when a test failed before the session ended."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
     def finish(self, timeout: float = 60.0) -> str:
         self.proc.wait(timeout)
         time.sleep(0.2)

@@ -147,5 +147,6 @@ def test_a_keyboard_on_an_arm_without_kinematics_is_told_so_in_the_terminal(tmp_
         out = session.finish()
     finally:
         op.close()
+        session.kill()
         stop(emulator)
     assert out.count("no kinematic model: a gamepad") == 1, out

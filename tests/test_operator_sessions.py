@@ -77,7 +77,7 @@ def test_collect_into_a_running_recorder_is_confirmed_per_episode(tmp_path):
     rec_ep, data = f"ipc://{tmp_path}/rec", tmp_path / "run" / "round_0" / "data"
     recorder = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.record", "--endpoint", rec_ep, "--out", str(data)],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    op = None
+    op = s = None
     try:
         assert "listening" in recorder.stdout.readline()
         intent = f"ipc://{tmp_path}/intent"
@@ -92,6 +92,8 @@ def test_collect_into_a_running_recorder_is_confirmed_per_episode(tmp_path):
     finally:
         if op:
             op.close()
+        if s:
+            s.kill()
         recorder.terminate()
         recorder.wait(10)
     assert s.proc.returncode == 0, out
@@ -126,6 +128,7 @@ def test_a_session_killed_mid_episode_leaves_the_episode_closed_and_no_recorder_
         assert not Path(f"/proc/{recorder_pid}").exists(), "the session's recorder outlived it"
     finally:
         op.close()
+        s.kill()
     eps = episode_attrs(data)
     assert len(eps) == 1 and eps[0]["label"] == "aborted" and eps[0]["steps"] > 10, eps
 
