@@ -9,7 +9,8 @@ import sys
 import threading
 import time
 
-from hgdagger.cli.arguments import fail, nonnegative_float, positive_float, positive_int, reports_missing_extras
+from hgdagger.cli.arguments import fail, positive_int, reports_missing_extras
+from hgdagger.cli.emulator_options import add_servo_and_fault_arguments, vanishing_ids
 
 EPILOG = """\
 Examples:
@@ -55,16 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--twin", default=None, metavar="MODEL",
                    help="with --config: back the servos with MuJoCo physics of this arm model (so101) instead of "
                    "a first-order lag, on the wall clock")
-    p.add_argument("--tau", type=positive_float, default=0.05, help="first-order time constant of the servos, s (default 0.05)")
-    p.add_argument("--hand-motion", choices=["none", "sine"], default="none",
-                   help="torque-off servos: 'sine' swings each joint +-0.5 rad with a 4 s period (default none)")
-    p.add_argument("--drop", type=nonnegative_float, default=0.0, help="fraction of instruction packets left unanswered")
-    p.add_argument("--corrupt", type=nonnegative_float, default=0.0, help="fraction of status packets sent with a bad checksum")
-    p.add_argument("--delay-ms", type=nonnegative_float, default=0.0, help="extra delay before every reply, ms")
-    p.add_argument("--baud", type=int, default=0,
-                   help="add the wire time of each reply at this baud rate (10 bits/byte); 0: as fast as the pty")
-    p.add_argument("--vanish-ids", default="", help="comma-separated ids that SIGUSR1 makes disappear / reappear")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the fault injection")
+    add_servo_and_fault_arguments(p, "a bad checksum")
     return p
 
 
@@ -76,13 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     from teleop.feetech.emulator import EmulatedServo, Faults, ServoChain
     from hgdagger.robots.arms import load_arm
 
-    for name in ("drop", "corrupt"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            return fail(f"--{name} must be a fraction in [0, 1]")
     try:
-        vanish = {int(x) for x in args.vanish_ids.split(",") if x.strip()}
-    except ValueError:
-        return fail(f"--vanish-ids {args.vanish_ids!r}: expected comma-separated integers")
+        vanish = vanishing_ids(args)
+    except ValueError as exc:
+        return fail(str(exc))
     if args.lerobot_calibration and not args.config:
         return fail("--lerobot-calibration needs --config (the arm whose motors the file names)")
     try:

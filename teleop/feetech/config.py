@@ -10,13 +10,13 @@ from the arms this package ships (``arms/so101_follower.json``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from teleop.dynamixel.calibration import GripperMap, JointMap
 from teleop.dynamixel.config import ArmConfig
+from teleop.dynamixel.config import JointConfig as DynamixelJointConfig
 from teleop.feetech import control_table as ct
 
 ARMS = Path(__file__).with_name("arms")
@@ -24,17 +24,10 @@ PROTOCOL = "feetech"
 
 
 @dataclass
-class JointConfig:
-    name: str
-    id: int
+class JointConfig(DynamixelJointConfig):
+    """An arm joint, as for Dynamixel (the fields mean the same), on an STS3215 by default."""
+
     model: str = "STS3215"
-    sign: float = 1.0
-    offset_quarter_turns: int = 0
-    center_ticks: float | None = None  # the step that reads 0 rad; None: the servo's middle (2048)
-    homing_offset: int | None = None  # written to the servo when it holds another; None: leave the servo's
-    lower: float = -math.pi  # rad, after calibration
-    upper: float = math.pi
-    max_velocity: float = 3.0  # rad/s
 
 
 @dataclass
