@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from policy_server.image_encoders import make_image_encoder
+
 
 @dataclass
 class NetConfig:
@@ -33,7 +35,9 @@ class NetConfig:
     cond_dim: int = 128  # observation embedding size
     time_dim: int = 64  # sinusoidal time embedding size
     obs_hidden: int = 256
-    image_channels: int = 32  # CNN width when images are used
+    image_encoder: str = "spatial_softmax"  # a key of image_encoders.IMAGE_ENCODERS, one per camera
+    image_channels: int = 16  # its width (keypoints, for spatial softmax: 16 trains 1.6x faster than 32 on a CPU)
+    image_shift: int = 4  # training augmentation: frames shifted by up to this many pixels (0: none)
     kernel: int = 5
 
 
@@ -52,30 +56,14 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, freqs: torch.Tensor | None =
     return F.pad(emb, (0, dim - 2 * freqs.shape[0]))
 
 
-class ImageEncoder(nn.Module):
-    """A small CNN: uint8 (B, H, W, 3) -> (B, out) via strided convs and global average pooling."""
-
-    def __init__(self, out: int, width: int = 32):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(3, width, 5, stride=2, padding=2), nn.GroupNorm(8, width), nn.Mish(),
-            nn.Conv2d(width, width * 2, 3, stride=2, padding=1), nn.GroupNorm(8, width * 2), nn.Mish(),
-            nn.Conv2d(width * 2, width * 2, 3, stride=2, padding=1), nn.GroupNorm(8, width * 2), nn.Mish(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width * 2, out),
-        )
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        x = img.permute(0, 3, 1, 2).float() / 255.0 - 0.5
-        return self.net(x)
-
-
 class ObsEncoder(nn.Module):
     """Normalised low-dim vector (B, D) and optional images {key: (B, H, W, 3)} -> cond (B, C)."""
 
     def __init__(self, lowdim_dim: int, image_keys: tuple[str, ...], cfg: NetConfig):
         super().__init__()
         self.image_keys = tuple(image_keys)
-        self.images = nn.ModuleDict({k: ImageEncoder(cfg.obs_hidden // 2, cfg.image_channels) for k in self.image_keys})
+        self.images = nn.ModuleDict({k: make_image_encoder(cfg.image_encoder, cfg.obs_hidden // 2, cfg.image_channels)
+                                     for k in self.image_keys})
         in_dim = lowdim_dim + len(self.image_keys) * (cfg.obs_hidden // 2)
         self.mlp = nn.Sequential(
             nn.Linear(max(in_dim, 1), cfg.obs_hidden), nn.Mish(),
@@ -91,6 +79,11 @@ class ObsEncoder(nn.Module):
         first, _, second, _, last = self.mlp  # (as functions: at batch 1 a module call costs more than its maths)
         x = F.mish(F.linear(x, first.weight, first.bias))
         return F.linear(F.mish(F.linear(x, second.weight, second.bias)), last.weight, last.bias)
+
+    def fit_image_statistics(self, frames: dict[str, torch.Tensor]) -> None:
+        """Each camera's encoder learns its input statistics from that camera's training frames."""
+        for k in self.image_keys:
+            self.images[k].stats.fit(frames[k])
 
 
 class ResBlock(nn.Module):

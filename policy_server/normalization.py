@@ -59,16 +59,23 @@ class ObsLayout:
         shapes: Mapping[str, tuple[int, ...]],
         lowdim_keys: tuple[str, ...] | None = None,
         use_images: bool = False,
+        image_keys: tuple[str, ...] | None = None,
     ) -> "ObsLayout":
-        """Layout from per-step shapes; low-dim keys in `lowdim_keys` order (default: sorted)."""
+        """Layout from per-step shapes; low-dim keys in `lowdim_keys` order (default: sorted); with
+        `use_images`, the camera keys `image_keys` (default: every one, sorted)."""
         lows = tuple(sorted(k for k, s in shapes.items() if not is_image_shape(tuple(s))))
         imgs = tuple(sorted(k for k, s in shapes.items() if is_image_shape(tuple(s))))
+        wanted = tuple(lowdim_keys or ()) + (tuple(image_keys or ()) if use_images else ())
+        missing = [k for k in wanted if k not in shapes]
+        if missing:
+            raise KeyError(f"observation keys {missing} not in the data (has {sorted(shapes)})")
+        not_images = [k for k in (image_keys or ()) if not is_image_shape(tuple(shapes[k]))] if use_images else []
+        if not_images:
+            raise KeyError(f"observation keys {not_images} are not camera frames (H, W, 3): {[shapes[k] for k in not_images]}")
         if lowdim_keys is not None:
-            missing = [k for k in lowdim_keys if k not in shapes]
-            if missing:
-                raise KeyError(f"observation keys {missing} not in the data (has {sorted(shapes)})")
             lows = tuple(lowdim_keys)
-        return ObsLayout(lows, imgs if use_images else (), {k: tuple(shapes[k]) for k in lows + (imgs if use_images else ())})
+        imgs = (tuple(image_keys) if image_keys is not None else imgs) if use_images else ()
+        return ObsLayout(lows, imgs, {k: tuple(shapes[k]) for k in lows + imgs})
 
     def mismatch(self, shapes: Mapping[str, tuple[int, ...]]) -> str | None:
         """Why `shapes` (per-step, no batch axis) cannot feed this layout, or None if it can."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from hgdagger.common.observation_sets import observation_set
 from recorder import run_folder
 from recorder.selection import check_include
 
@@ -37,6 +38,7 @@ class RoundRecipe:
     relative_to: str = "joint_pos"  # learn joint targets relative to the current joints (measured: reach from
     #                                 30 clean demos, 2000 steps: 0.33 success relative vs 0.07 absolute)
     from_scratch: bool = False
+    observations: str = "state"  # what the policy sees (hgdagger.common.observation_sets): state | pixels
     batch_size: int = 256
     horizon: int = 16  # chunk length H
     seed: int = 0
@@ -48,6 +50,7 @@ class RoundRecipe:
         names = {f.name for f in dataclasses.fields(cls)}
         recipe = cls(**{k: v for k, v in settings.items() if k in names})
         recipe.include = list(check_include(recipe.include))
+        observation_set(recipe.observations)  # (ValueError naming the sets)
         return recipe
 
     def fine_tunes(self, r: int) -> bool:
@@ -64,6 +67,7 @@ class RoundRecipe:
                           warmup_steps=0 if fine_tune else 100)
         cfg.model.horizon = self.horizon
         cfg.model.relative_to = self.relative_to
+        observation_set(self.observations).apply(cfg)
         return cfg
 
 
@@ -86,7 +90,8 @@ class RoundPlan:
         return (f"weighting {self.weighting}, include {' '.join(self.include) or 'nothing else'}, {c.steps} steps, "
                 f"H={c.model.horizon}, batch {c.batch_size}, "
                 f"{'actions relative to ' + c.model.relative_to if c.model.relative_to else 'absolute actions'}, "
-                f"obs keys {' '.join(c.lowdim_keys) if c.lowdim_keys else 'all'}, {init}")
+                f"obs keys {' '.join(c.lowdim_keys) if c.lowdim_keys else 'all'}"
+                f"{', cameras ' + (' '.join(c.image_keys) if c.image_keys else 'all') if c.use_images else ''}, {init}")
 
 
 def plan_round(run: str | Path, r: int, settings: Mapping[str, Any] | None = None, origin: str = "") -> RoundPlan:

@@ -45,7 +45,7 @@ def prepare(files: list[Path], cfg: TrainConfig, weighting: str = "uniform", inc
     """Read the episodes of `files` the label rule takes (`include`: what else) through the recorder's
     reader and cut them into weighted chunks of the model's horizon.
     Raises recorder.dataset.DatasetError (naming the file) on data that cannot be trained on."""
-    return _prepared(aggregation.weigh(files, weighting, cfg.lowdim_keys, include, **weighting_kw), cfg)
+    return _prepared(aggregation.weigh(files, weighting, cfg.observation_keys(), include, **weighting_kw), cfg)
 
 
 def _prepared(agg: aggregation.Aggregate, cfg: TrainConfig) -> Prepared:
@@ -73,7 +73,8 @@ def train_on_files(prepared: Prepared, cfg: TrainConfig, out: Path, init_from: s
 def prepare_round(run: str | Path, r: int, plan: RoundPlan, **weighting_kw: Any) -> Prepared:
     """Round r's training set: the episodes of rounds 0..r the plan's label rule takes
     (RoundError names a missing or empty round)."""
-    agg = aggregation.round_training_set(run, r, plan.weighting, plan.config.lowdim_keys, plan.include, **weighting_kw)
+    agg = aggregation.round_training_set(run, r, plan.weighting, plan.config.observation_keys(), plan.include,
+                                         **weighting_kw)
     return _prepared(agg, plan.config)
 
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from policy_server import distributed as pdist
 from policy_server.checkpoint import load_checkpoint, model_config_from_dict, save_checkpoint, saved_model_config
 from policy_server.data import ChunkDataset
+from policy_server.image_encoders import random_shift
 from policy_server.interrupt import TrainingInterrupted, sigint_latch
 from policy_server.loss_log import LossLog
 from policy_server.model import ChunkModel, ModelConfig
@@ -40,7 +41,9 @@ class TrainConfig:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     lowdim_keys: list[str] | None = None  # order of low-dim keys; None = all non-image keys, sorted
-    use_images: bool = False  # feed (H, W, 3) keys through the CNN
+    use_images: bool = False  # feed camera keys (H, W, 3) through the image encoders
+    image_keys: list[str] | None = None  # which cameras, with use_images; None = every camera key
+    mixed_precision: bool = True  # bfloat16 autocast on a GPU (ignored on a CPU, where it does not pay)
     snap_discrete_actions: bool = True  # outputs of two-valued action dims (a binary gripper) snap to those values
     steps: int = 3000
     batch_size: int = 256
@@ -61,6 +64,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def observation_keys(self) -> list[str] | None:
+        """The observation keys to read from the episode files (None: every key they share)."""
+        if self.lowdim_keys is None or (self.use_images and self.image_keys is None):
+            return None
+        return list(self.lowdim_keys) + (list(self.image_keys) if self.use_images else [])
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "TrainConfig":
@@ -225,7 +234,8 @@ def train(
             )
         mcfg = old
     else:
-        layout = ObsLayout.infer(shapes, tuple(cfg.lowdim_keys) if cfg.lowdim_keys else None, cfg.use_images)
+        layout = ObsLayout.infer(shapes, tuple(cfg.lowdim_keys) if cfg.lowdim_keys else None, cfg.use_images,
+                                 tuple(cfg.image_keys) if cfg.image_keys is not None else None)
 
     train_ds, val_ds = dataset.split(cfg.val_fraction, cfg.seed)
     if base_ck is None:
@@ -239,6 +249,8 @@ def train(
     model = ChunkModel(mcfg, layout.lowdim_dim, layout.image_keys).to(device)
     if base_ck is not None:
         model.load_state_dict(base_ck["state_dict"])
+    elif layout.image_keys:
+        model.encoder.fit_image_statistics(tr.images)
     ema = copy.deepcopy(model).eval()
     if base_ck is not None:
         ema.load_state_dict(base_ck["ema_state_dict"])
@@ -253,6 +265,8 @@ def train(
             gen.set_state(resume_ck["rng"])
             torch.set_rng_state(resume_ck["torch_rng"])
     net = DistributedDataParallel(model) if dinfo.enabled else model
+    # bfloat16 on a GPU: convolutions over camera frames run several times faster; no loss scaling needed
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision and device.type == "cuda")
 
     meta = {"train_config": cfg.to_dict(), "control_period": cfg.control_period, **(extra_meta or {})}
 
@@ -286,7 +300,9 @@ def train(
                     group["lr"] = lr
                 idx = torch.randint(0, tr.n, (cfg.batch_size,), generator=gen).to(device)
                 low, imgs, act, mask, w = tr.batch(idx)
-                per = net(low, imgs, act, mask)
+                imgs = {k: random_shift(v, mcfg.net.image_shift, gen) for k, v in imgs.items()}
+                with autocast:
+                    per = net(low, imgs, act, mask)
                 loss = (per * w).sum() / w.sum().clamp(min=1e-9)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

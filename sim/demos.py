@@ -14,6 +14,7 @@ from sim.registry import make_env, make_expert
 def collect_demos(
     task: str, n: int, seed: int = 0, only_success: bool = True, progress: bool = True, action_noise: float = 0.0,
     noise_correlation: float = 0.0, plan_horizon: int = 0, balance_modes: tuple[float, ...] = (),
+    cameras: tuple[str, ...] = (), image_size: tuple[int, int] = (64, 64),
 ) -> list[RecordedEpisode]:
     """`n` scripted-expert episodes (successful ones only, unless told otherwise) with seeds seed, seed+1, ...
 
@@ -31,8 +32,10 @@ def collect_demos(
     demonstration only while its mode is not ahead of the others, so the data hold the modes in equal shares, as
     an operator asked to show both would. (Unbalanced data give an averaging policy a majority to
     follow, which hides the averaging.)
+    cameras: also render these cameras at `image_size` into every step (<camera>_rgb, uint8).
     """
-    env, expert = make_env(task), make_expert(task)
+    env = make_env(task, cameras=cameras, image_size=image_size) if cameras else make_env(task)
+    expert = make_expert(task)
     noise_rng = np.random.default_rng(seed + 7)
     out: list[RecordedEpisode] = []
     modes = {float(m): 0 for m in balance_modes}
@@ -60,7 +63,7 @@ def collect_demos(
         mode = float(getattr(expert, "side", 0.0))
         wanted = not modes or modes.get(mode, -1) == min(modes.values())
         if wanted and (ok or not only_success):
-            stacked = {k: np.stack([f[k] for f in frames]).astype(np.float32) for k in frames[0]}
+            stacked = {k: _stack(f[k] for f in frames) for k in frames[0]}
             attrs = {"kind": "demo", "success": ok, "failure": info.get("failure", ""), "seed": s,
                      "mode": mode}  # mode: the expert's choice (detour: side)
             if modes:
@@ -77,3 +80,9 @@ def collect_demos(
     bar.close()
     env.close()
     return out
+
+
+def _stack(values) -> np.ndarray:
+    """One key's steps as an array: camera frames stay uint8 (a quarter of float32's memory), the rest float32."""
+    a = np.stack(list(values))
+    return a if a.dtype == np.uint8 else a.astype(np.float32)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from hgdagger.common.observation_sets import cameras_in
 from hgdagger.common.types import ChunkPolicy
 from sim.registry import make_driver, make_supervisor
 from teleop.executor import ExecConfig, Mode
@@ -65,7 +66,8 @@ def evaluate(
     # One driver (and watcher) per batch slot for the whole evaluation: each episode resets one
     # (a plugged-in environment can take seconds and tens of MB to build).
     slots = min(batch, episodes)
-    pool = [make_driver(task, seed=seed + i) for i in range(slots)]
+    cameras, size = cameras_in(policy.info.observation_shapes)  # rendered only when the policy sees them
+    pool = [make_driver(task, seed=seed + i, cameras=cameras, image_size=size or (128, 128)) for i in range(slots)]
     watchers = [make_supervisor(task, supervisor_config) for _ in range(slots)] if watch else []
     try:
         for start in range(0, episodes, batch):

@@ -109,13 +109,14 @@ def make_supervisor(task: str, config=None, control_hz: float = 20.0):
     return entry.supervisor_factory(entry, make_expert(task, control_hz=control_hz), config or SupervisorConfig(), control_hz)
 
 
-def check_task(task: str, seed: int = 0, control_hz: float = 20.0):
-    """One expert step on a fresh driver, before a run writes anything: a task (a plug-in's above
-    all) whose environment or expert cannot run raises here, with what went wrong. Returns the
-    driver's RobotSpec."""
+def check_task(task: str, seed: int = 0, control_hz: float = 20.0, cameras: tuple[str, ...] = (),
+               image_size: tuple[int, int] = (128, 128)):
+    """One expert step on a fresh driver (rendering `cameras`), before a run writes anything: a task
+    (a plug-in's above all) whose environment, cameras or expert cannot run raises here, with what
+    went wrong. Returns the driver's RobotSpec."""
     import numpy as np
 
-    driver = make_driver(task, seed=seed, control_hz=control_hz)
+    driver = make_driver(task, seed=seed, control_hz=control_hz, cameras=cameras, image_size=image_size)
     try:
         expert = make_expert(task, control_hz=control_hz, seed=seed)
         action = np.asarray(expert.act(driver.observe()), np.float64)

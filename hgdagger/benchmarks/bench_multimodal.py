@@ -7,6 +7,7 @@ picture of sampled chunks at the fork and of rollout paths, top-down.
 
     hgd-bench-multimodal                      # detour, 3 seeds x 100 episodes
     hgd-bench-multimodal --task reach --demos 30 --heads flow
+    hgd-bench-multimodal --observations pixels --demos 100 --steps 6000 --batch-size 64 --jobs 2   # from cameras
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from hgdagger.benchmarks.parallel import map_seeds
 from hgdagger.common import threads
+from hgdagger.common.observation_sets import OBSERVATION_SETS, ObservationSet, observation_set
 from hgdagger.common.stats import wilson_interval
 from hgdagger.cli.arguments import add_threads_argument
 from policy_server.model import ModelConfig
@@ -49,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--net", default="mlp", help="velocity network (see policy_server.networks.VELOCITY_NETS)")
     p.add_argument("--relative-to", default="joint_pos", help="learn joint targets relative to this obs key ('': absolute)")
     p.add_argument("--obs-keys", nargs="+", help="low-dim observation keys (default: all the task provides)")
+    p.add_argument("--observations", choices=sorted(OBSERVATION_SETS), default="state",
+                   help="what the policies see (pixels: joints, gripper and two cameras; the expert sees all)")
     p.add_argument("--action-noise", type=float, default=0.02,
                    help="DART noise (rad) on executed expert joint targets while demos are recorded; 0 = clean demos")
     p.add_argument("--noise-correlation", type=float, default=0.0,
@@ -78,12 +82,15 @@ def fork_samples(policy: FlowPolicy, obs: dict[str, np.ndarray], n: int = 64) ->
     return np.array([[kin.site_pose(a[:7])[0] for a in c] for c in chunks])
 
 
-def fork_observation(task: str, seed: int) -> dict[str, np.ndarray]:
+def fork_observation(task: str, seed: int, seen: ObservationSet | None = None) -> dict[str, np.ndarray]:
     """The state where the expert is about to choose: on detour, driven there by the expert itself
-    (its coin does not matter before the fork); on other tasks, the first state."""
+    (its coin does not matter before the fork); on other tasks, the first state. With `seen`'s
+    cameras rendered, for a policy that reads them."""
     import sim
 
-    env, expert = sim.make_env(task), sim.make_expert(task)
+    cameras = seen.cameras if seen is not None else ()
+    env = sim.make_env(task, cameras=cameras, image_size=seen.image_size) if cameras else sim.make_env(task)
+    expert = sim.make_expert(task)
     obs, _ = env.reset(seed=seed)
     expert.reset(seed=seed)
     if "obstacle_pos" in obs:
@@ -97,13 +104,14 @@ def fork_observation(task: str, seed: int) -> dict[str, np.ndarray]:
     return obs
 
 
-def fork_lateral(policy: FlowPolicy, task: str, starts: int = 20, n: int = 16, seed: int = 100_000) -> dict[str, float]:
+def fork_lateral(policy: FlowPolicy, task: str, seen: ObservationSet | None = None, starts: int = 20, n: int = 16,
+                 seed: int = 100_000) -> dict[str, float]:
     """How sampled chunks leave the fork of `starts` episodes: the lateral (y; detour's way runs
     along x) displacement of the chunk's end. An averaging policy goes straight (|dy| ~ 0) toward the
     obstacle; a multimodal one commits left or right."""
     dy = []
     for s in range(starts):
-        obs = fork_observation(task, seed + s)
+        obs = fork_observation(task, seed + s, seen)
         paths = fork_samples(policy, obs, n)
         dy.append(paths[:, -1, 1] - obs["ee_pos"][1])
     d = np.concatenate(dy)
@@ -140,12 +148,19 @@ def plot(results: dict, path: Path, task: str) -> None:
     plt.close(fig)
 
 
+def result_name(args: argparse.Namespace) -> str:
+    """detour, or detour_pixels: what the JSON, the PNG and the checkpoints are called."""
+    return args.task if args.observations == "state" else f"{args.task}_{args.observations}"
+
+
 def run_seed(args: argparse.Namespace, seed: int) -> dict:
     """Demos, training and evaluation of every head for one seed (runs in its own process with --jobs)."""
     import sim
 
     torch.set_num_threads(args.threads)
+    seen = observation_set(args.observations)
     demos = collect_demos(args.task, args.demos, seed=1000 * seed, action_noise=args.action_noise,
+                          cameras=seen.cameras, image_size=seen.image_size,
                           noise_correlation=args.noise_correlation, progress=args.jobs == 1,
                           plan_horizon=args.horizon if args.chunk_labels == "plan" and args.action_noise > 0 else 0,
                           balance_modes=() if args.unbalanced else getattr(sim.make_expert(args.task), "modes", ()))
@@ -158,16 +173,19 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         cfg = TrainConfig(lowdim_keys=args.obs_keys, steps=args.steps, batch_size=args.batch_size, seed=seed,
                           model=ModelConfig(head=head, net=NetConfig(velocity_net=args.net), relative_to=args.relative_to),
                           val_every=max(args.steps // 4, 1), ckpt_every=args.steps, control_period=0.05)
-        res = train(ds, cfg, Path(args.ckpt_dir) / f"{args.task}_{head}_seed{seed}", progress=args.jobs == 1)
+        seen.apply(cfg)
+        if args.obs_keys:
+            cfg.lowdim_keys = list(args.obs_keys)
+        res = train(ds, cfg, Path(args.ckpt_dir) / f"{result_name(args)}_{head}_seed{seed}", progress=args.jobs == 1)
         policy = FlowPolicy.load(res.checkpoint, device="cpu")
         ev = evaluate(policy, args.task, args.episodes, seed=100_000 + 1000 * seed, execute_steps=args.execute,
                       inpaint=not args.no_inpaint, progress=args.jobs == 1)
         out["rates"][head], out["failures"][head] = ev.success_rate, ev.failures
-        out.setdefault("fork", {})[head] = fork_lateral(policy, args.task) if "obstacle_pos" in ds.obs else {}
+        out.setdefault("fork", {})[head] = fork_lateral(policy, args.task, seen) if "obstacle_pos" in ds.obs else {}
         print(f"  {head:5s} seed {seed}: success {ev.success_rate:.2f} over {ev.episodes} episodes; "
               f"failures {ev.failures}; val loss {res.val_loss}; fork {out['fork'][head]}", flush=True)
         if seed == args.seeds[0]:
-            obs0 = fork_observation(args.task, 100_000 + 1000 * seed)
+            obs0 = fork_observation(args.task, 100_000 + 1000 * seed, seen)
             out["pictures"][head] = {
                 "fork": fork_samples(policy, obs0), "paths": ev.ee_paths[:60], "ok": ev.successes[:60],
                 "success": ev.success_rate, "obstacle": obs0.get("obstacle_pos"),
@@ -210,11 +228,12 @@ def run(argv: list[str] | None = None) -> dict:
                          "failures": failures[head], "fork": forks[head]}
         print(f"{head:6s} {a.mean():5.2f} {summary[head]['sd']:5.2f} {lo:6.2f}-{hi:<7.2f}  "
               f"{' / '.join(f'{r:.2f}' for r in rates)}  {np.round(committed, 2).tolist()}")
-    png = out / f"multimodal_{args.task}.png"
+    name = result_name(args)
+    png = out / f"multimodal_{name}.png"
     plot(pictures, png, args.task)
-    report = {"task": args.task, "args": vars(args), "success": summary, "png": str(png)}
-    (out / f"multimodal_{args.task}.json").write_text(json.dumps(report, indent=2))
-    print(f"wrote {png} and {out / f'multimodal_{args.task}.json'}")
+    report = {"task": args.task, "observations": args.observations, "args": vars(args), "success": summary, "png": str(png)}
+    (out / f"multimodal_{name}.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {png} and {out / f'multimodal_{name}.json'}")
     return report
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hgdagger.cli.arguments import existing_file, fail, reports_missing_extras, writable_folder
 from hgdagger.common import threads
+from hgdagger.common.observation_sets import observation_set
 from hgdagger.cli.arguments import add_threads_argument
 from recorder import run_folder
 
@@ -81,11 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.task not in sim.task_names():
         return fail(f"unknown task {cfg.task!r}; tasks: {', '.join(sim.task_names())} (another environment: --plugin)")
     try:  # one expert step on a fresh driver: a task that cannot run says so before the run folder is made
-        keys = set(sim.check_task(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz).observation_shapes)
+        seen = observation_set(cfg.observations)
+        keys = set(sim.check_task(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz, cameras=seen.cameras,
+                                  image_size=seen.image_size).observation_shapes)
     except (ValueError, RuntimeError) as exc:
         return fail(f"task {cfg.task}: {exc}" if not str(exc).startswith(("task ", "plug-in task ")) else str(exc))
     except Exception as exc:  # a plugged-in environment's own bug: one line naming it
         return fail(f"task {cfg.task}: {type(exc).__name__}: {exc}")
+    lacking = sorted(set(seen.lowdim_keys or ()) - keys)
+    if lacking:
+        return fail(f"task {cfg.task} has no {', '.join(lacking)} for observations={cfg.observations} "
+                    f"(it has {', '.join(sorted(keys))})")
     if cfg.relative_to and cfg.relative_to not in keys:
         return fail(f"task {cfg.task} has no observation {cfg.relative_to!r} to learn targets relative to "
                     f"(it has {', '.join(sorted(keys))}); use --set relative_to='\"\"' for absolute targets")
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         return fail(problem)
     threads.apply(threads.choose(args.threads, processes=2), "hgd-loop", say=print)  # (its server inherits it)
-    print(f"hgd-loop: {cfg.task}, {cfg.demos} demos, {cfg.rounds} rounds x {cfg.rollouts_per_round} rollouts, "
+    print(f"hgd-loop: {cfg.task} from {cfg.observations} ({seen.description}), {cfg.demos} demos, {cfg.rounds} rounds x {cfg.rollouts_per_round} rollouts, "
           f"{cfg.eval_episodes} evaluation episodes per round -> {run}")
     try:
         results = run_loop(cfg, run, progress=not args.quiet)

@@ -16,6 +16,7 @@ unattended loop would:
 Plain files or folders work too (defaults: TrainConfig's, uniform weighting):
 
     hgd-train --data demos/ more/ep_0003.hdf5 --out runs/try/checkpoints --steps 5000
+    hgd-train --data demos/ --observations pixels --out runs/pixels/checkpoints   # joints + cameras only
     hgd-train --data lab_so101_dataset/ --out runs/seed/checkpoints   # a LeRobotDataset v3.0 folder
     hgd-train --run runs/so101 --seed-data lab_so101_dataset/         # round 0 of a run from a lab's dataset
 
@@ -46,6 +47,7 @@ from hgdagger.cli.arguments import (
     writable_folder,
 )
 from hgdagger.common import threads
+from hgdagger.common.observation_sets import OBSERVATION_SETS, observation_set
 from hgdagger.cli.arguments import add_threads_argument
 from recorder import run_folder
 from recorder.dataset import DatasetError
@@ -88,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="override config fields, e.g. steps=500 model.head=l2 model.net.velocity_net=unet1d")
     p.add_argument("--steps", type=positive_int, help="training steps")
     p.add_argument("--horizon", type=positive_int, help="chunk length H (default: the config's model.horizon, 16)")
+    p.add_argument("--observations", choices=sorted(OBSERVATION_SETS),
+                   help="what the policy sees: " + "; ".join(f"{o.name}: {o.description}" for o in OBSERVATION_SETS.values())
+                   + " (default: the run's, else state)")
     p.add_argument("--obs-keys", nargs="+", help="low-dim observation keys, in order (default: all, sorted)")
     p.add_argument("--relative-to", metavar="KEY",
                    help="learn joint targets relative to this observation (the loop's: joint_pos); 'none' for "
@@ -143,6 +148,8 @@ def build_config(args: argparse.Namespace, base: "TrainConfig | None" = None) ->
         cfg.model.horizon = args.horizon
     if args.device:
         cfg.device = args.device
+    if args.observations:
+        observation_set(args.observations).apply(cfg)
     if args.obs_keys:
         cfg.lowdim_keys = list(args.obs_keys)
     if args.relative_to is not None:
@@ -152,7 +159,7 @@ def build_config(args: argparse.Namespace, base: "TrainConfig | None" = None) ->
 
 def overridden(args: argparse.Namespace) -> list[str]:
     """The flags that override the run's settings, as typed."""
-    names = ["config", "steps", "horizon", "obs_keys", "relative_to", "head", "device", "weighting", "include",
+    names = ["config", "steps", "horizon", "observations", "obs_keys", "relative_to", "head", "device", "weighting", "include",
              "init_from"]
     return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is not None] + (["--set"] if args.set else [])
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hgdagger.common.observation_sets import OBSERVATION_SETS
 from hgdagger.common.settings import range_errors, type_errors
 from policy_server.round_recipe import RoundRecipe
 from recorder.selection import check_include
@@ -35,6 +36,7 @@ class LoopConfig:
     finetune_steps: int = RoundRecipe.finetune_steps
     relative_to: str = RoundRecipe.relative_to
     from_scratch: bool = RoundRecipe.from_scratch
+    observations: str = RoundRecipe.observations  # state | pixels: what the policy sees (the expert sees all)
     batch_size: int = RoundRecipe.batch_size
     horizon: int = RoundRecipe.horizon
     execute_steps: int = 8  # actions executed per chunk in rollouts and evaluation
@@ -68,6 +70,8 @@ class LoopConfig:
         if not isinstance(multiples, (list, tuple)) or not all(isinstance(m, int) and m >= 1 for m in multiples):
             raise ValueError("bad loop settings: supervisor.calibration_run_multiples: expected a list of whole "
                              f"numbers of at least 1, got {multiples!r}")
+        if cfg.observations not in OBSERVATION_SETS:
+            raise ValueError(f"bad loop settings: observations: {cfg.observations!r} is not one of {sorted(OBSERVATION_SETS)}")
         if not isinstance(cfg.include, list):
             raise ValueError(f"bad loop settings: include: expected a list of labels, got {cfg.include!r}")
         cfg.include = list(check_include(cfg.include))

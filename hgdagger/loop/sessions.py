@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import sim
+from hgdagger.common.observation_sets import observation_set
 from hgdagger.common.types import RobotDriver
 from hgdagger.loop.config import LoopConfig
 from policy_server.client import ClientConfig
@@ -28,6 +29,13 @@ class EpisodeStats:
     human_steps: int
     takeovers: int
     kind: str = "rollout"  # demo | rollout
+
+
+def _driver(cfg: LoopConfig) -> RobotDriver:
+    """The task's sim arm, rendering the cameras the run's policy sees."""
+    seen = observation_set(cfg.observations)
+    return sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz, cameras=seen.cameras,
+                           image_size=seen.image_size)
 
 
 def _runtime(cfg: LoopConfig, driver: RobotDriver, fetcher, human: HumanSide, records: RecordQueue) -> RobotRuntime:
@@ -52,7 +60,7 @@ def _episodes(runtime: RobotRuntime, driver: RobotDriver, cfg: LoopConfig, seeds
 
 def demonstrations(cfg: LoopConfig, records: RecordQueue, seeds: list[int], progress) -> list[EpisodeStats]:
     """The scripted expert drives every step, through the gate, with no policy attached."""
-    driver = sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)  # first: the expert reads its action box
+    driver = _driver(cfg)  # first: the expert reads its action box
     gate = TakeoverGate(GateConfig(mode=TakeoverMode.DEADMAN, start_in_human=True))
     human = HumanSide(gate, ScriptedInput(expert=sim.make_expert(cfg.task, control_hz=cfg.control_hz), always=True))
     runtime = _runtime(cfg, driver, None, human, records)
@@ -67,7 +75,7 @@ def demonstrations(cfg: LoopConfig, records: RecordQueue, seeds: list[int], prog
 def supervised_rollouts(cfg: LoopConfig, server_endpoint: str, records: RecordQueue, seeds: list[int],
                         progress) -> list[EpisodeStats]:
     """The served policy drives; the simulated supervisor takes over through the gate when needed."""
-    driver = sim.make_driver(cfg.task, seed=cfg.seed, control_hz=cfg.control_hz)  # first: the supervisor reads its action box
+    driver = _driver(cfg)  # first: the supervisor reads its action box
     supervisor = sim.make_supervisor(cfg.task, cfg.supervisor, cfg.control_hz)
     human = HumanSide(TakeoverGate(GateConfig(mode=TakeoverMode.DEADMAN)), ScriptedInput(supervisor=supervisor))
     fetcher = ChunkFetcher(ClientConfig(endpoint=server_endpoint, request_timeout_s=30.0))
