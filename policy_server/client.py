@@ -16,6 +16,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from hgdagger.common import curve, wire
+from hgdagger.common.observation_sets import fit_frame, is_frame
 
 
 class ServerUnavailable(TimeoutError):
@@ -156,16 +157,20 @@ class PolicyClient:
     def send_request(self, observation: Mapping[str, np.ndarray], prefix: np.ndarray | None = None,
                      frozen_steps: int = 0, episode_id: str = "", obs_time: float | None = None,
                      send_timeout_s: float = 0.0) -> int:
-        """Send one observation (cast to the handshake's dtypes; extra keys dropped); return its id.
+        """Send one observation (cast to the handshake's dtypes, camera frames fitted to the policy's
+        size by `fit_frame`; extra keys dropped); return its id.
         By default it never waits: with no link to the server it raises ServerUnavailable at once."""
         hs = self.handshake
         if hs is None:
             raise RuntimeError("call connect() first: the handshake says what the server expects")
         obs = {}
-        for k in hs.observation_shapes:
+        for k, shape in hs.observation_shapes.items():
             if k not in observation:
                 raise wire.SpecMismatch(f"observation lacks {k!r}, which the server's policy needs")
-            obs[k] = np.asarray(observation[k], dtype=hs.observation_dtypes.get(k))
+            value = np.asarray(observation[k], dtype=hs.observation_dtypes.get(k))
+            if is_frame(tuple(shape)) and value.ndim == 3 and value.shape[-1] == 3 and value.shape != tuple(shape):
+                value = fit_frame(value, tuple(shape[:2]))  # a camera at another size: at the policy's
+            obs[k] = value
         if prefix is not None:
             prefix = np.asarray(prefix, np.float32)
         self._rid += 1

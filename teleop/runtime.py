@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from hgdagger.common import wire
+from hgdagger.common.observation_sets import is_frame, missing_observations
 from hgdagger.common.record_queue import RecordQueue
 from hgdagger.common.types import Observation, RobotDriver, Source
 from teleop.console import ConsoleStatus
@@ -174,6 +175,15 @@ class RobotRuntime:
         hs = self.fetcher.start(connect_timeout_s)
         if hs.action_dim != self.A:
             raise ValueError(f"server's policy has action_dim {hs.action_dim}, this robot takes {self.A}")
+        given = self.driver.spec.observation_shapes
+        lacking = missing_observations(hs.observation_shapes, given) if given else []
+        if lacking:  # it would never get a chunk: every step would hold, and nothing would say why
+            cameras = [k for k in lacking if is_frame(tuple(hs.observation_shapes[k]))]
+            names = ",".join(k.removesuffix("_rgb") for k in cameras)
+            hint = (f"; its cameras: a sim robot renders them with --cameras {names} (hgd-run does by itself when "
+                    "--cameras is left out), a real arm needs them in its robot config" if cameras else "")
+            raise ValueError(f"the server's policy ({hs.checkpoint_id}) reads {', '.join(lacking)}, which this robot "
+                             f"does not give (it gives {', '.join(sorted(given))}){hint}")
         if abs(hs.control_period - self.period) > 1e-6:
             log.warning("policy was trained at %.1f Hz, runtime runs at %.1f Hz", 1 / hs.control_period, 1 / self.period)
         self.executor = ChunkExecutor(self.cfg.execution, hs.chunk_length, hs.action_dim)

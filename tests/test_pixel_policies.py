@@ -183,3 +183,59 @@ def test_the_pixel_benchmark_runs_resumes_and_reports_every_policy(tmp_path, cap
     again = bench_pixels.run(argv)  # resumed: every stage is read back, nothing is trained again
     assert (seed_dir / "state.json").stat().st_mtime_ns == stamp
     assert again["success"] == report["success"]
+
+
+def test_a_frame_is_fitted_to_the_policy_by_its_centre_and_area():
+    from hgdagger.common.observation_sets import fit_frame
+
+    wide = np.zeros((480, 640, 3), np.uint8)
+    wide[:, :80] = (255, 0, 0)  # the columns a square policy cannot see
+    wide[:, 560:] = (255, 0, 0)
+    wide[:, 80:560] = (0, 0, 200)
+    small = fit_frame(wide, (64, 64))
+    assert small.shape == (64, 64, 3) and (small == (0, 0, 200)).all()
+    tall = fit_frame(np.full((100, 50, 3), 7, np.uint8), (20, 20))
+    assert tall.shape == (20, 20, 3) and (tall == 7).all()
+    assert fit_frame(small, (64, 64)) is small
+    assert fit_frame(small[:16, :16], (32, 32)).shape == (32, 32, 3)  # enlarged too
+
+
+def _toy_server(image_shape):
+    import threading
+
+    from policy_server.server import PolicyServer, ServerConfig
+    from policy_server.toy_policy import ToyConfig, ToyPolicy
+
+    server = PolicyServer(ToyPolicy(ToyConfig(image_shape=image_shape)), ServerConfig(endpoint="tcp://127.0.0.1:*"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.mark.parametrize("camera_size", [None, (48, 64)])
+def test_the_runtime_sends_frames_at_the_policys_size_and_refuses_a_robot_without_its_camera(camera_size):
+    from hgdagger.common.types import Source
+    from policy_server.client import ClientConfig
+    from sim.driver import SimArmDriver
+    from teleop.fetcher import ChunkFetcher
+    from teleop.runtime import RobotRuntime, RuntimeConfig
+
+    server, thread = _toy_server((24, 24, 3))
+    cameras = ("front",) if camera_size else ()
+    driver = SimArmDriver(task="reach", seed=0, cameras=cameras, image_size=camera_size or (128, 128))
+    rt = RobotRuntime(driver, ChunkFetcher(ClientConfig(endpoint=server.bound_endpoint)), RuntimeConfig(realtime=False))
+    sources = []
+    rt.on_step = lambda step, source, sent: sources.append(source)
+    try:
+        if camera_size is None:  # nothing would ever answer: every step would hold without a word
+            with pytest.raises(ValueError, match="reads front_rgb, which this robot does not give"):
+                rt.start()
+        else:  # 48x64 rendered, 24x24 served: the server checks every shape, so an unfitted frame gets no chunk
+            rt.start()
+            rt.run_episode(20)
+            assert sources.count(Source.POLICY) >= 15, sources
+    finally:
+        rt.close()
+        driver.close()
+        server.stop()
+        thread.join(5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -16,7 +17,7 @@ from hgdagger.cli.arguments import (
     positive_float, positive_int, reports_missing_extras, writable_file,
 )
 from hgdagger.cli.operator_session import run_session, session_plan
-from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot
+from hgdagger.cli.robot_options import RobotOpenError, add_robot_arguments, cartesian_model, open_robot, resolve
 from hgdagger.cli.session_recording import RecordingError, add_record_arguments, next_round_folder, open_recording
 
 MODES = ("rtc", "naive", "ensemble", "sync")
@@ -79,6 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def views_of_policy(client, views: tuple[str, ...], args) -> tuple[str, ...]:
+    """`views` and the cameras the served policy reads, which a sim robot then renders at the
+    policy's size (--image-size follows it). RobotOpenError when the server does not answer."""
+    from policy_server.client import PolicyClient, ServerUnavailable
+    from hgdagger.common.observation_sets import cameras_in
+
+    probe = PolicyClient(client)
+    try:
+        shapes = probe.connect(args.connect_timeout).observation_shapes
+    except ServerUnavailable as e:
+        raise RobotOpenError(str(e)) from None
+    finally:
+        probe.close()
+    cameras, size = cameras_in({k: tuple(v) for k, v in shapes.items()})
+    if not cameras:
+        return views
+    args.image_size = f"{size[0]}x{size[1]}"
+    print(f"hgd-run: the policy sees the {', '.join(cameras)} camera{'s' * (len(cameras) > 1)} at {args.image_size}: "
+          "rendering them", flush=True)
+    return tuple(sorted(set(views) | set(cameras)))
+
+
 @reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -96,16 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     from teleop.fetcher import ChunkFetcher
     from teleop.runtime import RobotRuntime, RuntimeConfig
 
+    client = ClientConfig(endpoint=args.server, robot_id="", request_timeout_s=args.request_timeout,
+                          curve_server_public_file=args.curve_server, curve_client_secret_file=args.curve_secret)
     try:
         watched = args.console or args.takeover == "devices"  # a supervisor needs to see what the arm does
-        robot, driver = open_robot(args, seed=args.seed, sim_arm_cameras=("front", "wrist") if watched else ())
+        views = ("front", "wrist") if watched else ()
+        if resolve(args).driver_type == "sim" and args.cameras is None:  # render what the policy sees, at its size
+            views = views_of_policy(client, views, args)
+        robot, driver = open_robot(args, seed=args.seed, sim_arm_cameras=views)
         arm_model = cartesian_model(robot) if args.takeover == "devices" else None
     except RobotOpenError as e:
         return fail(str(e))
-    fetcher = ChunkFetcher(ClientConfig(endpoint=args.server, robot_id=robot.name,
-                                        request_timeout_s=args.request_timeout,
-                                        curve_server_public_file=args.curve_server,
-                                        curve_client_secret_file=args.curve_secret))
+    fetcher = ChunkFetcher(dataclasses.replace(client, robot_id=robot.name))
     cfg = RuntimeConfig(execution=ExecConfig(mode=Mode(args.mode), execute_steps=args.execute_steps,
                                              ensemble_decay=args.ensemble_decay), realtime=not args.no_realtime,
                         doubt_threshold=args.doubt_threshold)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
+
 IMAGE_SUFFIX = "_rgb"  # a camera's observation key is <camera>_rgb, (H, W, 3) uint8
 
 
@@ -58,3 +60,36 @@ def cameras_in(shapes: Mapping[str, tuple[int, ...]]) -> tuple[tuple[str, ...], 
     if len(sizes) > 1:
         raise ValueError(f"the policy's cameras differ in size ({cameras}); a simulated arm renders all at one size")
     return tuple(sorted(cameras)), (next(iter(sizes)) if sizes else None)
+
+
+def is_frame(shape: tuple[int, ...]) -> bool:
+    """An (H, W, 3) observation is a camera frame."""
+    return len(shape) == 3 and shape[-1] == 3
+
+
+def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A camera frame (H, W, 3) as a policy trained at `size` (height, width) expects it: the
+    centre cut to the policy's aspect ratio, then shrunk by area averaging (or enlarged
+    bilinearly). A real camera gives 480x640; a policy reads, say, 64x64."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    th, tw = size
+    if (h, w) == (th, tw):
+        return frame
+    if h * tw > w * th:  # taller than the target: cut rows
+        keep = max(1, round(w * th / tw))
+        top = (h - keep) // 2
+        frame = frame[top:top + keep]
+    elif h * tw < w * th:  # wider: cut columns
+        keep = max(1, round(h * tw / th))
+        left = (w - keep) // 2
+        frame = frame[:, left:left + keep]
+    shrink = frame.shape[0] >= th and frame.shape[1] >= tw
+    return cv2.resize(np.ascontiguousarray(frame), (tw, th), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def missing_observations(policy_shapes: Mapping[str, tuple[int, ...]],
+                         robot_shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
+    """The keys a policy reads that a robot does not give (a camera at another size still fits)."""
+    return [k for k in policy_shapes if k not in robot_shapes]
