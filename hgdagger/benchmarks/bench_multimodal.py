@@ -154,11 +154,33 @@ def result_name(args: argparse.Namespace) -> str:
 
 
 def run_seed(args: argparse.Namespace, seed: int) -> dict:
-    """Demos, training and evaluation of every head for one seed (runs in its own process with --jobs)."""
-    import sim
-
+    """Demos, training and evaluation of every head for one seed (runs in its own process with --jobs).
+    Resumable: a head whose folder holds its result.json is not trained again."""
     torch.set_num_threads(args.threads)
     seen = observation_set(args.observations)
+    out: dict = {"seed": seed, "rates": {}, "failures": {}, "pictures": {}, "fork": {}}
+    ds = None
+    for head in args.heads:
+        folder = Path(args.ckpt_dir) / f"{result_name(args)}_{head}_seed{seed}"
+        done = folder / "result.json"
+        if done.exists():
+            kept = json.loads(done.read_text())
+            print(f"  {head:5s} seed {seed}: success {kept['rate']:.2f} (finished earlier: {done})", flush=True)
+        else:
+            ds = ds if ds is not None else seed_demos(args, seed, seen)
+            kept = train_and_evaluate(args, seed, head, seen, ds, folder)
+            done.write_text(json.dumps(kept))
+        out["rates"][head], out["failures"][head], out["fork"][head] = kept["rate"], kept["failures"], kept["fork"]
+        if kept.get("picture"):
+            p = kept["picture"]
+            out["pictures"][head] = p | {"fork": np.asarray(p["fork"]), "paths": [np.asarray(x) for x in p["paths"]]}
+    return out
+
+
+def seed_demos(args: argparse.Namespace, seed: int, seen: ObservationSet):
+    """The seed's demonstrations, as a training set."""
+    import sim
+
     demos = collect_demos(args.task, args.demos, seed=1000 * seed, action_noise=args.action_noise,
                           cameras=seen.cameras, image_size=seen.image_size,
                           noise_correlation=args.noise_correlation, progress=args.jobs == 1,
@@ -167,30 +189,32 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     modes = [d.attrs["mode"] for d in demos]
     sides = f", modes +1: {sum(m > 0 for m in modes)}, -1: {sum(m < 0 for m in modes)}" if any(modes) else ""
     print(f"seed {seed}: {len(demos)} demos, {sum(len(d.actions) for d in demos)} steps{sides}", flush=True)
-    ds = episodes_to_dataset(demos, args.horizon)
-    out: dict = {"seed": seed, "rates": {}, "failures": {}, "pictures": {}}
-    for head in args.heads:
-        cfg = TrainConfig(lowdim_keys=args.obs_keys, steps=args.steps, batch_size=args.batch_size, seed=seed,
-                          model=ModelConfig(head=head, net=NetConfig(velocity_net=args.net), relative_to=args.relative_to),
-                          val_every=max(args.steps // 4, 1), ckpt_every=args.steps, control_period=0.05)
-        seen.apply(cfg)
-        if args.obs_keys:
-            cfg.lowdim_keys = list(args.obs_keys)
-        res = train(ds, cfg, Path(args.ckpt_dir) / f"{result_name(args)}_{head}_seed{seed}", progress=args.jobs == 1)
-        policy = FlowPolicy.load(res.checkpoint, device="cpu")
-        ev = evaluate(policy, args.task, args.episodes, seed=100_000 + 1000 * seed, execute_steps=args.execute,
-                      inpaint=not args.no_inpaint, progress=args.jobs == 1)
-        out["rates"][head], out["failures"][head] = ev.success_rate, ev.failures
-        out.setdefault("fork", {})[head] = fork_lateral(policy, args.task, seen) if "obstacle_pos" in ds.obs else {}
-        print(f"  {head:5s} seed {seed}: success {ev.success_rate:.2f} over {ev.episodes} episodes; "
-              f"failures {ev.failures}; val loss {res.val_loss}; fork {out['fork'][head]}", flush=True)
-        if seed == args.seeds[0]:
-            obs0 = fork_observation(args.task, 100_000 + 1000 * seed, seen)
-            out["pictures"][head] = {
-                "fork": fork_samples(policy, obs0), "paths": ev.ee_paths[:60], "ok": ev.successes[:60],
-                "success": ev.success_rate, "obstacle": obs0.get("obstacle_pos"),
-            }
-    return out
+    return episodes_to_dataset(demos, args.horizon)
+
+
+def train_and_evaluate(args: argparse.Namespace, seed: int, head: str, seen: ObservationSet, ds, folder: Path) -> dict:
+    """One head trained on `ds` into `folder` and evaluated; what the report needs of it, as JSON."""
+    cfg = TrainConfig(lowdim_keys=args.obs_keys, steps=args.steps, batch_size=args.batch_size, seed=seed,
+                      model=ModelConfig(head=head, net=NetConfig(velocity_net=args.net), relative_to=args.relative_to),
+                      val_every=max(args.steps // 4, 1), ckpt_every=args.steps, control_period=0.05)
+    seen.apply(cfg)
+    if args.obs_keys:
+        cfg.lowdim_keys = list(args.obs_keys)
+    res = train(ds, cfg, folder, progress=args.jobs == 1)
+    policy = FlowPolicy.load(res.checkpoint, device="cpu")
+    ev = evaluate(policy, args.task, args.episodes, seed=100_000 + 1000 * seed, execute_steps=args.execute,
+                  inpaint=not args.no_inpaint, progress=args.jobs == 1)
+    fork = fork_lateral(policy, args.task, seen) if "obstacle_pos" in ds.obs else {}
+    print(f"  {head:5s} seed {seed}: success {ev.success_rate:.2f} over {ev.episodes} episodes; "
+          f"failures {ev.failures}; val loss {res.val_loss}; fork {fork}", flush=True)
+    kept = {"rate": ev.success_rate, "failures": ev.failures, "fork": fork, "val_loss": res.val_loss}
+    if seed == args.seeds[0]:
+        obs0 = fork_observation(args.task, 100_000 + 1000 * seed, seen)
+        obstacle = obs0.get("obstacle_pos")
+        kept["picture"] = {"fork": fork_samples(policy, obs0).tolist(), "paths": [p.tolist() for p in ev.ee_paths[:60]],
+                           "ok": [bool(x) for x in ev.successes[:60]], "success": ev.success_rate,
+                           "obstacle": None if obstacle is None else np.asarray(obstacle).tolist()}
+    return kept
 
 
 def run(argv: list[str] | None = None) -> dict:
