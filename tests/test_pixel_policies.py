@@ -239,3 +239,15 @@ def test_the_runtime_sends_frames_at_the_policys_size_and_refuses_a_robot_withou
         driver.close()
         server.stop()
         thread.join(5)
+
+
+def test_the_speed_part_times_chunks_with_two_cameras_and_reads_training_rate_from_the_loss_log():
+    from hgdagger.benchmarks import bench_pixels
+
+    latency = bench_pixels.chunk_latency(batches=(1, 2), repeats=5)
+    assert set(latency) == {"1", "2"}
+    assert all(0 < v["p50_ms"] <= v["p99_ms"] for v in latency.values())
+    policy = bench_pixels.pixel_layout_policy()
+    assert set(policy.info.observation_shapes) == {"gripper_pos", "joint_pos", "front_rgb", "wrist_rgb"}
+    rate = bench_pixels.training_rate(1, steps=30, batch=8)
+    assert rate["threads"] == 1 and rate["n"] == 2 and rate["median"] > 0
