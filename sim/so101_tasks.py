@@ -30,7 +30,9 @@ def so101_reach_driver(entry, seed: int | None, control_hz: float, cameras: tupl
     from teleop.feetech.config import FeetechArmConfig
 
     if cameras:
-        raise ValueError("the twin's cameras come from its robot config: open it with --robot so101_twin")
+        raise ValueError("the twin renders its cameras only in a live session (hgd-collect, hgd-run --robot so101_twin), "
+                         "not in the unattended loop's lockstep: policies from pixels are measured on the sim arm's "
+                         "tasks (reach, pick_place, ...)")
     arm = FeetechArmConfig.load("so101_follower")
     arm.control_hz = control_hz
     task = so101_reach()

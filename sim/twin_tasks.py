@@ -81,7 +81,9 @@ def twin_reach_driver(entry, seed: int | None, control_hz: float, cameras: tuple
     from teleop.dynamixel.config import ArmConfig
 
     if cameras:
-        raise ValueError("the twin's cameras come from its robot config: open it with --robot koch_twin")
+        raise ValueError("the twin renders its cameras only in a live session (hgd-collect, hgd-run --robot koch_twin), "
+                         "not in the unattended loop's lockstep: policies from pixels are measured on the sim arm's "
+                         "tasks (reach, pick_place, ...)")
     arm = ArmConfig.load("koch_follower")
     arm.control_hz = control_hz
     task = KochReach()
