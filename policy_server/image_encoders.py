@@ -31,7 +31,9 @@ def _groups(channels: int) -> int:
 
 
 def _conv(cin: int, cout: int, k: int, stride: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2), nn.GroupNorm(_groups(cout), cout), nn.Mish()]
+    # SiLU, not the Mish of the rest of the model: on a CPU Mish's backward alone took a third of a
+    # training step over two 64 px cameras; a step with SiLU took half the time (79 vs 158 ms, batch 64).
+    return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2), nn.GroupNorm(_groups(cout), cout), nn.SiLU()]
 
 
 class FrameStatistics(nn.Module):
@@ -100,7 +102,7 @@ class SpatialSoftmaxEncoder(nn.Module):
         self.stats = FrameStatistics()
         self.net = nn.Sequential(*_conv(3, half, 5, 2), *_conv(half, width, 3, 2), *_conv(width, width, 3, 1))
         self.keypoints = SpatialSoftmax()
-        self.head = nn.Sequential(nn.Linear(2 * width, out), nn.Mish())
+        self.head = nn.Sequential(nn.Linear(2 * width, out), nn.SiLU())
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.head(self.keypoints(self.net(self.stats(img))))
@@ -115,7 +117,7 @@ class _Residual(nn.Module):
             nn.Conv2d(cin, cout, 1, stride=stride), nn.GroupNorm(_groups(cout), cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.mish(self.body(x) + self.skip(x))
+        return F.silu(self.body(x) + self.skip(x))
 
 
 class ResNetEncoder(nn.Module):
@@ -127,7 +129,7 @@ class ResNetEncoder(nn.Module):
         self.stats = FrameStatistics()
         self.net = nn.Sequential(*_conv(3, half, 5, 2), _Residual(half, width, 2), _Residual(width, width, 1))
         self.keypoints = SpatialSoftmax()
-        self.head = nn.Sequential(nn.Linear(2 * width, out), nn.Mish())
+        self.head = nn.Sequential(nn.Linear(2 * width, out), nn.SiLU())
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.head(self.keypoints(self.net(self.stats(img))))
