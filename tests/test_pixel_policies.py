@@ -173,7 +173,7 @@ def test_the_pixel_benchmark_runs_resumes_and_reports_every_policy(tmp_path, cap
             "--pixel-batch", "8", "--state-steps", "4", "--state-batch", "8", "--seeds", "0", "--threads", "1",
             "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
     report = bench_pixels.run(argv)
-    for key in ("pixels", "state", "pixels_blank", "pixels_shuffle"):
+    for key in ("pixels", "state", "state_budget", "pixels_blank", "pixels_shuffle"):
         assert report["success"][key]["episodes"] == 2 and len(report["success"][key]["per_seed"]) == 1
     assert (tmp_path / "out" / "pixels_reach.png").stat().st_size > 0
     said = capsys.readouterr().out

@@ -3,7 +3,9 @@
 For each seed: record N scripted demonstrations through the loop's runtime and recorder with the
 cameras on (round 0 of an `hgd-loop` run with observations=pixels), train and evaluate the pixel
 policy (joints, gripper, front and wrist cameras; no object poses) as the loop does, then train a
-state policy on the very same episode files and evaluate it on the same episodes. Evidence that
+state policy on the very same episode files and evaluate it on the same episodes (with its own
+recipe, and with the pixel policy's steps and batch, which separates what the observation costs
+from what the training budget costs). Evidence that
 the pixel policy uses its cameras: the same evaluation with its frames blanked (each a uniform
 grey) and shuffled (each episode sees another episode's frames at the same step).
 
@@ -137,12 +139,14 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     pixels = {"success": rounds[0].success_rate, "successes": rounds[0].eval_successes, "episodes": rounds[0].eval_episodes,
               "train_seconds": rounds[0].train_seconds, "samples_per_s": _samples_per_s(run_folder.checkpoints_dir(run, 0))}
 
-    def state() -> dict:
-        scfg = dataclasses.replace(cfg, observations="state", train_steps=args.state_steps, batch_size=args.state_batch)
-        checkpoint, seconds = train_round(scfg, run, 0, progress=not quiet, out=folder / "state")
-        wins, total = evaluate_round(scfg, checkpoint, progress=not quiet)
-        return {"success": wins / total, "successes": wins, "episodes": total, "train_seconds": seconds,
-                "samples_per_s": _samples_per_s(folder / "state")}
+    def state(steps: int, batch: int, name: str):
+        def compute() -> dict:
+            scfg = dataclasses.replace(cfg, observations="state", train_steps=steps, batch_size=batch)
+            checkpoint, seconds = train_round(scfg, run, 0, progress=not quiet, out=folder / name)
+            wins, total = evaluate_round(scfg, checkpoint, progress=not quiet)
+            return {"success": wins / total, "successes": wins, "episodes": total, "train_seconds": seconds,
+                    "samples_per_s": _samples_per_s(folder / name)}
+        return compute
 
     def withheld(how: str):
         def compute() -> dict:
@@ -153,7 +157,10 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
             return _rate(ev.successes)
         return compute
 
-    out = {"seed": seed, "pixels": pixels, "state": _stage(folder / "state.json", state)}
+    out = {"seed": seed, "pixels": pixels,
+           "state": _stage(folder / "state.json", state(args.state_steps, args.state_batch, "state")),
+           # the state policy with the pixel policy's steps and batch: what the observation costs at equal training
+           "state_budget": _stage(folder / "state_budget.json", state(args.pixel_steps, args.pixel_batch, "state_budget"))}
     for how in WITHHELD:
         out[f"pixels_{how}"] = _stage(folder / f"withheld_{how}.json", withheld(how))
     out["labels"] = run_folder.labels_so_far(run, 0)
@@ -175,7 +182,8 @@ def _samples_per_s(checkpoints: Path) -> float | None:
     return float(np.median(rates)) if rates else None
 
 
-METHODS = (("pixels", "cameras + joints"), ("state", "simulator state"), ("pixels_blank", "cameras blanked"),
+METHODS = (("pixels", "cameras + joints"), ("state", "simulator state"),
+           ("state_budget", "simulator state, pixels' training"), ("pixels_blank", "cameras blanked"),
            ("pixels_shuffle", "cameras shuffled"))
 
 
@@ -188,9 +196,10 @@ def summarise_success(per_seed: list[dict]) -> dict:
         trials = sum(s[key]["episodes"] for s in per_seed)
         out[key] = {"mean": float(rates.mean()), "sd": float(rates.std(ddof=1)) if len(rates) > 1 else 0.0,
                     "per_seed": rates.tolist(), "pooled_ci95": list(wilson_interval(wins, trials)), "episodes": trials}
-    gap = np.array([s["state"]["success"] - s["pixels"]["success"] for s in per_seed])
-    out["state_minus_pixels"] = {"mean": float(gap.mean()), "sd": float(gap.std(ddof=1)) if len(gap) > 1 else 0.0,
-                                 "per_seed": gap.tolist()}
+    for state in ("state", "state_budget"):
+        gap = np.array([s[state]["success"] - s["pixels"]["success"] for s in per_seed])
+        out[f"{state}_minus_pixels"] = {"mean": float(gap.mean()), "sd": float(gap.std(ddof=1)) if len(gap) > 1 else 0.0,
+                                        "per_seed": gap.tolist()}
     return out
 
 
@@ -205,8 +214,9 @@ def print_success(summary: dict, args: argparse.Namespace) -> None:
           f"{args.episodes} episodes (pixels {args.pixel_steps} steps at batch {args.pixel_batch}, state "
           f"{args.state_steps} at {args.state_batch})")
     print_table(["policy sees", "success mean ± sd", "pooled 95% CI", "per seed"], rows)
-    g = summary["state_minus_pixels"]
-    print(f"state - pixels: {100 * g['mean']:.0f} ± {100 * g['sd']:.0f} points (goal: within 10)")
+    for state, what in (("state", "state"), ("state_budget", "state at pixels' training")):
+        g = summary[f"{state}_minus_pixels"]
+        print(f"{what} - pixels: {100 * g['mean']:.0f} ± {100 * g['sd']:.0f} points (goal: within 10)")
 
 
 def plot_success(summary: dict, path: Path, title: str) -> None:
@@ -215,14 +225,14 @@ def plot_success(summary: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     for i, (key, what) in enumerate(METHODS):
         s = summary[key]
         lo, hi = s["pooled_ci95"]
-        ax.bar(i, s["mean"], color=["tab:blue", "tab:gray", "tab:red", "tab:orange"][i], alpha=0.8)
+        ax.bar(i, s["mean"], color=["tab:blue", "tab:gray", "silver", "tab:red", "tab:orange"][i], alpha=0.8)
         ax.errorbar(i, s["mean"], yerr=[[s["mean"] - lo], [hi - s["mean"]]], color="k", capsize=5)
         ax.scatter([i] * len(s["per_seed"]), s["per_seed"], color="k", s=12, zorder=3)
-    ax.set_xticks(range(len(METHODS)), [w for _, w in METHODS])
+    ax.set_xticks(range(len(METHODS)), [w.replace(", ", ",\n") for _, w in METHODS])
     ax.set_ylabel("success (bars: mean over seeds; dots: seeds; 95% CI)")
     ax.set_ylim(0, 1)
     ax.set_title(title)
