@@ -43,7 +43,7 @@ class TrainConfig:
     lowdim_keys: list[str] | None = None  # order of low-dim keys; None = all non-image keys, sorted
     use_images: bool = False  # feed camera keys (H, W, 3) through the image encoders
     image_keys: list[str] | None = None  # which cameras, with use_images; None = every camera key
-    mixed_precision: bool = True  # bfloat16 autocast on a GPU (ignored on a CPU, where it does not pay)
+    mixed_precision: bool = True  # bfloat16 autocast on a GPU (ignored on a CPU)
     snap_discrete_actions: bool = True  # outputs of two-valued action dims (a binary gripper) snap to those values
     steps: int = 3000
     batch_size: int = 256
@@ -265,7 +265,7 @@ def train(
             gen.set_state(resume_ck["rng"])
             torch.set_rng_state(resume_ck["torch_rng"])
     net = DistributedDataParallel(model) if dinfo.enabled else model
-    # bfloat16 on a GPU: convolutions over camera frames run several times faster; no loss scaling needed
+    # bfloat16 autocast on a GPU (no loss scaling needed with bfloat16); written for a GPU, not yet measured on one
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision and device.type == "cuda")
 
     meta = {"train_config": cfg.to_dict(), "control_period": cfg.control_period, **(extra_meta or {})}

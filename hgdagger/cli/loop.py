@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         return fail(problem)
     threads.apply(threads.choose(args.threads, processes=2), "hgd-loop", say=print)  # (its server inherits it)
-    print(f"hgd-loop: {cfg.task} from {cfg.observations} ({seen.description}), {cfg.demos} demos, {cfg.rounds} rounds x {cfg.rollouts_per_round} rollouts, "
-          f"{cfg.eval_episodes} evaluation episodes per round -> {run}")
+    print(f"hgd-loop: {cfg.task}, {cfg.demos} demos, {cfg.rounds} rounds x {cfg.rollouts_per_round} rollouts, "
+          f"{cfg.eval_episodes} evaluation episodes per round -> {run}\n"
+          f"hgd-loop: the policy sees {seen.description} (observations={cfg.observations})")
     try:
         results = run_loop(cfg, run, progress=not args.quiet)
     except PluginTaskError as exc:  # a plug-in's expert that broke later, on a state the check did not reach

@@ -37,7 +37,7 @@ class ObservationSet:
 
 
 OBSERVATION_SETS: dict[str, ObservationSet] = {
-    "state": ObservationSet("state", "every low-dimensional key, task state included (object poses: sim only)"),
+    "state": ObservationSet("state", "every low-dimensional key, the task's state included (object poses: sim only)"),
     "pixels": ObservationSet("pixels", "what a real arm has: joint positions, gripper, front and wrist cameras at 64x64",
                              lowdim_keys=("gripper_pos", "joint_pos"), cameras=("front", "wrist")),
 }
