@@ -37,7 +37,10 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues_from(tmp_path):
     out = tmp_path / "ck"
     args = ["--data", str(data), "--out", str(out), "--steps", "1000000", "--horizon", "4", "--no-progress",
             *TINY, "log_every=5"]
-    proc = subprocess.Popen(_train_command(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal delivers it, whatever the suite inherited: started as a shell's background job,
+    # the suite ignores SIGINT, its children would too, and the latch rightly leaves an ignored SIGINT alone.
+    proc = subprocess.Popen(_train_command(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len(read_csv(out / "loss.csv") if (out / "loss.csv").exists() else []) < 3:  # training is under way
