@@ -54,8 +54,7 @@ def observation_set(name: str) -> ObservationSet:
 def cameras_in(shapes: Mapping[str, tuple[int, ...]]) -> tuple[tuple[str, ...], tuple[int, int] | None]:
     """The cameras a policy's observation shapes name, and their common (height, width); ((), None)
     when it reads none. ValueError when its cameras differ in size (a sim renders all at one)."""
-    cameras = {k[: -len(IMAGE_SUFFIX)]: tuple(s[:2]) for k, s in shapes.items()
-               if k.endswith(IMAGE_SUFFIX) and len(s) == 3 and s[-1] == 3}
+    cameras = {k[: -len(IMAGE_SUFFIX)]: tuple(s[:2]) for k, s in shapes.items() if k.endswith(IMAGE_SUFFIX) and is_frame(tuple(s))}
     sizes = set(cameras.values())
     if len(sizes) > 1:
         raise ValueError(f"the policy's cameras differ in size ({cameras}); a simulated arm renders all at one size")
