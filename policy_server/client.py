@@ -168,7 +168,7 @@ class PolicyClient:
             if k not in observation:
                 raise wire.SpecMismatch(f"observation lacks {k!r}, which the server's policy needs")
             value = np.asarray(observation[k], dtype=hs.observation_dtypes.get(k))
-            if is_frame(tuple(shape)) and value.ndim == 3 and value.shape[-1] == 3 and value.shape != tuple(shape):
+            if is_frame(tuple(shape)) and is_frame(value.shape) and value.shape != tuple(shape):
                 value = fit_frame(value, tuple(shape[:2]))  # a camera at another size: at the policy's
             obs[k] = value
         if prefix is not None:

@@ -14,13 +14,10 @@ from typing import Mapping
 
 import numpy as np
 
+from hgdagger.common.observation_sets import is_frame
+
 STD_FLOOR = 1e-3
 """Dimensions that never move in the data (e.g. a fixed target) get this std, not a divide by 0."""
-
-
-def is_image_shape(shape: tuple[int, ...]) -> bool:
-    """An (H, W, 3) array is a camera image; anything else is a low-dimensional vector."""
-    return len(shape) == 3 and shape[-1] == 3
 
 
 @dataclass(frozen=True)
@@ -63,13 +60,13 @@ class ObsLayout:
     ) -> "ObsLayout":
         """Layout from per-step shapes; low-dim keys in `lowdim_keys` order (default: sorted); with
         `use_images`, the camera keys `image_keys` (default: every one, sorted)."""
-        lows = tuple(sorted(k for k, s in shapes.items() if not is_image_shape(tuple(s))))
-        imgs = tuple(sorted(k for k, s in shapes.items() if is_image_shape(tuple(s))))
+        lows = tuple(sorted(k for k, s in shapes.items() if not is_frame(tuple(s))))
+        imgs = tuple(sorted(k for k, s in shapes.items() if is_frame(tuple(s))))
         wanted = tuple(lowdim_keys or ()) + (tuple(image_keys or ()) if use_images else ())
         missing = [k for k in wanted if k not in shapes]
         if missing:
             raise KeyError(f"observation keys {missing} not in the data (has {sorted(shapes)})")
-        not_images = [k for k in (image_keys or ()) if not is_image_shape(tuple(shapes[k]))] if use_images else []
+        not_images = [k for k in (image_keys or ()) if not is_frame(tuple(shapes[k]))] if use_images else []
         if not_images:
             raise KeyError(f"observation keys {not_images} are not camera frames (H, W, 3): {[shapes[k] for k in not_images]}")
         if lowdim_keys is not None:

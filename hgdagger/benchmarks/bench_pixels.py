@@ -33,6 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from hgdagger.benchmarks.parallel import map_seeds
+from hgdagger.common.observation_sets import is_frame
 from hgdagger.common.stats import print_table, spread, wilson_interval
 
 PARTS = ("success", "speed")
@@ -76,7 +77,7 @@ class CamerasWithheld:
         self.policy, self.how = policy, how
         self.info = policy.info
         self.supports_prefix = getattr(policy, "supports_prefix", False)
-        self.cameras = [k for k, s in policy.info.observation_shapes.items() if len(s) == 3 and s[-1] == 3]
+        self.cameras = [k for k, s in policy.info.observation_shapes.items() if is_frame(tuple(s))]
 
     def predict_chunks(self, observations: Mapping[str, np.ndarray], **kw: Any) -> np.ndarray:
         obs = dict(observations)
@@ -172,13 +173,10 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
 
 def _samples_per_s(checkpoints: Path) -> float | None:
     """The training's samples/s from its loss log (the median of its rows)."""
-    import csv
+    from policy_server.loss_log import read_csv
 
     path = checkpoints / "loss.csv"
-    if not path.exists():
-        return None
-    with open(path) as f:
-        rates = [float(r["samples_per_s"]) for r in csv.DictReader(f) if r.get("samples_per_s")]
+    rates = [r["samples_per_s"] for r in read_csv(path) if r["samples_per_s"] is not None] if path.exists() else []
     return float(np.median(rates)) if rates else None
 
 
@@ -291,6 +289,7 @@ def training_rate(threads: int, steps: int = 60, batch: int = 64) -> dict:
 
     from hgdagger.common.observation_sets import observation_set
     from policy_server.data import ChunkDataset
+    from policy_server.loss_log import read_csv
     from policy_server.train import TrainConfig, train
 
     torch.set_num_threads(threads)
@@ -305,10 +304,7 @@ def training_rate(threads: int, steps: int = 60, batch: int = 64) -> dict:
     observation_set("pixels").apply(cfg)
     with tempfile.TemporaryDirectory() as folder:
         train(ds, cfg, Path(folder), progress=False)
-        import csv
-
-        with open(Path(folder) / "loss.csv") as f:
-            rates = [float(r["samples_per_s"]) for r in csv.DictReader(f)][1:]  # (the first rows warm up)
+        rates = [r["samples_per_s"] for r in read_csv(Path(folder) / "loss.csv")][1:]  # (the first rows warm up)
     return {"threads": threads, "batch": batch, **spread(rates)}
 
 
