@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 ## The main job: the unattended HG-DAgger loop in the sim (a few minutes on 2 CPU cores); rerun to resume.
 demo: $(STAMP)
-	$(VENV)/bin/hgd-loop --out runs/demo
+	$(VENV)/bin/hgd-loop --preset main --out runs/demo
 
 ## The scripted expert on a task, headless, to videos and a PNG strip.
 expert-video: $(STAMP)

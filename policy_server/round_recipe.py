@@ -40,6 +40,7 @@ class RoundRecipe:
     from_scratch: bool = False
     observations: str = "state"  # what the policy sees (hgdagger.common.observation_sets): state | pixels
     batch_size: int = 256
+    width: int = 256  # the velocity network's hidden width (model.net.hidden)
     horizon: int = 16  # chunk length H
     seed: int = 0
     control_hz: float = 20.0
@@ -66,6 +67,7 @@ class RoundRecipe:
                           seed=self.seed, control_period=1.0 / self.control_hz, val_every=10**9, ckpt_every=10**9,
                           warmup_steps=0 if fine_tune else 100)
         cfg.model.horizon = self.horizon
+        cfg.model.net.hidden = self.width
         cfg.model.relative_to = self.relative_to
         observation_set(self.observations).apply(cfg)
         return cfg
@@ -88,7 +90,7 @@ class RoundPlan:
         init = {None: "from scratch", PREVIOUS: "fine-tunes the previous round"}.get(self.init_from,
                                                                                  f"fine-tunes {self.init_from}")
         return (f"weighting {self.weighting}, include {' '.join(self.include) or 'nothing else'}, {c.steps} steps, "
-                f"H={c.model.horizon}, batch {c.batch_size}, "
+                f"H={c.model.horizon}, batch {c.batch_size}, width {c.model.net.hidden}, "
                 f"{'actions relative to ' + c.model.relative_to if c.model.relative_to else 'absolute actions'}, "
                 f"obs keys {' '.join(c.lowdim_keys) if c.lowdim_keys else 'all'}"
                 f"{', cameras ' + (' '.join(c.image_keys) if c.image_keys else 'all') if c.use_images else ''}, {init}")

@@ -19,9 +19,10 @@ from sim.registry import (  # noqa: E402
     make_expert,
     make_supervisor,
     register_task,
+    task_milestones,
     task_names,
 )
 from sim import so101_tasks  # noqa: E402,F401  (registers so101_reach: its module, so registry.py need not name it)
 
 __all__ = ["check_task", "episode_limit", "get_task", "make_driver", "make_env", "make_expert", "make_supervisor", "register_task",
-           "task_names"]
+           "task_milestones", "task_names"]

@@ -90,6 +90,15 @@ def episode_limit(task: str) -> int:
         env.close()
 
 
+def task_milestones(task: str) -> tuple[str, ...]:
+    """A task's ordered sub-goals (none for a task, or a plugged-in environment, that declares none)."""
+    env = make_env(task)
+    try:
+        return tuple(getattr(env.unwrapped, "milestones", ()))
+    finally:
+        env.close()
+
+
 def make_driver(task: str, seed: int | None = 0, control_hz: float = 20.0, cameras: tuple[str, ...] = (),
                 image_size: tuple[int, int] = (128, 128)):
     """The RobotDriver for a task: the sim arm, or the driver over a plugged-in environment.

@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hgdagger.benchmarks.bench_dagger import bc_config, loglog_slope
+from hgdagger.benchmarks.bench_dagger import loglog_slope
+from hgdagger.loop import bc_arm
 from hgdagger.loop.config import LoopConfig
 
 
 def test_bc_gets_at_least_the_loops_labels_as_whole_demonstrations_and_the_loops_gradient_steps():
     cfg = LoopConfig(demos=30, rounds=3, train_steps=2000, finetune_steps=1000)
-    bc = bc_config(cfg, labels_target=3001, demo_labels=1500)  # 50 labels per demonstration
-    assert bc.demos == 61 and bc.rounds == 0 and bc.train_steps == 5000
-    scratch = bc_config(LoopConfig(demos=30, rounds=2, train_steps=2000, from_scratch=True), 1500, 1500)
+    bc = bc_arm.settings(cfg, 3, labels_target=3001, demo_labels=1500)  # 50 labels per demonstration
+    assert bc.demos == 61 and bc.rounds == 0 and bc.train_steps == 5000 and not bc.compare_bc
+    assert bc_arm.settings(cfg, 1, labels_target=1600, demo_labels=1500).train_steps == 3000  # round 1's policy's
+    scratch = bc_arm.settings(LoopConfig(demos=30, rounds=2, train_steps=2000, from_scratch=True), 2, 1500, 1500)
     assert scratch.demos == 30 and scratch.train_steps == 2000  # the final policy's own training
 
 

@@ -16,6 +16,9 @@ TINY = ["--set", "task=reach", "--set", "demos=3", "--set", "rounds=1", "--set",
         "--set", "eval_episodes=4", "--set", "train_steps=60", "--set", "finetune_steps=30", "--set", "batch_size=64"]
 
 
+COMPARED = ("--set", "compare_bc=true")  # behavioural cloning at equal labels beside each round (bc_arm)
+
+
 def loop(out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hgdagger.cli.loop", "--out", str(out), "--quiet", *TINY, *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -24,7 +27,7 @@ def loop(out: Path, *extra: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     run = tmp_path / "run"
-    first = loop(run)
+    first = loop(run, *COMPARED)
     assert first.returncode == 0, first.stdout + first.stderr
     for r in (0, 1):
         assert (run / f"round_{r}" / "checkpoints" / "last.pt").exists()
@@ -47,9 +50,19 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     assert (run / "report.png").stat().st_size > 10_000
     assert not (run / "policy.sock").exists()  # the server's socket is cleaned up
     assert "round 1: success" in (run / "loop.log").read_text() and (run / "server.log").exists()
-    assert "round" in first.stdout and "success (autonomous)" in first.stdout
+    assert "round" in first.stdout and "HG-DAgger success" in first.stdout and "BC, equal labels" in first.stdout
+    # Behavioural cloning at round 1's labels: a run of its own, on at least as many expert labels as full
+    # demonstrations (round 0's and more), trained as long as round 1's policy, on the same evaluation episodes.
+    bc = report[1]["bc"]  # (as many labels within one demonstration: a demonstration the expert fails carries none)
+    assert bc["labels_so_far"] >= report[1]["labels_so_far"] - 100 and bc["episodes_recorded"] > 3
+    bc_run = run / "bc" / "at_round_1"
+    assert json.loads((bc_run / "config.json").read_text())["train_steps"] == 60 + 30
+    assert len(list((bc_run / "round_0" / "data").glob("ep_*.hdf5"))) == bc["episodes_recorded"]
+    with h5py.File(run / "round_0" / "data" / "ep_0000.hdf5") as a, h5py.File(bc_run / "round_0" / "data" / "ep_0000.hdf5") as b:
+        np.testing.assert_array_equal(a["data/demo_0/actions"][()], b["data/demo_0/actions"][()])  # the same first demos
+    assert "behavioural cloning" in first.stdout and "95% CI" in first.stdout.split("BC, equal labels")[-1]
 
-    again = loop(run)  # resume: nothing left to do, nothing redone
+    again = loop(run, *COMPARED)  # resume: nothing left to do, nothing redone
     assert again.returncode == 0, again.stderr
     assert "finished earlier" in again.stdout
     assert len(list((run / "round_1" / "data").glob("ep_*.hdf5"))) == 2
@@ -62,7 +75,7 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     (run / "round_1" / "eval.json").unlink()
     (run / "round_1" / "sessions.json").unlink()
     rollouts[1].unlink()
-    cut = loop(run)
+    cut = loop(run, *COMPARED)
     assert cut.returncode == 0, cut.stderr
     assert "discarding 1 episodes of an interrupted recording" in cut.stdout
     assert len(list((run / "round_1" / "data").glob("ep_*.hdf5"))) == 2
@@ -70,7 +83,7 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     # Cut off after recording, while training: the recorded episodes are kept and trained on.
     (run / "round_1" / "eval.json").unlink()
     kept = {p: p.stat().st_mtime_ns for p in (run / "round_1" / "data").glob("ep_*.hdf5")}
-    cut = loop(run)
+    cut = loop(run, *COMPARED)
     assert cut.returncode == 0 and "recorded earlier (resuming at training)" in cut.stdout
     assert {p: p.stat().st_mtime_ns for p in (run / "round_1" / "data").glob("ep_*.hdf5")} == kept
     assert numbers(json.loads((run / "report.json").read_text())) == numbers(report)
@@ -94,7 +107,7 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
             assert torch.equal(tensor, hand_ck[key][name]), (key, name)
 
     rerun = tmp_path / "rerun"  # the same seed from scratch: the same episodes, the same numbers
-    assert loop(rerun).returncode == 0
+    assert loop(rerun, *COMPARED).returncode == 0
 
     assert numbers(json.loads((rerun / "report.json").read_text())) == numbers(report)
     for a, b in zip(rollouts, sorted((rerun / "round_1" / "data").glob("ep_*.hdf5"))):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hgdagger.benchmarks.bench_dagger import bc_config
+from hgdagger.loop import bc_arm
 from hgdagger.loop.config import LoopConfig
 from hgdagger.loop.sessions import EpisodeStats, summarise
 from recorder import run_folder
@@ -39,4 +39,4 @@ def test_the_label_budget_reads_labels_and_runs_from_before_it(tmp_path):
 def test_behavioural_cloning_sizes_its_demonstrations_by_the_ones_that_carried_labels():
     cfg = LoopConfig(demos=3, rounds=1, train_steps=100, finetune_steps=50)
     # 100 labels from 2 good demonstrations: 50 each, so 200 labels take 2 more (not 1 more at 100/3 each)
-    assert bc_config(cfg, labels_target=200, demo_labels=100, demos_used=2).demos == 5
+    assert bc_arm.settings(cfg, 1, labels_target=200, demo_labels=100, demos_used=2).demos == 5

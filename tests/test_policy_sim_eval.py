@@ -34,7 +34,7 @@ def test_demos_train_and_evaluate_in_the_sim(tmp_path):
 
 
 def test_cumulative_off_track_counts_failures_to_the_horizon_and_successes_not_after_the_end():
-    from hgdagger.benchmarks.horizon import cumulative_off_track, first_off_track
+    from hgdagger.common.horizon import cumulative_off_track, first_off_track
 
     gaps = [np.array([0.0, 2.0, 0.0]), np.array([2.0, 2.0])]  # a success, then a failure that ended at step 2
     curve = cumulative_off_track(gaps, [True, False], horizon=5, threshold=1.0)
@@ -62,7 +62,7 @@ class _StandStill:
 
 def test_watched_evaluation_scores_each_step_against_the_expert():
     from sim.expert_policy import ExpertChunkPolicy
-    from hgdagger.benchmarks.horizon import cumulative_off_track
+    from hgdagger.common.horizon import cumulative_off_track
 
     expert = ExpertChunkPolicy("reach", chunk_length=4)
     good = evaluate(expert, "reach", 2, seed=5, execute_steps=1, batch=2, progress=False, watch=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
@@ -33,6 +32,9 @@ import numpy as np
 
 from hgdagger.benchmarks.parallel import map_seeds
 from hgdagger.common.stats import print_table, wilson_interval
+
+BENCH_PRESET = "default"
+"""The loop settings the benchmark starts from unless --preset says otherwise (the loop's own defaults)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="import MODULE (a module name, or a path to a .py file) first, in every worker too: it "
                         "registers another gymnasium task (see sim/plugin.py)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="loop seeds (data, training, evaluation)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="loop settings to start from")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=BENCH_PRESET, help="loop settings to start from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one loop setting (JSON value)")
     p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
     p.add_argument("--scratch-ablation", action="store_true",
@@ -72,18 +74,8 @@ def loop_config(args: argparse.Namespace, seed: int):
             settings[key] = json.loads(value)
         except json.JSONDecodeError:
             settings[key] = value
-    return LoopConfig.from_dict(settings)
-
-
-def bc_config(cfg, labels_target: int, demo_labels: int, demos_used: int | None = None):
-    """Behavioural cloning with at least `labels_target` expert labels as full demonstrations, and as
-    many gradient steps as went into the loop's final policy: its round 0 training plus every
-    fine-tuning round, or, when every round retrains from scratch, one round's training.
-    demos_used: how many of round 0's demonstrations carried `demo_labels` (failed ones count none)."""
-    per_demo = demo_labels / max(1, demos_used if demos_used is not None else cfg.demos)
-    extra = max(0, math.ceil((labels_target - demo_labels) / per_demo))
-    total_steps = cfg.train_steps if cfg.from_scratch else cfg.train_steps + cfg.rounds * cfg.finetune_steps
-    return dataclasses.replace(cfg, demos=cfg.demos + extra, rounds=0, train_steps=total_steps)
+    # The benchmark runs behavioural cloning at the final round's labels itself (with its watched evaluation).
+    return dataclasses.replace(LoopConfig.from_dict(settings), compare_bc=False)
 
 
 def watched_eval(cfg, checkpoint: Path) -> dict:
@@ -91,7 +83,7 @@ def watched_eval(cfg, checkpoint: Path) -> dict:
     import torch
 
     from policy_server.checkpoint import load_policy
-    from hgdagger.benchmarks.horizon import cumulative_off_track, first_off_track
+    from hgdagger.common.horizon import cumulative_off_track, first_off_track
     from sim.evaluation import evaluate
     import sim
 
@@ -119,7 +111,7 @@ def scratch_ablation(cfg, steps: int, base: Path, quiet: bool) -> dict:
     scfg = dataclasses.replace(cfg, from_scratch=True, train_steps=steps)
     if not ckpt.exists():
         ckpt, _ = train_round(scfg, base / "hgdagger", cfg.rounds, progress=not quiet, out=folder)
-    wins, total = evaluate_round(cfg, ckpt, progress=False)
+    wins, total, _ = evaluate_round(cfg, ckpt, progress=False)
     labels = json.loads(run_folder.eval_path(base / "hgdagger", cfg.rounds).read_text())["labels_so_far"]
     return {"success": wins / total, "successes": wins, "episodes": total, "labels": labels, "train_steps": steps,
             "watched": watched_eval(cfg, ckpt)}
@@ -129,6 +121,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     """The loop, then BC at its label budget, for one seed (its own process with --jobs > 1)."""
     import torch
 
+    from hgdagger.loop import bc_arm
     from hgdagger.loop.round_loop import run_loop
     from recorder import run_folder
 
@@ -155,7 +148,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
                                                                        seed, cfg.control_hz))
     labels, demo_labels = dagger[-1].labels_so_far, dagger[0].labels_so_far
     round0 = json.loads(run_folder.sessions_path(base / "hgdagger", 0).read_text())
-    bcfg = bc_config(cfg, labels, demo_labels, round0.get("episodes_used"))
+    bcfg = bc_arm.settings(cfg, cfg.rounds, labels, demo_labels, round0.get("episodes_used"))
     bc = run_loop(bcfg, base / "bc", progress=not quiet, log=log)
     out = {
         "seed": seed,
@@ -254,10 +247,10 @@ def print_supervision(rows: list[dict]) -> None:
 
 
 def result_name(args: argparse.Namespace) -> str:
-    """What the results are called: --name, else the task, and the preset unless it is the default."""
+    """What the results are called: --name, else the task, and the preset unless it is the benchmark's default."""
     if getattr(args, "name", None):
         return args.name
-    return args.task if args.preset == "default" else f"{args.task}_{args.preset}"
+    return args.task if args.preset == BENCH_PRESET else f"{args.task}_{args.preset}"
 
 
 def loglog_slope(curve: list[float], start: int = 5) -> float:
@@ -271,7 +264,7 @@ def loglog_slope(curve: list[float], start: int = 5) -> float:
 
 
 def summarise(per_seed: list[dict], milestones: tuple[str, ...] = ()) -> dict:
-    from hgdagger.benchmarks.horizon import failure_by_milestone, failure_per_sub_goal
+    from hgdagger.common.horizon import failure_by_milestone, failure_per_sub_goal
 
     def method(rates, wins, trials, labels):
         a = np.asarray(rates, float)
@@ -365,17 +358,6 @@ def plot(per_seed: list[dict], summary: dict, task: str, path: Path) -> None:
 LABELS = {"bc": "BC, equal labels", "hgdagger": "HG-DAgger", "hgdagger_scratch": "HG-DAgger data, from scratch"}
 
 
-def task_milestones(task: str) -> tuple[str, ...]:
-    """The task's ordered sub-goals (none for a plugged-in environment that does not declare them)."""
-    import sim
-
-    env = sim.make_env(task)
-    try:
-        return tuple(getattr(env.unwrapped, "milestones", ()))
-    finally:
-        env.close()
-
-
 def plot_failure_by_milestone(ax, summary: dict) -> None:
     """Failure against horizon: the task cut off at each sub-goal, at the step the expert reaches it."""
     ms = summary["milestones"]
@@ -401,7 +383,9 @@ def run(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     per_seed = map_seeds(run_seed, args, args.seeds, args.jobs)
-    milestones = task_milestones(args.task)
+    import sim
+
+    milestones = sim.task_milestones(args.task)
     summary = summarise(per_seed, milestones)
     if milestones:
         from sim.evaluation import expert_milestone_steps

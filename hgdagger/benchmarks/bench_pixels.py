@@ -144,7 +144,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         def compute() -> dict:
             scfg = dataclasses.replace(cfg, observations="state", train_steps=steps, batch_size=batch)
             checkpoint, seconds = train_round(scfg, run, 0, progress=not quiet, out=folder / name)
-            wins, total = evaluate_round(scfg, checkpoint, progress=not quiet)
+            wins, total, _ = evaluate_round(scfg, checkpoint, progress=not quiet)
             return {"success": wins / total, "successes": wins, "episodes": total, "train_seconds": seconds,
                     "samples_per_s": _samples_per_s(folder / name)}
         return compute

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         "takeover gate when the policy heads for failure, everything is recorded, all rounds are aggregated and "
         "the policy retrained and evaluated (autonomous success, no supervisor). Prints a table per round and "
         "writes a plot. Rerun the same command to resume an interrupted run.",
-        epilog="Examples:\n  hgd-loop --out runs/hgdagger\n  hgd-loop --preset quick --out runs/quick\n"
+        epilog="Examples:\n  hgd-loop --preset main --out runs/demo   # the main job (make demo): pick_place_two, BC beside every round\n"
+        "  hgd-loop --out runs/hgdagger              # the loop's defaults: reach, a few minutes\n"
+        "  hgd-loop --preset quick --out runs/quick\n"
         "  hgd-loop --out runs/long --set task=pick_place_two --set rounds=4\n"
         "  hgd-loop --robot koch_twin --preset quick --out runs/koch   # the Koch's physics twin, over its serial protocol\n"
         "  hgd-loop --plugin examples.point_reach --set task=point_reach --set relative_to='\"\"' --out runs/point",
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from hgdagger.loop.config import LoopConfig
-    from hgdagger.loop.report import plot, table
+    from hgdagger.loop.report import plot, stage_table, table, verdict
     from hgdagger.loop.round_loop import run_loop
 
     import sim
@@ -99,19 +102,57 @@ def main(argv: list[str] | None = None) -> int:
     problem = writable_folder(run, "--out")
     if problem:
         return fail(problem)
-    threads.apply(threads.choose(args.threads, processes=2), "hgd-loop", say=print)  # (its server inherits it)
+    # Busy side by side: the loop, its policy server and (compare_bc) behavioural cloning's run; each inherits the count.
+    threads.apply(threads.choose(args.threads, processes=3 if cfg.compare_bc else 2), "hgd-loop", say=print)
     print(f"hgd-loop: {cfg.task}, {cfg.demos} demos, {cfg.rounds} rounds x {cfg.rollouts_per_round} rollouts, "
           f"{cfg.eval_episodes} evaluation episodes per round -> {run}\n"
-          f"hgd-loop: the policy sees {seen.description} (observations={cfg.observations})")
+          f"hgd-loop: the policy sees {seen.description} (observations={cfg.observations})"
+          + ("\nhgd-loop: beside each round, behavioural cloning on as many expert labels (compare_bc)"
+             if cfg.compare_bc and cfg.rounds else ""))
+    # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: the policy server and a behavioural-cloning run
+    # the loop started are stopped with it, not left running on the run folder.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        results = run_loop(cfg, run, progress=not args.quiet)
+        results = run_loop(cfg, run, progress=not args.quiet, plugins=args.plugin)
     except PluginTaskError as exc:  # a plug-in's expert that broke later, on a state the check did not reach
         return fail(f"{exc} (the run so far is kept in {run}; rerun to resume)")
+    except RuntimeError as exc:  # behavioural cloning's run failed, the policy server did not start: it says which
+        return fail(str(exc))
+    milestones, expert_steps = sub_goals(cfg, run) if results[-1].bc else ([], [])
     print("\n" + table(results))
-    picture = plot(results, run_folder.report_path(run, ".png"), f"HG-DAgger on {cfg.task} (seed {cfg.seed})")
+    if milestones:
+        print(f"\nfailure against horizon, round {results[-1].round}: the share of evaluation episodes that never "
+              "reached each sub-goal\n" + stage_table(results[-1], milestones, expert_steps))
+    if results[-1].bc:
+        print("\n" + verdict(results))
+    title = (f"HG-DAgger and behavioural cloning at equal labels on {cfg.task} (seed {cfg.seed})" if results[-1].bc
+             else f"HG-DAgger on {cfg.task} (seed {cfg.seed})")
+    picture = plot(results, run_folder.report_path(run, ".png"), title, milestones, expert_steps)
     run_folder.report_path(run, ".json").write_text(json.dumps([r.__dict__ for r in results], indent=1))
     print(f"\nplot: {picture}\nreport: {run / 'report.json'}")
     return 0
+
+
+def sub_goals(cfg, run: Path) -> tuple[list[str], list[float]]:
+    """The task's sub-goals and the median step at which the scripted expert reaches each (on the
+    evaluation seeds; computed once, kept in the run folder)."""
+    import numpy as np
+
+    import sim
+    from sim.evaluation import expert_milestone_steps
+
+    path = run / "expert_milestones.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        return saved["milestones"], saved["expert_steps"]
+    milestones = list(sim.task_milestones(cfg.task))
+    if not milestones:
+        return [], []
+    reached = [steps for steps in expert_milestone_steps(cfg.task, 20, seed=900_000 + cfg.seed * 1_000)
+               if len(steps) == len(milestones)]
+    steps = np.median(np.array(reached), axis=0).tolist() if reached else []
+    run_folder.write_json(path, {"milestones": milestones, "expert_steps": steps})
+    return (milestones, steps) if steps else ([], [])
 
 
 def robot_task(name: str) -> str:

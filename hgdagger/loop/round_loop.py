@@ -34,6 +34,10 @@ class RoundResult:
     # round 0, and where no rollout was won (false alarms) or lost (misses) alone.
     false_alarm_rate: float | None = None
     miss_rate: float | None = None
+    # Per evaluation episode, how many of the task's sub-goals it reached (sim.task_milestones).
+    milestones_reached: list[int] | None = None
+    # Behavioural cloning at this round's label count (hgdagger.loop.bc_arm.result), where it was run.
+    bc: dict | None = None
 
     @classmethod
     def load(cls, path: Path) -> "RoundResult":
@@ -92,15 +96,16 @@ def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool, out: Path | 
     return result.checkpoint, time.perf_counter() - start
 
 
-def evaluate_round(cfg: LoopConfig, checkpoint: Path, progress: bool) -> tuple[int, int]:
-    """Autonomous success of a checkpoint: no supervisor, fixed evaluation seeds."""
+def evaluate_round(cfg: LoopConfig, checkpoint: Path, progress: bool) -> tuple[int, int, list[int]]:
+    """Autonomous success of a checkpoint (no supervisor, fixed evaluation seeds): wins, episodes, and
+    per episode how many of the task's sub-goals it reached."""
     from policy_server.checkpoint import load_policy
     from sim.evaluation import evaluate
 
     policy = load_policy(checkpoint)
     result = evaluate(policy, cfg.task, cfg.eval_episodes, seed=900_000 + cfg.seed * 1_000,
                       execute_steps=cfg.execute_steps, progress=progress)
-    return sum(result.successes), result.episodes
+    return sum(result.successes), result.episodes, [len(steps) for steps in result.milestone_steps]
 
 
 class PolicyServerProcess:
@@ -171,15 +176,20 @@ def _share(rate: float | None) -> str:
     return "-" if rate is None else f"{100 * rate:.0f}%"
 
 
-def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> list[RoundResult]:
-    """Run (or resume) the whole loop; returns one result per round."""
+def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print, plugins: list[str] | tuple[str, ...] = ()
+             ) -> list[RoundResult]:
+    """Run (or resume) the whole loop; returns one result per round (with behavioural cloning at its
+    label count beside it when cfg.compare_bc). plugins: what the behavioural-cloning runs import."""
     from tqdm import tqdm
+
+    from hgdagger.loop import bc_arm
 
     run.mkdir(parents=True, exist_ok=True)
     cfg.save(run_folder.config_path(run))
     log = _also_to_file(log, run_folder.log_path(run, "loop"))
     results: list[RoundResult] = []
     server: PolicyServerProcess | None = None
+    bc = bc_arm.BehaviouralCloningArm(cfg, run, plugins, log) if cfg.compare_bc else None
     settings = cfg  # with the supervisor's threshold calibrated for this task (rollouts only)
     try:
         for r in range(cfg.rounds + 1):
@@ -187,6 +197,8 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
             if done.exists():
                 results.append(RoundResult.load(done))
                 log(f"round {r}: finished earlier, {results[-1].success_rate:.2f} success (resuming after it)")
+                if bc and r > 0:
+                    bc.start(r)
                 continue
             episodes = cfg.demos if r == 0 else cfg.rollouts_per_round
             what = "demonstrations" if r == 0 else "supervised rollouts"
@@ -215,12 +227,14 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
                 with tqdm(total=episodes, desc=f"round {r}: {what}", disable=not progress) as bar:
                     sessions = record_round(this_round, run, r, server.endpoint if server else None, bar,
                                             as_if if r > 0 else None)
+            if bc and r > 0:  # its label count is known now: it trains beside this round's training
+                bc.start(r)
             checkpoint, seconds = train_round(cfg, run, r, progress, log=log)
-            wins, total = evaluate_round(cfg, checkpoint, progress)
+            wins, total, reached = evaluate_round(cfg, checkpoint, progress)
             audited = sessions.get("supervisor", {})
             result = RoundResult(r, wins / total, total, wins, sessions["interventions_per_episode"],
                                  sessions["human_step_share"], run_folder.labels_so_far(run, r), seconds, sessions["episodes"],
-                                 audited.get("false_alarm_rate"), audited.get("miss_rate"))
+                                 audited.get("false_alarm_rate"), audited.get("miss_rate"), reached)
             run_folder.write_json(done, result.__dict__ | {"sessions": sessions})
             results.append(result)
             recorded_what = (f"{result.episodes_recorded} demonstrations" if r == 0 else
@@ -229,7 +243,13 @@ def run_loop(cfg: LoopConfig, run: Path, progress: bool = True, log=print) -> li
                              f"{_share(result.false_alarm_rate)}, misses {_share(result.miss_rate)}")
             log(f"round {r}: success {result.success_rate:.2f} ({wins}/{total}), {recorded_what}, "
                 f"{result.labels_so_far} labels so far")
+        if bc:
+            bc.wait()
+            for result in results[1:]:
+                result.bc = bc_arm.result(run, result.round)
     finally:
         if server is not None:
             server.close()
+        if bc:
+            bc.close()
     return results
