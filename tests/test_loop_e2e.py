@@ -162,7 +162,7 @@ def test_loop_runs_a_plugged_in_gymnasium_environment(tmp_path):
     assert wrong.returncode == 2 and "no observation 'joint_pos'" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
-# The defaults (what `make demo` runs), over three seeds with 50 evaluation episodes each
+# The loop's defaults (reach; `make demo` ran them until issue 21), over three seeds with 50 evaluation episodes each
 # (`hgd-bench-dagger --task reach`, README): round 0 -> round 3 was 0.42 -> 0.88, 0.30 -> 0.90 and
 # 0.48 -> 0.82, gains of +0.46, +0.60 and +0.34 (mean 0.47, sd 0.13). On another machine floating
 # point can send the same seed down another path, so treat its gain as a fresh draw: a margin of 0.15

@@ -178,9 +178,10 @@ def _failure_against_horizon(ax, last: RoundResult, milestones: list[str], exper
         n = len(reached)
         ax.errorbar(expert_steps, failure, yerr=_error_bars([(f, round(f * n), n) for f in failure]), marker=marker,
                     capsize=4, color=colour, label=name)
-    for x, goal in zip(expert_steps, milestones):
-        ax.annotate(goal, (x, 0.0), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7, rotation=90)
-    ax.set_xlabel("horizon: the expert's step at each sub-goal")
+    ax.set_xticks(expert_steps, [f"{step:.0f}\n{goal}" for step, goal in zip(expert_steps, milestones)],
+                  fontsize="small")
+    ax.margins(x=0.08)
+    ax.set_xlabel("horizon: the step at which the expert reaches each sub-goal")
     ax.set_ylabel(f"round {last.round}: episodes never reaching it")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.02), ncol=1, frameon=False, borderaxespad=0, fontsize="small")
