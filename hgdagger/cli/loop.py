@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table(results))
     if milestones:
         print(f"\nfailure against horizon, round {results[-1].round}: the share of evaluation episodes that never "
-              "reached each sub-goal\n" + stage_table(results[-1], milestones, expert_steps))
+              "reached each sub-goal\n(in brackets: of those that reached the sub-goal before, the share that failed "
+              "this one)\n" + stage_table(results[-1], milestones, expert_steps))
     if results[-1].bc:
         print("\n" + verdict(results))
     title = (f"HG-DAgger and behavioural cloning at equal labels on {cfg.task} (seed {cfg.seed})" if results[-1].bc
