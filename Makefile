@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[all,dev]'
 	@touch $(STAMP)
 
-## The main job: the unattended HG-DAgger loop in the sim (a few minutes on 2 CPU cores); rerun to resume.
+## The main job: HG-DAgger beside behavioural cloning at equal labels on pick_place_two, in the sim
+## (about 20 minutes on 2 CPU cores); rerun to resume an interrupted run or re-print a finished one.
 demo: $(STAMP)
 	$(VENV)/bin/hgd-loop --preset main --out runs/demo
 

@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{exc} (the run so far is kept in {run}; rerun to resume)")
     except RuntimeError as exc:  # behavioural cloning's run failed, the policy server did not start: it says which
         return fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C (training stops on it too, after saving): a person's choice, not a crash
+        print(f"\nhgd-loop: interrupted; the run so far is kept in {run} (the policy server and any behavioural "
+              "cloning beside the loop stopped with it): rerun the same command to resume", file=sys.stderr)
+        return 130
     milestones, expert_steps = sub_goals(cfg, run) if results[-1].bc else ([], [])
     print("\n" + table(results))
     if milestones:
