@@ -65,6 +65,17 @@ def test_the_table_shows_behavioural_cloning_only_when_the_run_has_it():
     assert "BC, equal labels" not in table(plain)
 
 
+def test_every_preset_is_valid_and_explained_and_the_main_job_compares_on_a_task_with_sub_goals():
+    import sim
+    from hgdagger.loop.config import PRESET_SUMMARIES, PRESETS, LoopConfig
+
+    assert set(PRESET_SUMMARIES) == set(PRESETS)
+    configs = {name: LoopConfig.from_dict(dict(settings)) for name, settings in PRESETS.items()}
+    main = configs["main"]
+    assert main.compare_bc and main.rounds >= 2 and len(sim.task_milestones(main.task)) >= 4
+    assert main.task in sim.task_names() and configs["quick"].train_steps < main.train_steps
+
+
 def _processes_naming(text: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

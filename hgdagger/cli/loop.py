@@ -17,7 +17,7 @@ from recorder import run_folder
 
 @reports_missing_extras
 def main(argv: list[str] | None = None) -> int:
-    from hgdagger.loop.config import PRESETS
+    from hgdagger.loop.config import PRESET_SUMMARIES, PRESETS
 
     p = argparse.ArgumentParser(
         prog="hgd-loop",
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/hgdagger", help="the run folder (default runs/hgdagger)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="a named set of settings (hgdagger/loop/config.py); --set overrides single ones (default: %(default)s)")
+                   help="a named set of settings (hgdagger/loop/config.py); --set overrides single ones (default: "
+                        "%(default)s). " + "; ".join(f"{name}: {PRESET_SUMMARIES[name]}" for name in sorted(PRESETS)))
     p.add_argument("--config", type=existing_file, help="a JSON file of loop settings (applied after the preset)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (JSON value)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",

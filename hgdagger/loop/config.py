@@ -115,3 +115,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # with a 1 cm floor flags 2% of those and 46% of losing ones (a gripper closed on nothing at once).
     "manipulation": _MANIPULATION,
 }
+
+PRESET_SUMMARIES: dict[str, str] = {
+    "default": "reach, 30 demonstrations, 3 rounds: a few minutes",
+    "main": "the main job (make demo): pick_place_two, behavioural cloning at equal labels beside each round, ~20 min on 2 cores",
+    "manipulation": "the pick-and-place settings without the comparison (set task=pick_place or pick_place_two)",
+    "quick": "reach in about a minute (CI)",
+}
+"""One line per preset, for --help."""

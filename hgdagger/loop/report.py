@@ -125,8 +125,7 @@ def figure(results: list[RoundResult], title: str, milestones: list[str] | None 
 
     rounds = [r.round for r in results]
     success = [r.success_rate for r in results]
-    errors = [[r.success_rate - wilson(r.eval_successes, r.eval_episodes)[0] for r in results],
-              [wilson(r.eval_successes, r.eval_episodes)[1] - r.success_rate for r in results]]
+    errors = _error_bars([(r.success_rate, r.eval_successes, r.eval_episodes) for r in results])
     labels = [r.labels_so_far for r in results]
     interventions = [r.interventions_per_episode if r.round else float("nan") for r in results]
     compared = [r for r in results if _bc_of(r)]
