@@ -3,9 +3,8 @@ claim is about (Ross et al., AISTATS 2011; Kelly et al., ICRA 2019).
 
 Once round r's sessions are recorded, the loop knows how many expert-labelled steps HG-DAgger has
 spent. Behavioural cloning gets as many, as full scripted demonstrations (round 0's seeds and then
-more; within one demonstration, since one the expert fails is recorded but carries no labels), trains
-as long as round r's policy did, and is evaluated on the same episodes. Each such
-policy is a run of its own, made by hgd-loop itself with no supervised rounds, in
+more: as many labels when the expert wins them all; one it fails is recorded but carries none), trains
+as long as round r's policy did, and is evaluated on the same episodes. Each such policy is a run of its own, made by hgd-loop itself with no supervised rounds, in
 ``<run>/bc/at_round_<r>/`` (train it by hand, inspect it, replay it as any run). It runs in a
 process of its own beside the loop's next steps, so on two or more cores it costs little wall time;
 its numbers do not depend on that (its own seed, its own fixed thread count), and an interrupted one
@@ -17,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,10 +30,11 @@ def folder(run: Path, r: int) -> Path:
 
 
 def settings(cfg: LoopConfig, r: int, labels_target: int, demo_labels: int, demos_used: int | None = None) -> LoopConfig:
-    """Behavioural cloning with at least `labels_target` expert labels as full demonstrations, and as many
-    gradient steps as went into round r's policy: its round 0 training plus every fine-tuning round up
-    to r, or, when every round retrains from scratch, one round's training. demos_used: how many of
-    round 0's demonstrations carried `demo_labels` (a failed one carries none)."""
+    """Behavioural cloning with `labels_target` expert labels as full demonstrations (at least as many when
+    the expert wins every new one; each it fails carries none), and as many gradient steps as went into
+    round r's policy: its round 0 training plus every fine-tuning round up to r, or, when every round
+    retrains from scratch, one round's training. demos_used: how many of round 0's demonstrations
+    carried `demo_labels`."""
     per_demo = demo_labels / max(1, demos_used if demos_used is not None else cfg.demos)
     extra = max(0, math.ceil((labels_target - demo_labels) / max(per_demo, 1e-9)))
     steps = cfg.train_steps if cfg.from_scratch else cfg.train_steps + r * cfg.finetune_steps
@@ -43,6 +42,7 @@ def settings(cfg: LoopConfig, r: int, labels_target: int, demo_labels: int, demo
 
 
 def finished(run: Path, r: int) -> bool:
+    """Whether behavioural cloning at round r's labels has been evaluated."""
     return run_folder.eval_path(folder(run, r), 0).exists()
 
 
@@ -81,7 +81,7 @@ class BehaviouralCloningArm:
         for plugin in self.plugins:
             command += ["--plugin", plugin]
         with open(self.output(r), "ab") as said:
-            self.proc = subprocess.Popen(command, stdout=said, stderr=subprocess.STDOUT, env=dict(os.environ))
+            self.proc = subprocess.Popen(command, stdout=said, stderr=subprocess.STDOUT)  # (the loop's thread count too)
         self.round = r
         self.log(f"round {r}: behavioural cloning on as many labels ({labels}, as {bc.demos} demonstrations, "
                  f"{bc.train_steps} training steps) runs beside the loop -> {out}")
