@@ -4,9 +4,10 @@ claim is about (Ross et al., AISTATS 2011; Kelly et al., ICRA 2019).
 Once round r's sessions are recorded, the loop knows how many expert-labelled steps HG-DAgger has
 spent. Behavioural cloning gets as many, as full scripted demonstrations (round 0's seeds and then
 more: as many labels when the expert wins them all; one it fails is recorded but carries none), trains
-as long as round r's policy did, and is evaluated on the same episodes. Each such policy is a run of its own, made by hgd-loop itself with no supervised rounds, in
-``<run>/bc/at_round_<r>/`` (train it by hand, inspect it, replay it as any run). It runs in a
-process of its own beside the loop's next steps, so on two or more cores it costs little wall time;
+as long as round r's policy did, and is evaluated on the same episodes. Each such policy is a run of
+its own, made by hgd-loop itself with no supervised rounds, in ``<run>/bc/at_round_<r>/`` (train it
+by hand, inspect it, replay it as any run). It runs in a process of its own beside the loop's next
+steps, so on two or more cores it costs little wall time;
 its numbers do not depend on that (its own seed, its own fixed thread count), and an interrupted one
 resumes where it stopped, like the loop.
 """
