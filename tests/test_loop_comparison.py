@@ -89,13 +89,13 @@ def _processes_naming(text: str) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_loop_stopped_by_a_signal_stops_behavioural_cloning_beside_it_and_resumes(tmp_path, sig):
     run = tmp_path / "run"
     args = [sys.executable, "-m", "hgdagger.cli.loop", "--out", str(run), "--quiet", "--set", "task=reach",
             "--set", "demos=3", "--set", "rounds=1", "--set", "rollouts_per_round=2", "--set", "eval_episodes=4",
-            "--set", "train_steps=60", "--set", "finetune_steps=1500", "--set", "batch_size=64",
-            "--set", "compare_bc=true"]
+            "--set", "train_steps=60", "--set", "finetune_steps=400", "--set", "batch_size=64",
+            "--set", "compare_bc=true", "--set", 'supervisor={"policy_calibration_episodes": 0}']
     # As a terminal's foreground job: SIGINT at its default (a suite run as a shell's background job ignores it).
     loop = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
