@@ -20,7 +20,7 @@ from sim.registry import make_driver, make_supervisor
 from teleop.executor import ExecConfig, Mode
 from teleop.local_rollout import StepView, run_policy_episodes
 
-__all__ = ["evaluate", "EvalResult", "expert_milestone_steps"]
+__all__ = ["evaluate", "EvalResult", "expert_milestone_steps", "expert_sub_goal_steps"]
 
 
 @dataclass
@@ -126,3 +126,12 @@ def expert_milestone_steps(task: str, episodes: int = 20, seed: int = 0) -> list
 
     expert = ExpertChunkPolicy(task, chunk_length=1)
     return evaluate(expert, task, episodes, seed=seed, execute_steps=1, progress=False).milestone_steps
+
+
+def expert_sub_goal_steps(task: str, count: int, episodes: int = 20, seed: int = 0) -> list[float]:
+    """The median step at which the scripted expert reaches each of the task's `count` milestones, over
+    the episodes in which it reached them all ([] when it never did)."""
+    import numpy as np
+
+    complete = [steps for steps in expert_milestone_steps(task, episodes, seed) if len(steps) == count]
+    return np.median(np.array(complete), axis=0).tolist() if complete else []

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from hgdagger.common.stats import difference_interval
-from hgdagger.loop.report import stage_failure, stage_table, table, verdict
+from hgdagger.common.horizon import failure_by_reached
+from hgdagger.loop.report import stage_table, table, verdict
 from hgdagger.loop.round_loop import RoundResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +50,7 @@ def test_the_verdict_says_what_the_interval_shows_and_no_more(hg, bc, says):
 
 
 def test_failure_against_horizon_counts_episodes_that_never_reached_each_sub_goal():
-    assert stage_failure([0, 1, 1, 4], 4) == [0.25, 0.75, 0.75, 0.75]
+    assert failure_by_reached([0, 1, 1, 4], 4).tolist() == [0.25, 0.75, 0.75, 0.75]
     text = stage_table(_rounds(40, 10)[1], ["A lifted", "A placed", "B lifted", "B placed"], [99, 162, 222, 292])
     lines = text.splitlines()
     assert lines[0].startswith("sub-goal") and "HG-DAgger" in lines[0] and "BC, equal labels" in lines[0]

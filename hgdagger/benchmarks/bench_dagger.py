@@ -388,10 +388,10 @@ def run(argv: list[str] | None = None) -> dict:
     milestones = sim.task_milestones(args.task)
     summary = summarise(per_seed, milestones)
     if milestones:
-        from sim.evaluation import expert_milestone_steps
+        from sim.evaluation import expert_sub_goal_steps
 
-        summary["milestones"] = {"names": list(milestones), "expert_steps_median": np.median(
-            expert_milestone_steps(args.task, 20, seed=900_000), axis=0).tolist()}
+        summary["milestones"] = {"names": list(milestones),
+                                 "expert_steps_median": expert_sub_goal_steps(args.task, len(milestones), 20, seed=900_000)}
     episodes = summary["bc"]["episodes_per_seed"]
     print(f"\n{args.task}: {len(args.seeds)} seeds x {episodes} evaluation episodes ({time.time() - started:.0f} s)")
     rows = []

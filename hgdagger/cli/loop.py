@@ -142,10 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 def sub_goals(cfg, run: Path) -> tuple[list[str], list[float]]:
     """The task's sub-goals and the median step at which the scripted expert reaches each (on the
     evaluation seeds; computed once, kept in the run folder)."""
-    import numpy as np
-
     import sim
-    from sim.evaluation import expert_milestone_steps
+    from sim.evaluation import expert_sub_goal_steps
 
     path = run / "expert_milestones.json"
     if path.exists():
@@ -154,9 +152,7 @@ def sub_goals(cfg, run: Path) -> tuple[list[str], list[float]]:
     milestones = list(sim.task_milestones(cfg.task))
     if not milestones:
         return [], []
-    reached = [steps for steps in expert_milestone_steps(cfg.task, 20, seed=900_000 + cfg.seed * 1_000)
-               if len(steps) == len(milestones)]
-    steps = np.median(np.array(reached), axis=0).tolist() if reached else []
+    steps = expert_sub_goal_steps(cfg.task, len(milestones), 20, seed=900_000 + cfg.seed * 1_000)
     run_folder.write_json(path, {"milestones": milestones, "expert_steps": steps})
     return (milestones, steps) if steps else ([], [])
 

@@ -29,10 +29,16 @@ def cumulative_off_track(divergences: list[np.ndarray], successes: list[bool], h
 
 
 def failure_by_milestone(milestone_steps: list[list[int]], count: int) -> np.ndarray:
-    """For k = 1..count, the share of episodes that never reached the task's k-th milestone: the
-    failure rate of the task cut off at that sub-goal, i.e. against a growing horizon."""
-    reached = np.array([len(m) for m in milestone_steps])
-    return np.array([float(np.mean(reached < k)) for k in range(1, count + 1)])
+    """`failure_by_reached` from the steps at which each episode reached its milestones."""
+    return failure_by_reached([len(m) for m in milestone_steps], count)
+
+
+def failure_by_reached(reached: list[int], count: int) -> np.ndarray:
+    """For k = 1..count, the share of episodes that never reached the task's k-th milestone (reached:
+    how many each episode reached): the failure rate of the task cut off at that sub-goal, i.e.
+    against a growing horizon."""
+    counts = np.asarray(reached)
+    return np.array([float(np.mean(counts < k)) for k in range(1, count + 1)])
 
 
 def failure_per_sub_goal(failure_before: np.ndarray) -> np.ndarray:

@@ -65,21 +65,15 @@ def table(results: list[RoundResult]) -> str:
     return _columns(rows)
 
 
-def stage_failure(reached: list[int], stages: int) -> list[float]:
-    """For each of a task's sub-goals, the share of evaluation episodes that never reached it: the
-    failure rate of the task cut off there, i.e. against a growing horizon."""
-    return [sum(n < k for n in reached) / len(reached) for k in range(1, stages + 1)]
-
-
 def stage_table(last: RoundResult, milestones: list[str], expert_steps: list[float]) -> str:
     """Failure against horizon for the last round's policy and behavioural cloning at its labels; in
     brackets, of the episodes that reached the sub-goal before, the share that failed this one."""
-    from hgdagger.common.horizon import failure_per_sub_goal
+    from hgdagger.common.horizon import failure_by_reached, failure_per_sub_goal
 
     arms = [("HG-DAgger", last.milestones_reached), ("BC, equal labels", (last.bc or {}).get("milestones_reached"))]
     arms = [(name, reached) for name, reached in arms if reached]
     rows = [["sub-goal", "expert's step"] + [name for name, _ in arms]]
-    failures = {name: stage_failure(reached, len(milestones)) for name, reached in arms}
+    failures = {name: failure_by_reached(reached, len(milestones)) for name, reached in arms}
     per_stage = {name: failure_per_sub_goal(f) for name, f in failures.items()}
     for k, (goal, step) in enumerate(zip(milestones, expert_steps)):
         rows.append([goal, f"{step:.0f}"] + [f"{failures[name][k]:.2f} ({per_stage[name][k]:.2f})" for name, _ in arms])
@@ -170,10 +164,12 @@ def _failure_against_horizon(ax, last: RoundResult, milestones: list[str], exper
     curve that bends upward, growing faster than the horizon)."""
     arms = [("HG-DAgger", last.milestones_reached, "tab:blue", "o"),
             ("behavioural cloning, equal labels", (last.bc or {}).get("milestones_reached"), "tab:red", "s")]
+    from hgdagger.common.horizon import failure_by_reached
+
     for name, reached, colour, marker in arms:
         if not reached:
             continue
-        failure = stage_failure(reached, len(milestones))
+        failure = failure_by_reached(reached, len(milestones))
         n = len(reached)
         ax.errorbar(expert_steps, failure, yerr=_error_bars([(f, round(f * n), n) for f in failure]), marker=marker,
                     capsize=4, color=colour, label=name)
