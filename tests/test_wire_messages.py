@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import msgpack
 import numpy as np
 import pytest
@@ -150,6 +152,22 @@ def test_missing_array_is_refused():
     frames = [msgpack.packb(head), *[f for j, f in enumerate(frames[1:]) if j != i]]
     with pytest.raises(wire.MissingField, match="action"):
         wire.decode(frames)
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda h: h["m"].update(observation=["joint_pos", "joint_pos"]), "listed twice"),
+    (lambda h: h["m"].update(observation=["joint_pos", "wrist"]), "missing ['wrist']"),
+    (lambda h: h["m"].update(observation=[]), "extra ['observation/joint_pos']"),
+    (lambda h: h["m"].update(observation="joint_pos"), "not a list of strings"),
+    (lambda h: h["m"].update(observation=[7]), "not a list of strings"),
+    (lambda h: h["m"].update(launch=1), "unknown field 'launch'"),
+    (lambda h: h["a"][0].__setitem__(0, "launch/x"), "unexpected array 'launch/x'"),
+    (lambda h: h["a"][0].__setitem__(2, [7, -1]), "bad array descriptor"),
+])
+def test_a_map_of_arrays_must_match_its_key_list_exactly(edit, says):
+    request = wire.ObsRequest(request_id=1, observation={"joint_pos": np.zeros(7, np.float32)})
+    with pytest.raises(wire.MalformedMessage, match=re.escape(says)):
+        wire.decode(_edit_header(_frames(request), edit))
 
 
 def test_truncated_message_is_refused():

@@ -314,10 +314,12 @@ def _decode(frames: Sequence[Any], limits: Limits) -> Message:
 def _decode_array(mtype: str, desc: Any, view: memoryview) -> tuple[str, np.ndarray]:
     # (type(x) is int: msgpack's integers are exact ints, and a bool is not a dimension)
     if not (type(desc) is list and len(desc) == 3 and type(desc[0]) is str and type(desc[1]) is str
-            and type(desc[2]) is list and len(desc[2]) <= MAX_ARRAY_DIMS
-            and all(type(n) is int and 0 <= n <= MAX_ARRAY_DIM for n in desc[2])):
+            and type(desc[2]) is list and len(desc[2]) <= MAX_ARRAY_DIMS):
         raise MalformedMessage(f"{mtype}: bad array descriptor {str(desc)[:200]}")
     path, dtype, shape = desc
+    for n in shape:  # (a loop, not all(...): a generator costs more than the few dimensions it checks)
+        if type(n) is not int or not 0 <= n <= MAX_ARRAY_DIM:
+            raise MalformedMessage(f"{mtype}: bad array descriptor {str(desc)[:200]}")
     dt = _DTYPE_OF.get(dtype)
     if dt is None:
         raise MalformedMessage(f"{mtype}.{path}: dtype {dtype!r} not allowed")
@@ -334,63 +336,80 @@ def _check_types(mtype: str, where: str, obj: Any, types: Mapping[str, tuple[typ
             raise MalformedMessage(f"{mtype}.{where}.{name}: expected {ok[0].__name__}, got {type(v).__name__}")
 
 
-def _fields(cls: type[Message]) -> tuple[tuple, ...]:
-    """Per field, in declaration order, what `_build` checks: (name, kind, optional, python types,
-    whether a bool is one of them, lowest and highest integer). Worked out once per class."""
-    cached = cls.__dict__.get("_fields_cache")
+def _plan(cls: type[Message]) -> tuple[tuple[tuple, ...], frozenset[str], frozenset[str]]:
+    """What `_build` checks, worked out once per class: per field, in declaration order, (name, kind,
+    optional, python types, whether a bool is one of them, lowest and highest integer); the names the
+    header's 'm' map may hold; the field names an array's path may start with."""
+    cached = cls.__dict__.get("_plan_cache")
     if cached is None:
-        cached = tuple((name, kind, optional, types, types is not None and bool in types,
+        kinds = _kinds(cls)
+        fields = tuple((name, kind, optional, types, types is not None and bool in types,
                         *cls.RANGES.get(name, (INT64_MIN, INT64_MAX)))
-                       for name, (kind, optional, types) in _kinds(cls).items())
-        setattr(cls, "_fields_cache", cached)
+                       for name, (kind, optional, types) in kinds.items())
+        cached = (fields, frozenset(n for n, (k, _, _) in kinds.items() if k != _ARRAY),
+                  frozenset(n for n, (k, _, _) in kinds.items() if k != _META))
+        setattr(cls, "_plan_cache", cached)
     return cached
 
 
 def _build(cls: type[Message], header: Header, meta: dict, arrays: dict[str, np.ndarray]) -> Message:
-    kinds = _kinds(cls)
-    kwargs: dict[str, Any] = {}
-    for name in meta:
-        if name not in kinds:
-            raise MalformedMessage(f"{cls.TYPE}: unknown field {name!r}")
+    fields, meta_names, array_roots = _plan(cls)
+    if not meta_names.issuperset(meta):
+        raise MalformedMessage(f"{cls.TYPE}: unknown field {next(n for n in meta if n not in meta_names)!r}")
     for path in arrays:
-        root = path.partition("/")[0]
-        if root not in kinds or kinds[root][0] == _META:
+        if path.partition("/")[0] not in array_roots:
             raise MalformedMessage(f"{cls.TYPE}: unexpected array {path!r}")
-    for name, kind, optional, types, bool_ok, lo, hi in _fields(cls):
-        if kind == _META:
+    kwargs: dict[str, Any] = {}
+    for name, kind, optional, types, bool_ok, lo, hi in fields:
+        if kind is _META:
             if name not in meta:
                 continue
             v = meta[name]
-            if not ((v is None and optional) or (isinstance(v, types) and (bool_ok or not isinstance(v, bool)))):
+            if v is None and optional:
+                kwargs[name] = v
+                continue
+            if not isinstance(v, types) or (v.__class__ is bool and not bool_ok):
                 raise MalformedMessage(f"{cls.TYPE}.{name}: expected {types[0].__name__}, got {type(v).__name__}")
-            if isinstance(v, int) and not isinstance(v, bool) and not lo <= v <= hi:
+            if isinstance(v, int) and v.__class__ is not bool and not lo <= v <= hi:
                 raise MalformedMessage(f"{cls.TYPE}.{name}: {v} is outside [{lo}, {hi}]")
             kwargs[name] = v
-        elif kind == _ARRAY:
+        elif kind is _ARRAY:
             if name in arrays:
                 kwargs[name] = arrays[name]
             elif optional:
                 kwargs[name] = None
-        else:  # _ARRAY_MAP
+        else:  # _ARRAY_MAP: the header lists the keys (so an empty map survives), one frame per key
             keys = meta.get(name)
             if keys is None:
                 continue
-            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-                raise MalformedMessage(f"{cls.TYPE}.{name}: key list is not a list of strings")
-            prefix = name + "/"
-            sent = {p[len(prefix):]: a for p, a in arrays.items() if p.startswith(prefix)}
-            if len(sent) != len(keys) or not all(k in sent for k in keys):
-                wanted = set(keys)
-                missing = [k for k in keys if k not in sent]
-                extra = [prefix + k for k in sent if k not in wanted]
-                if missing or extra:
-                    raise MalformedMessage(f"{cls.TYPE}.{name}: keys {keys} vs arrays sent (missing {missing}, "
-                                           f"extra {extra})")
-            kwargs[name] = {k: sent[k] for k in keys}
+            kwargs[name] = _array_map(cls.TYPE, name, keys, arrays)
     try:
         return cls(header=header, **kwargs)
     except TypeError as e:
         raise MissingField(f"{cls.TYPE}: {e}") from None
+
+
+def _array_map(mtype: str, name: str, keys: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The map field ``name`` from its key list and the arrays sent as ``name/key``: exactly those."""
+    if type(keys) is not list:
+        raise MalformedMessage(f"{mtype}.{name}: key list is not a list of strings")
+    prefix = name + "/"
+    out = {}
+    for k in keys:
+        if type(k) is not str:
+            raise MalformedMessage(f"{mtype}.{name}: key list is not a list of strings")
+        a = arrays.get(prefix + k)
+        if a is None or k in out:
+            break
+        out[k] = a
+    sent = sum(1 for p in arrays if p.startswith(prefix)) if len(out) == len(keys) else -1
+    if sent != len(keys):
+        got = {p[len(prefix):] for p in arrays if p.startswith(prefix)}
+        missing = [k for k in keys if k not in got]
+        extra = [prefix + k for k in got if k not in set(keys)]
+        raise MalformedMessage(f"{mtype}.{name}: keys {keys} vs arrays sent (missing {missing}, extra {extra}"
+                               f"{', a key listed twice' if not missing and not extra else ''})")
+    return out
 
 
 
