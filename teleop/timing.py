@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from hgdagger.common.realtime import drop_realtime, try_realtime  # noqa: F401  (the runtime's, re-exported)
+
 log = logging.getLogger("hgd.timing")
-
-
-def try_realtime(priority: int = 50) -> str:
-    """Put the calling thread under SCHED_FIFO if the OS allows; return what happened.
-
-    No busy-waiting anywhere: on a shared 2-core machine a spinning loop starves the server and
-    makes the tail worse. SCHED_FIFO shortens the wake-up latency of a sleeping loop instead.
-    """
-    if not hasattr(os, "sched_setscheduler"):
-        return "unavailable (not Linux)"
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-        return f"SCHED_FIFO priority {priority}"
-    except (PermissionError, OSError) as e:
-        log.info("real-time scheduling not permitted (%s); running under the normal scheduler", e)
-        return f"normal scheduler (SCHED_FIFO refused: {e.strerror or e})"
-
-
-def drop_realtime() -> None:
-    if hasattr(os, "sched_setscheduler"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        except OSError:
-            pass
 
 
 def set_thread_priority(priority: int | None) -> str:

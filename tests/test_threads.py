@@ -78,7 +78,28 @@ def test_a_served_policy_runs_with_the_threads_chosen_for_it(extra, omp, expecte
     if threads.available_cores() > 2 and not extra and not omp:
         expected = threads.default_threads(threads.available_cores(), 2)
     line = _serving_line(extra, env, tmp_path)
-    assert "serving" in line and f"torch threads {expected})" in line, line
+    assert "serving" in line and f"torch threads {expected}," in line, line
+
+
+@pytest.mark.parametrize("realtime", [True, False])
+def test_the_serving_thread_runs_real_time_where_permitted_and_says_which(realtime, tmp_path):
+    """A CPU-bound neighbour under the normal scheduler cannot delay a real-time thread's chunk."""
+    proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--policy", "toy", "--endpoint",
+                             f"ipc://{tmp_path}/srv", "--warmup-rounds", "0", *([] if realtime else ["--no-realtime"])],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        policy = os.sched_getscheduler(proc.pid)  # its main thread serves
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    if not realtime:
+        assert line.rstrip().endswith("normal scheduler)") and policy == os.SCHED_OTHER, line
+    elif "SCHED_FIFO priority 40" in line:
+        # (and what it starts later, a reload's thread or a process, begins under the normal scheduler)
+        assert policy == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, (line, policy)
+    else:  # an OS or account that refuses: it serves all the same and says why
+        assert "SCHED_FIFO refused" in line and policy == os.SCHED_OTHER, line
 
 
 def test_training_runs_with_the_threads_it_says(tmp_path):

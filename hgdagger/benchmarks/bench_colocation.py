@@ -5,7 +5,8 @@ share one machine. Side by side in one run, each in a fresh process (colocation_
 - a chunk of the default state policy at batch 1 (ms, as hgd-serve computes it),
 - a training step of the same model at batch 256 (ms; steps/s),
 each with torch's own thread count (one per core) and with the count hgd-serve / hgd-train choose
-(hgdagger.common.threads), on a quiet machine and beside --load busy processes (a stand-in of the
+(hgdagger.common.threads), the chunk also from a real-time thread as hgd-serve serves it (SCHED_FIFO,
+hgdagger.common.realtime, where permitted), on a quiet machine and beside --load busy processes (a stand-in of the
 runtime's and the recorder's shape: each holds a core). Goal (issue 19): loaded <= 2x quiet.
 With --loop PRESET, also the wall time of hgd-loop --preset PRESET quiet and beside --loop-load busy
 processes, with the default threads and with one thread per core.
@@ -34,6 +35,8 @@ from hgdagger.cli.arguments import add_threads_argument
 
 # The command each workload stands for: its busy processes, as that command counts them.
 COMMAND_PROCESSES = {"chunk": 2, "train": 1}  # hgd-serve (server + a runtime beside it), hgd-train
+REALTIME = "chosen, real-time"  # the chosen threads, from a thread under SCHED_FIFO as hgd-serve serves
+MODES = {"chunk": ("torch default", "chosen", REALTIME), "train": ("torch default", "chosen")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,9 +74,10 @@ def thread_env(count: int | None) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in threads.THREAD_ENV}
 
 
-def run_work(work: str, n: int, count: int | None) -> dict:
-    """One workload in a fresh process; its milliseconds and the thread count torch ran with."""
-    spec = json.dumps({"work": work, "n": n})
+def run_work(work: str, n: int, count: int | None, realtime: bool = False) -> dict:
+    """One workload in a fresh process; its milliseconds, the thread count torch ran with and whether
+    it ran real-time."""
+    spec = json.dumps({"work": work, "n": n, "realtime": realtime})
     out = subprocess.run([sys.executable, "-m", "hgdagger.benchmarks.colocation_work", spec], env=thread_env(count),
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -102,17 +106,22 @@ def run(argv: list[str] | None = None) -> dict:
         try:
             time.sleep(0.5 if load else 0)
             for work, n in (("chunk", args.chunks), ("train", args.train_steps)):
-                for mode, count in (("torch default", None), ("chosen", counts[work])):
-                    r = run_work(work, n, count)
-                    cell = cells[(work, mode, load)] = {"threads": r["threads"], **spread(r["ms"])}
+                for mode in MODES[work]:
+                    count = None if mode == "torch default" else counts[work]
+                    r = run_work(work, n, count, realtime=mode == REALTIME)
+                    if mode == REALTIME and not r["realtime"]:
+                        print(f"  (SCHED_FIFO refused here: the '{REALTIME}' row runs under the normal scheduler)")
+                    cell = cells[(work, mode, load)] = {"threads": r["threads"], "realtime": r["realtime"],
+                                                        **spread(r["ms"])}
                     print(f"  {work}, {mode} ({r['threads']}), {load} busy: {cell['median']:.2f} ms", flush=True)
         finally:
             stop(hogs)
     rows = []
     for work in ("chunk", "train"):
-        for mode in ("torch default", "chosen"):
+        for mode in MODES[work]:
             quiet, loaded = cells[(work, mode, 0)], cells[(work, mode, args.load)]
-            rows.append({"work": work, "mode": mode, "threads": quiet["threads"], "quiet_ms": quiet,
+            rows.append({"work": work, "mode": mode, "threads": quiet["threads"], "realtime": quiet["realtime"],
+                         "quiet_ms": quiet,
                          "loaded_ms": loaded, "loaded_over_quiet": loaded["median"] / quiet["median"]})
     report = {"cores": cores, "load": args.load, "cpu": platform.processor() or platform.machine(),
               "args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}
@@ -152,7 +161,8 @@ def print_report(report: dict) -> None:
         rate = "" if r["work"] == "chunk" else (f"{1e3 / r['quiet_ms']['median']:.1f} -> "
                                                 f"{1e3 / r['loaded_ms']['median']:.1f} steps/s")
         ok = "yes" if r["loaded_over_quiet"] <= 2 else "no"
-        table.append([what, f"{r['mode']} ({r['threads']})", cell(r["quiet_ms"]), cell(r["loaded_ms"]),
+        refused = ", SCHED_FIFO refused" if r["mode"] == REALTIME and not r.get("realtime") else ""
+        table.append([what, f"{r['mode']} ({r['threads']}{refused})", cell(r["quiet_ms"]), cell(r["loaded_ms"]),
                       f"{r['loaded_over_quiet']:.1f}x", ok, rate])
     print_table(["workload", "threads", "quiet ms", "loaded ms", "loaded/quiet", "<= 2x", ""], table)
     if "loop" in report:

@@ -5,12 +5,15 @@ thread pools start as the environment says (torch reads OMP_NUM_THREADS when it 
   relative joint targets, reach's observation) at batch 1, as hgd-serve calls it;
 - ``train``: training steps of the same model at batch 256 (forward, backward, clipping, AdamW).
 
+With ``"realtime": true`` the timing thread first asks for SCHED_FIFO, as hgd-serve's serving thread does.
+
     python -m hgdagger.benchmarks.colocation_work '{"work": "chunk", "n": 200}'   # prints one JSON line
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -39,9 +42,14 @@ def default_policy():
     return FlowPolicy(model, norm, layout, device="cpu")
 
 
-def chunk_ms(n: int, warmup: int = 20) -> list[float]:
-    """Milliseconds of ``n`` batch-1 chunks of the default policy."""
+def chunk_ms(n: int, warmup: int = 20, realtime: bool = False) -> list[float]:
+    """Milliseconds of ``n`` batch-1 chunks of the default policy; ``realtime``: from a thread that asked
+    for SCHED_FIFO as hgd-serve's serving thread does."""
+    from hgdagger.common.realtime import SERVER_PRIORITY, try_realtime
+
     policy = default_policy()
+    if realtime:
+        try_realtime(SERVER_PRIORITY, reset_on_fork=True)
     rng = np.random.default_rng(0)
     obs = {k: rng.uniform(-1, 1, (1, *s)).astype(np.float32) for k, s in OBS_SHAPES.items()}
     for _ in range(warmup):
@@ -54,7 +62,7 @@ def chunk_ms(n: int, warmup: int = 20) -> list[float]:
     return out
 
 
-def train_step_ms(n: int, batch: int = 256, warmup: int = 3) -> list[float]:
+def train_step_ms(n: int, batch: int = 256, warmup: int = 3, realtime: bool = False) -> list[float]:
     """Milliseconds of ``n`` training steps of the default model at ``batch``."""
     import torch
 
@@ -88,8 +96,10 @@ def main() -> None:
     import torch
 
     spec = json.loads(sys.argv[1])
-    ms = WORK[spec["work"]](int(spec["n"]))
-    print(json.dumps({"ms": ms, "threads": torch.get_num_threads()}), flush=True)
+    ms = WORK[spec["work"]](int(spec["n"]), realtime=bool(spec.get("realtime")))
+    policy = os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0) if hasattr(os, "sched_getscheduler") else 0
+    print(json.dumps({"ms": ms, "threads": torch.get_num_threads(),
+                      "realtime": policy == getattr(os, "SCHED_FIFO", -1)}), flush=True)
 
 
 if __name__ == "__main__":

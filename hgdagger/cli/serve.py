@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.compile the model's velocity network (pays on GPU); warm-up then compiles every batch "
                    "size up to --max-batch before listening (tens of seconds each on a small CPU). The doubt worker "
                    "stays eager")
+    p.add_argument("--no-realtime", action="store_true",
+                   help="serve under the normal scheduler. By default the serving thread asks for SCHED_FIFO "
+                   "priority 40 where the OS permits (root, CAP_SYS_NICE or an rtprio limit): below a robot "
+                   "runtime's threads on the same machine, above any CPU-bound neighbour (a training job), so "
+                   "none can delay a chunk; reloads and the doubt worker stay normal. The first line says which")
     p.add_argument("--inject-delay-ms", type=nonnegative_float, default=0.0,
                    help="make every forward pass this much slower (fault drills, chunking benchmarks)")
     p.add_argument("--toy-delay-ms", type=nonnegative_float, default=0.0, help="toy policy: injected inference delay")
@@ -199,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.curve_secret) != bool(args.curve_clients):
         return fail("CURVE needs both --curve-secret and --curve-clients")
     from hgdagger.common import curve
+    from hgdagger.common.realtime import SERVER_PRIORITY, try_realtime
 
     problem = curve.exposure_problem(args.endpoint, bool(args.curve_secret), args.insecure)
     if problem:
@@ -230,9 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell's background job inherits it ignored
         signal.signal(sig, lambda *_: server.stop())
     spare_from_gc()
+    # This thread serves: real-time from here on (what it starts later begins normal: reset on fork).
+    scheduler = "normal scheduler" if args.no_realtime else try_realtime(SERVER_PRIORITY, reset_on_fork=True)
     # One line, the first on stdout: scripts wait for "serving" in it.
     print(f"hgd-serve: serving {server.handshake.checkpoint_id} on {server.bound_endpoint} "
-          f"(warmed up in {server.warmup_s:.2f} s, torch threads {chosen.threads})", flush=True)
+          f"(warmed up in {server.warmup_s:.2f} s, torch threads {chosen.threads}, {scheduler})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
