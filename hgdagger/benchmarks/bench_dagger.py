@@ -425,27 +425,37 @@ def run(argv: list[str] | None = None) -> dict:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    from hgdagger.cli.arguments import fail
-
-    args = parse_args(argv)
+def task_problem(task: str, plugins: list[str], check_settings) -> str | None:
+    """What is wrong with a benchmark's task, in one line, before any run folder is made (None: nothing):
+    the plug-ins load, the task exists, ``check_settings()`` accepts the loop settings, and one expert
+    step runs (a plug-in that breaks says so here)."""
     import sim
     from sim.plugin import PluginTaskError, load_plugins
 
     try:
-        load_plugins(args.plugin)
+        load_plugins(plugins)
     except PluginTaskError as exc:
-        return fail(str(exc))
-    if args.task not in sim.task_names():
-        return fail(f"unknown task {args.task!r}; tasks: {', '.join(sim.task_names())}")
+        return str(exc)
+    if task not in sim.task_names():
+        return f"unknown task {task!r}; tasks: {', '.join(sim.task_names())}"
     try:
-        loop_config(args, args.seeds[0])
+        check_settings()
     except (ValueError, TypeError) as exc:
-        return fail(str(exc))
-    try:  # one expert step first: a plug-in that breaks is one line, before any run folder is made
-        sim.check_task(args.task)
+        return str(exc)
+    try:
+        sim.check_task(task)
     except Exception as exc:
-        return fail(str(exc) if isinstance(exc, PluginTaskError) else f"task {args.task}: {type(exc).__name__}: {exc}")
+        return str(exc) if isinstance(exc, PluginTaskError) else f"task {task}: {type(exc).__name__}: {exc}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hgdagger.cli.arguments import fail
+
+    args = parse_args(argv)
+    problem = task_problem(args.task, args.plugin, lambda: loop_config(args, args.seeds[0]))
+    if problem:
+        return fail(problem)
     run(argv)
     return 0
 

@@ -192,23 +192,20 @@ def run(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hgdagger.benchmarks.bench_dagger import task_problem
     from hgdagger.cli.arguments import fail
 
     args = parse_args(argv)
-    import sim
-    from sim.plugin import PluginTaskError, load_plugins
-
-    try:
-        load_plugins(args.plugin)
-        _, values = parse_vary(args.vary)
-        if args.task not in sim.task_names():
-            return fail(f"unknown task {args.task!r}; tasks: {', '.join(sim.task_names())}")
-        for value in values:  # every value's settings are checked before any loop starts
-            loop_config(args, value, args.seeds[0])
-    except (PluginTaskError, ValueError, TypeError) as exc:
-        return fail(str(exc))
     if args.jobs < 1 or args.calls < 0:
         return fail("--jobs needs at least 1 and --calls at least 0")
+
+    def check_settings() -> None:  # every value's settings, before any loop starts
+        for value in parse_vary(args.vary)[1]:
+            loop_config(args, value, args.seeds[0])
+
+    problem = task_problem(args.task, args.plugin, check_settings)
+    if problem:
+        return fail(problem)
     run(argv)
     return 0
 
