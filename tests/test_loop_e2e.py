@@ -50,6 +50,8 @@ def test_loop_records_rounds_trains_evaluates_reports_and_resumes(tmp_path):
     assert (run / "report.png").stat().st_size > 10_000
     assert not (run / "policy.sock").exists()  # the server's socket is cleaned up
     assert "round 1: success" in (run / "loop.log").read_text() and (run / "server.log").exists()
+    # its sessions run in lock step as fast as they can: its server must not take a core at real-time priority
+    assert "normal scheduler)" in (run / "server.log").read_text()
     assert "round" in first.stdout and "HG-DAgger success" in first.stdout and "BC, equal labels" in first.stdout
     # Behavioural cloning at round 1's labels: a run of its own, on at least as many expert labels as full
     # demonstrations (round 0's and more), trained as long as round 1's policy, on the same evaluation episodes.

@@ -90,16 +90,21 @@ def test_the_serving_thread_runs_real_time_where_permitted_and_says_which(realti
     try:
         line = proc.stdout.readline()
         policy = os.sched_getscheduler(proc.pid)  # its main thread serves
+        io = [os.sched_getscheduler(int(task.name)) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+              if (task / "comm").read_text().startswith("ZMQbg/IO")]  # ZeroMQ's I/O threads move its messages
     finally:
         proc.terminate()
         proc.wait(10)
+    assert io, "no ZeroMQ I/O thread found"
     if not realtime:
         assert line.rstrip().endswith("normal scheduler)") and policy == os.SCHED_OTHER, line
+        assert set(io) == {os.SCHED_OTHER}
     elif "SCHED_FIFO priority 40" in line:
         # (and what it starts later, a reload's thread or a process, begins under the normal scheduler)
         assert policy == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, (line, policy)
+        assert set(io) == {os.SCHED_FIFO}
     else:  # an OS or account that refuses: it serves all the same and says why
-        assert "SCHED_FIFO refused" in line and policy == os.SCHED_OTHER, line
+        assert "SCHED_FIFO refused" in line and policy == os.SCHED_OTHER and set(io) == {os.SCHED_OTHER}, line
 
 
 def test_training_runs_with_the_threads_it_says(tmp_path):

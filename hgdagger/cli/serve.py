@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.curve_secret) != bool(args.curve_clients):
         return fail("CURVE needs both --curve-secret and --curve-clients")
     from hgdagger.common import curve
-    from hgdagger.common.realtime import SERVER_PRIORITY, try_realtime
+    from hgdagger.common.realtime import SERVER_PRIORITY, realtime_io_threads, try_realtime
 
     problem = curve.exposure_problem(args.endpoint, bool(args.curve_secret), args.insecure)
     if problem:
@@ -219,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen = threads.apply(threads.choose(args.threads, processes=2 + (args.doubt_samples > 0)), "hgd-serve")
     from policy_server.server import PolicyServer, ServerConfig
 
+    if not args.no_realtime:  # before the server's first socket starts ZeroMQ's I/O thread
+        import zmq
+
+        realtime_io_threads(zmq.Context.instance(), SERVER_PRIORITY)
     policy, loader = make_policy(args)
     cfg = ServerConfig(endpoint=args.endpoint, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
                        doubt_samples=args.doubt_samples, doubt_every=args.doubt_every, doubt_threads=args.doubt_threads,

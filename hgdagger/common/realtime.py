@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 log = logging.getLogger("hgd.realtime")
 
@@ -40,3 +41,37 @@ def drop_realtime() -> None:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         except OSError:
             pass
+
+
+def permitted(priority: int) -> bool:
+    """Whether this process may run a thread under SCHED_FIFO at ``priority``: asked from a throwaway
+    thread, so the caller's own scheduling is untouched."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, name="realtime-probe")
+    thread.start()
+    thread.join()
+    return answer[0]
+
+
+def realtime_io_threads(ctx, priority: int) -> bool:
+    """Have a ZeroMQ context start its I/O threads under SCHED_FIFO at ``priority`` (they move every
+    message between the socket and the serving thread, so a starved one delays a chunk as much as a
+    starved server). Only before the context's first socket, and only where permitted: libzmq aborts
+    the process if it cannot apply them. Returns whether it set them."""
+    import zmq
+
+    if not permitted(priority):
+        return False
+    ctx.set(zmq.THREAD_SCHED_POLICY, os.SCHED_FIFO)
+    ctx.set(zmq.THREAD_PRIORITY, priority)
+    return True

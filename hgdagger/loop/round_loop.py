@@ -117,8 +117,10 @@ class PolicyServerProcess:
         self.log = log
         start = log.stat().st_size if log.exists() else 0
         with open(log, "ab") as out:
+            # --no-realtime: the loop's sessions run in lock step as fast as the machine allows, so a
+            # real-time server would hold a core from everything else (training beside it included).
             self.proc = subprocess.Popen([sys.executable, "-m", "hgdagger.cli.serve", "--checkpoint", str(checkpoint),
-                                          "--endpoint", endpoint, "--log-level", "WARNING"],
+                                          "--endpoint", endpoint, "--log-level", "WARNING", "--no-realtime"],
                                          stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + start_timeout_s
         while True:
