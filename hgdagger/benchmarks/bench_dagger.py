@@ -65,15 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def loop_config(args: argparse.Namespace, seed: int):
+    from hgdagger.common.settings import setting_value
     from hgdagger.loop.config import PRESETS, LoopConfig
 
     settings = dict(PRESETS[args.preset]) | {"task": args.task, "seed": seed}
     for item in args.set:
         key, _, value = item.partition("=")
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value
+        settings[key] = setting_value(value)
     # The benchmark runs behavioural cloning at the final round's labels itself (with its watched evaluation).
     return dataclasses.replace(LoopConfig.from_dict(settings), compare_bc=False)
 

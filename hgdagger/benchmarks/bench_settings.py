@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hgdagger.benchmarks.parallel import map_seeds
+from hgdagger.common.settings import setting_value
 from hgdagger.common.stats import difference_interval, print_table, spread, wilson_interval
 
 
@@ -59,12 +60,7 @@ def parse_vary(text: str) -> tuple[str, list]:
     items = [v for v in values.split(",")] if sep else []
     if not key or len(items) < 2 or any(not v for v in items):
         raise ValueError(f"--vary {text!r}: expected KEY=V1,V2 (two values or more, the baseline first)")
-    parsed = []
-    for v in items:
-        try:
-            parsed.append(json.loads(v))
-        except json.JSONDecodeError:
-            parsed.append(v)
+    parsed = [setting_value(v) for v in items]
     if len({json.dumps(v) for v in parsed}) != len(parsed):
         raise ValueError(f"--vary {text!r}: a value is given twice")
     return key, parsed

@@ -11,6 +11,7 @@ from pathlib import Path
 from hgdagger.cli.arguments import existing_file, fail, reports_missing_extras, writable_folder
 from hgdagger.common import threads
 from hgdagger.common.observation_sets import observation_set
+from hgdagger.common.settings import setting_value
 from hgdagger.cli.arguments import add_threads_argument
 from recorder import run_folder
 
@@ -69,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             key, _, value = item.partition("=")
             if not key or not value:
                 return fail(f"--set {item!r}: expected KEY=VALUE")
-            try:
-                settings[key] = json.loads(value)
-            except json.JSONDecodeError:
-                settings[key] = value
+            settings[key] = setting_value(value)
         if args.robot:
             settings["task"] = robot_task(args.robot)
         cfg = LoopConfig.from_dict(settings)

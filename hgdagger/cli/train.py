@@ -48,6 +48,7 @@ from hgdagger.cli.arguments import (
 )
 from hgdagger.common import threads
 from hgdagger.common.observation_sets import OBSERVATION_SETS, observation_set
+from hgdagger.common.settings import setting_value
 from hgdagger.cli.arguments import add_threads_argument
 from recorder import run_folder
 from recorder.dataset import DatasetError
@@ -113,10 +114,7 @@ def apply_overrides(d: dict[str, Any], sets: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        value = setting_value(raw)
         node = d
         parts = key.split(".")
         for part in parts[:-1]:

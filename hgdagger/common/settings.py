@@ -4,7 +4,17 @@ so `--set lr=abc` or `demos=-2` is one line naming the setting, not a traceback 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
+
+
+def setting_value(text: str) -> Any:
+    """A command line's setting value, as every --set reads it: JSON where it parses (3, 0.5, true,
+    [1, 2], "x"), else the text itself (so task=pick_place needs no quotes)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def type_errors(config: Any, prefix: str = "") -> list[str]:
