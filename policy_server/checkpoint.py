@@ -74,6 +74,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 LEGACY_FLOW_STEPS = 10  # every checkpoint written before ModelConfig.flow_steps' default became 5 says so itself
+LEGACY_EXPANSION = 2  # the residual blocks' inner width, for checkpoints written before NetConfig.expansion
 
 
 def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
@@ -86,8 +87,11 @@ def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
 
 def saved_model_config(ck: dict[str, Any]) -> ModelConfig:
     """The ModelConfig a loaded checkpoint was trained and samples with (one that does not say how
-    many Euler steps predates the setting: it samples with 10, as it always did)."""
-    return model_config_from_dict({"flow_steps": LEGACY_FLOW_STEPS} | ck["model_config"])
+    many Euler steps predates the setting: it samples with 10, as it always did; nor its blocks'
+    expansion: 2, as they always were)."""
+    saved = ck["model_config"]
+    net = {"expansion": LEGACY_EXPANSION} | (saved.get("net") or {})
+    return model_config_from_dict({"flow_steps": LEGACY_FLOW_STEPS} | saved | {"net": net})
 
 
 def load_policy(path: str | Path, device: str = "auto", observation_shapes: dict | None = None, compile: bool = False):

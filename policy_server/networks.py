@@ -31,6 +31,7 @@ class NetConfig:
     velocity_net: str = "mlp"  # a key of VELOCITY_NETS
     hidden: int = 256  # MLP width / U-Net base channels * 4
     depth: int = 3  # residual MLP blocks (mlp) ; ignored by unet1d
+    expansion: int = 2  # a residual block's inner width, in multiples of `hidden` (mlp)
     unet_channels: int = 64  # channels at the first U-Net level (doubles per level)
     cond_dim: int = 128  # observation embedding size
     time_dim: int = 64  # sinusoidal time embedding size
@@ -87,11 +88,11 @@ class ObsEncoder(nn.Module):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, width: int):
+    def __init__(self, width: int, expansion: int = 2):
         super().__init__()
         self.norm = nn.LayerNorm(width)
-        self.fc1 = nn.Linear(width, width * 2)
-        self.fc2 = nn.Linear(width * 2, width)
+        self.fc1 = nn.Linear(width, width * expansion)
+        self.fc2 = nn.Linear(width * expansion, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.fc2(F.mish(self.fc1(self.norm(x))))
@@ -104,7 +105,7 @@ class MLPVelocity(nn.Module):
         super().__init__()
         self.h, self.a, self.time_dim, self.cond_dim = horizon, action_dim, cfg.time_dim, cfg.cond_dim
         self.inp = nn.Linear(horizon * action_dim + cfg.cond_dim + cfg.time_dim, cfg.hidden)
-        self.blocks = nn.Sequential(*[ResBlock(cfg.hidden) for _ in range(cfg.depth)])
+        self.blocks = nn.Sequential(*[ResBlock(cfg.hidden, cfg.expansion) for _ in range(cfg.depth)])
         self.out = nn.Sequential(nn.LayerNorm(cfg.hidden), nn.Linear(cfg.hidden, horizon * action_dim))
         self.register_buffer("freqs", time_frequencies(cfg.time_dim), persistent=False)
 

@@ -41,6 +41,7 @@ class RoundRecipe:
     observations: str = "state"  # what the policy sees (hgdagger.common.observation_sets): state | pixels
     batch_size: int = 256
     width: int = 256  # the velocity network's hidden width (model.net.hidden)
+    expansion: int = 2  # its residual blocks' inner width in multiples of `width` (model.net.expansion)
     horizon: int = 16  # chunk length H
     seed: int = 0
     control_hz: float = 20.0
@@ -68,6 +69,7 @@ class RoundRecipe:
                           warmup_steps=0 if fine_tune else 100)
         cfg.model.horizon = self.horizon
         cfg.model.net.hidden = self.width
+        cfg.model.net.expansion = self.expansion
         cfg.model.relative_to = self.relative_to
         observation_set(self.observations).apply(cfg)
         return cfg
@@ -90,7 +92,7 @@ class RoundPlan:
         init = {None: "from scratch", PREVIOUS: "fine-tunes the previous round"}.get(self.init_from,
                                                                                  f"fine-tunes {self.init_from}")
         return (f"weighting {self.weighting}, include {' '.join(self.include) or 'nothing else'}, {c.steps} steps, "
-                f"H={c.model.horizon}, batch {c.batch_size}, width {c.model.net.hidden}, "
+                f"H={c.model.horizon}, batch {c.batch_size}, width {c.model.net.hidden} x{c.model.net.expansion}, "
                 f"{'actions relative to ' + c.model.relative_to if c.model.relative_to else 'absolute actions'}, "
                 f"obs keys {' '.join(c.lowdim_keys) if c.lowdim_keys else 'all'}"
                 f"{', cameras ' + (' '.join(c.image_keys) if c.image_keys else 'all') if c.use_images else ''}, {init}")

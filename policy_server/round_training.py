@@ -12,10 +12,12 @@ exact files trained on and the episodes left out).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from policy_server.checkpoint import CheckpointError, load_checkpoint
 from policy_server.data import ChunkDataset, episodes_to_dataset
 from policy_server.round_recipe import PREVIOUS, RoundPlan
 from policy_server.train import TrainConfig, TrainResult, train
@@ -78,6 +80,31 @@ def prepare_round(run: str | Path, r: int, plan: RoundPlan, **weighting_kw: Any)
     return _prepared(agg, plan.config)
 
 
+def _round_record(run: str | Path, r: int, plan: RoundPlan, prepared: Prepared) -> dict[str, Any]:
+    """Round r's train_config.json for this plan and data."""
+    cfg = plan.config
+    return run_folder.round_config(
+        r, cfg.to_dict(), [Path(f) for f in prepared.files], weighting=plan.weighting, include=plan.include,
+        left_out=[{"episode": w.where, "reason": w.reason} for w in prepared.left_out],
+        settings_from=plan.origin, init_from=resolve_init(run, r, plan.init_from), horizon=cfg.model.horizon)
+
+
+def interrupted_step(run: str | Path, r: int, plan: RoundPlan, prepared: Prepared) -> int | None:
+    """The step round r's own training had saved when it was stopped (Ctrl-C, SIGTERM), if it was training
+    on exactly these files with exactly these settings: resuming it gives the same policy as an
+    uninterrupted run. None when there is nothing of this training to resume (start afresh)."""
+    last, record = run_folder.checkpoint_path(run, r), run_folder.train_config_path(run, r)
+    if not (last.is_file() and record.is_file()):
+        return None
+    try:
+        if json.loads(record.read_text()) != _round_record(run, r, plan, prepared):
+            return None
+        step = int(load_checkpoint(last)["step"])
+    except (OSError, ValueError, CheckpointError):  # unreadable: train afresh (the round's data is untouched)
+        return None
+    return step if 0 < step <= plan.config.steps else None
+
+
 def train_round(run: str | Path, r: int, plan: RoundPlan, prepared: Prepared, resume: bool = False,
                 progress: bool = True, out: Path | None = None) -> TrainResult:
     """Train round r of `run` on `prepared` (from `prepare_round`) with the plan's settings. `out`:
@@ -86,9 +113,6 @@ def train_round(run: str | Path, r: int, plan: RoundPlan, prepared: Prepared, re
     init = None if resume else started_from
     cfg = plan.config
     if out is None:
-        run_folder.write_round_config(
-            run, r, cfg.to_dict(), [Path(f) for f in prepared.files], weighting=plan.weighting, include=plan.include,
-            left_out=[{"episode": w.where, "reason": w.reason} for w in prepared.left_out],
-            settings_from=plan.origin, init_from=started_from, horizon=cfg.model.horizon)
+        run_folder.write_json(run_folder.train_config_path(run, r), _round_record(run, r, plan, prepared))
     return train_on_files(prepared, cfg, out or run_folder.checkpoints_dir(run, r), init_from=init, resume=resume,
                           progress=progress, meta={"round": r, "weighting": plan.weighting, "include": plan.include})

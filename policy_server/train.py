@@ -3,7 +3,7 @@ periodic atomic checkpoints, resume, fine-tuning, and DDP when launched under to
 
     result = train(dataset, TrainConfig(steps=2000), out_dir="runs/x/round_0/checkpoints")
 
-Ctrl-C finishes the current step, saves last.pt (resumable) and raises `TrainingInterrupted`. The
+Ctrl-C (or SIGTERM) finishes the current step, saves last.pt (resumable) and raises `TrainingInterrupted`. The
 loss curve goes to loss.csv and TensorBoard event files beside the checkpoints (`policy_server.loss_log`).
 """
 
@@ -27,7 +27,7 @@ from policy_server import distributed as pdist
 from policy_server.checkpoint import load_checkpoint, model_config_from_dict, save_checkpoint, saved_model_config
 from policy_server.data import ChunkDataset
 from policy_server.image_encoders import random_shift
-from policy_server.interrupt import TrainingInterrupted, sigint_latch
+from policy_server.interrupt import TrainingInterrupted, interrupt_latch
 from policy_server.loss_log import LossLog
 from policy_server.model import ChunkModel, ModelConfig
 from policy_server.normalization import (
@@ -291,8 +291,8 @@ def train(
     loss_ema, val, t0, seen = float("nan"), None, time.perf_counter(), 0
     window = {"loss": 0.0, "steps": 0, "t": t0}  # since the last row of the loss log
     model.train()
-    # Under torchrun every process would stop at its own step and hang the others: Ctrl-C stays as it was.
-    with sigint_latch(enabled=not dinfo.enabled) as interrupt:
+    # Under torchrun every process would stop at its own step and hang the others: Ctrl-C and SIGTERM stay as they were.
+    with interrupt_latch(enabled=not dinfo.enabled) as interrupt:
         try:
             for step in bar:
                 lr = _lr(cfg, step)

@@ -188,7 +188,13 @@ def write_json(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def write_round_config(run: str | Path, r: int, config: dict[str, Any], files: list[Path], **extra: Any) -> Path:
-    """round_<r>/train_config.json: the settings and the exact files (with sizes) trained on."""
+def round_config(r: int, config: dict[str, Any], files: list[Path], **extra: Any) -> dict[str, Any]:
+    """What round_<r>/train_config.json holds: the settings and the exact files (with sizes) trained on,
+    as read back from the file (JSON types)."""
     listing = [{"path": str(f), "bytes": f.stat().st_size} for f in files]
-    return write_json(train_config_path(run, r), {"round": r, "config": config, "files": listing, **extra})
+    return json.loads(json.dumps({"round": r, "config": config, "files": listing, **extra}, default=str))
+
+
+def write_round_config(run: str | Path, r: int, config: dict[str, Any], files: list[Path], **extra: Any) -> Path:
+    """Write `round_config` to round_<r>/train_config.json."""
+    return write_json(train_config_path(run, r), round_config(r, config, files, **extra))

@@ -87,3 +87,25 @@ def test_new_checkpoints_sample_with_five_steps_and_old_ones_with_the_ten_they_a
     noise = np.random.default_rng(0).standard_normal((1, 16, 8)).astype(np.float32)
     np.testing.assert_allclose(legacy.predict_chunks(obs, noise=noise),
                                legacy.predict_chunks(obs, noise=noise, steps=10), atol=1e-6)
+
+
+@pytest.mark.parametrize("expansion", [1, 3])
+def test_the_fast_path_holds_for_any_block_expansion(expansion):
+    torch.manual_seed(0)
+    net = MLPVelocity(horizon=4, action_dim=3, cfg=NetConfig(**{**TINY.__dict__, "expansion": expansion})).eval()
+    assert net.blocks[0].fc1.out_features == TINY.hidden * expansion
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.1)
+    _same_function(net)
+
+
+def test_checkpoints_from_before_the_expansion_setting_load_with_the_blocks_they_have(tmp_path_factory):
+    cfg = TrainConfig(model=ModelConfig(net=NetConfig(**{**TINY.__dict__, "expansion": 2})), steps=2, batch_size=16,
+                      val_every=2, ckpt_every=2, warmup_steps=1)
+    ck = train(reaching(100, horizon=16, seed=0), cfg, tmp_path_factory.mktemp("x2"), progress=False).checkpoint
+    old = load_checkpoint(ck)
+    del old["model_config"]["net"]["expansion"]  # as every file written before the setting existed
+    path = tmp_path_factory.mktemp("old") / "old.pt"
+    save_checkpoint(path, {k: v for k, v in old.items() if k not in ("format", "version")})
+    assert FlowPolicy.load(path, device="cpu").model.velocity.blocks[0].fc1.out_features == 2 * TINY.hidden

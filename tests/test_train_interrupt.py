@@ -32,7 +32,8 @@ def _train_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "hgdagger.cli.train", *args]
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resume_continues_from(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resume_continues_from(tmp_path, sig):
     data = record_run(tmp_path / "run", {0: [dict(kind="demo", takeover=None, steps=30)] * 3}) / "round_0" / "data"
     out = tmp_path / "ck"
     args = ["--data", str(data), "--out", str(out), "--steps", "1000000", "--horizon", "4", "--no-progress",
@@ -46,7 +47,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues_from(tmp_path):
         while len(read_csv(out / "loss.csv") if (out / "loss.csv").exists() else []) < 3:  # training is under way
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)  # (SIGTERM: what a scheduler or `kill` sends)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

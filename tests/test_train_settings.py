@@ -58,7 +58,7 @@ def test_flags_override_and_the_line_says_which(tmp_path, capsys):
                            "--include", "failure", "--no-progress"]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("hgd-train: round 0 from"))
     assert "--steps, --weighting, --include from the command line" in line
-    assert "weighting uniform, include failure, 2 steps, H=4, batch 16, width 256, actions relative to joint_pos" in line
+    assert "weighting uniform, include failure, 2 steps, H=4, batch 16, width 256 x2, actions relative to joint_pos" in line
     r0 = _recorded(run, 0)
     assert r0["config"]["steps"] == 2 and r0["weighting"] == "uniform" and r0["include"] == ["failure"]
 

@@ -18,7 +18,7 @@ from sim.supervisor import SupervisorConfig
 
 # The smallest value each count or rate may take (rounds = 0: demonstrations and round 0 only).
 MINIMUM = {"demos": 1, "rounds": 0, "rollouts_per_round": 1, "eval_episodes": 1, "train_steps": 1,
-           "finetune_steps": 1, "batch_size": 1, "width": 8, "horizon": 1, "execute_steps": 1, "control_hz": 1e-9}
+           "finetune_steps": 1, "batch_size": 1, "width": 8, "expansion": 1, "horizon": 1, "execute_steps": 1, "control_hz": 1e-9}
 
 
 @dataclass
@@ -39,6 +39,7 @@ class LoopConfig:
     observations: str = RoundRecipe.observations  # state | pixels: what the policy sees (the expert sees all)
     batch_size: int = RoundRecipe.batch_size
     width: int = RoundRecipe.width  # the policy network's hidden width
+    expansion: int = RoundRecipe.expansion  # its residual blocks' inner width, in multiples of `width`
     horizon: int = RoundRecipe.horizon
     execute_steps: int = 8  # actions executed per chunk in rollouts and evaluation
     control_hz: float = RoundRecipe.control_hz

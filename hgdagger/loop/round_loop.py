@@ -91,8 +91,12 @@ def train_round(cfg: LoopConfig, run: Path, r: int, progress: bool, out: Path | 
     if prepared.left_out:  # a scripted demonstration that failed, say: the loop trains without it, and says so
         log(f"round {r}: training on {prepared.episodes} episodes, "
             + describe((w.reason for w in prepared.left_out), "--set 'include=[...]' naming {} to use them"))
+    # A training stopped by Ctrl-C or SIGTERM saved its step: go on from there (an hour of pixels, say).
+    step = round_training.interrupted_step(run, r, plan, prepared) if out is None else None
+    if step is not None:
+        log(f"round {r}: resuming its training at step {step} of {plan.config.steps} (stopped there earlier)")
     start = time.perf_counter()
-    result = round_training.train_round(run, r, plan, prepared, progress=progress, out=out)
+    result = round_training.train_round(run, r, plan, prepared, resume=step is not None, progress=progress, out=out)
     return result.checkpoint, time.perf_counter() - start
 
 
