@@ -108,9 +108,24 @@ def run_unit(args: argparse.Namespace, unit: tuple) -> dict:
             "checkpoint": str(run_folder.checkpoint_path(run, last.round))}
 
 
-def chunk_latency(checkpoints: list[str], calls: int) -> list[dict]:
+def chunk_latency(checkpoints: list[str], calls: int) -> tuple[list[dict], str]:
     """Milliseconds of one chunk at batch 1 on one thread for each checkpoint, the checkpoints taking
-    turns call by call."""
+    turns call by call, from a thread under SCHED_FIFO where the OS permits (as `hgd-serve` serves a
+    chunk; a busy machine then slows both alike instead of landing on whichever was running); and the
+    scheduler it ran under, in words."""
+    import threading
+
+    from hgdagger.common.realtime import try_realtime
+
+    out: list = []
+    timer = threading.Thread(target=lambda: out.append((try_realtime(40), _timed_in_turns(checkpoints, calls))))
+    timer.start()
+    timer.join()
+    scheduler, times = out[0]
+    return times, scheduler
+
+
+def _timed_in_turns(checkpoints: list[str], calls: int) -> list[dict]:
     import torch
 
     from policy_server.checkpoint import load_policy
@@ -163,8 +178,9 @@ def run(argv: list[str] | None = None) -> dict:
     rows = summarise(args, units)
     if args.calls > 0:  # the first seed's checkpoint of every value, side by side
         first = [next(u["checkpoint"] for u in units if u["value"] == r["value"]) for r in rows]
-        for row, lat in zip(rows, chunk_latency(first, args.calls)):
-            row["chunk_ms"] = lat
+        latencies, scheduler = chunk_latency(first, args.calls)
+        for row, lat in zip(rows, latencies):
+            row["chunk_ms"], row["chunk_timed_under"] = lat, scheduler
     print(f"\n{args.task}, preset {args.preset}{' ' + ' '.join(args.set) if args.set else ''}: {key} over "
           f"{len(args.seeds)} seeds x {rows[0]['episodes'] // max(1, len(args.seeds))} evaluation episodes "
           f"({time.time() - started:.0f} s)")
@@ -179,6 +195,8 @@ def run(argv: list[str] | None = None) -> dict:
                       f"{lat['median']:.2f} ({lat['p10']:.2f}-{lat['p90']:.2f})" if lat else "-"])
     print_table([key, "success mean ± sd", "pooled 95% CI", "per seed", "vs baseline [95% CI]", "train s",
                  "chunk ms p50 (p10-p90)"], table)
+    if rows[0].get("chunk_timed_under"):
+        print(f"(chunks: batch 1, one thread, the first seed's checkpoints in turns, {rows[0]['chunk_timed_under']})")
     out = Path(args.out) / f"settings_{result_name(args)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"task": args.task, "args": vars(args), "key": key, "rows": rows, "units": units}
