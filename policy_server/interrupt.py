@@ -3,7 +3,7 @@
 A KeyboardInterrupt raised wherever Python happens to be (inside the optimiser's update, in the
 middle of writing a checkpoint) could leave weights, optimiser state and step count out of step
 with each other. The latch only notes the signal; the training loop looks at it between steps.
-A second signal stops at once, as an operator who insists expects. SIGTERM is what a scheduler, a
+The same signal again stops at once, as an operator who insists expects. SIGTERM is what a scheduler, a
 benchmark stopping its workers or `kill` sends: saving first keeps an hour of training resumable
 (a checkpoint takes well under a second; schedulers wait several before SIGKILL).
 """
@@ -34,9 +34,10 @@ class Latch:
 
 @contextmanager
 def interrupt_latch(enabled: bool = True) -> Iterator[Latch]:
-    """While inside, the first SIGINT or SIGTERM sets `latch.fired`; the same signal again raises KeyboardInterrupt.
-    Only in the main thread (where Python delivers signals), and not for a signal that is ignored (SIGINT
-    in a shell's background job); elsewhere, or when not `enabled`, a latch that never fires."""
+    """While inside, the first SIGINT or SIGTERM sets `latch.fired`; the same signal again raises
+    KeyboardInterrupt. Only in the main thread (where Python delivers signals), and not for a signal that
+    is ignored (SIGINT in a shell's background job); elsewhere, or when not `enabled`, a latch that never
+    fires."""
     latch = Latch()
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield latch
