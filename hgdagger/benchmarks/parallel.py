@@ -7,6 +7,8 @@ import sys
 import traceback
 from typing import Any, Callable
 
+from hgdagger.common.termination import TERMINATED, unwind_on_sigterm
+
 
 class SeedFailed(RuntimeError):
     """A seed's work raised in its worker process; the message carries the worker's traceback."""
@@ -18,7 +20,7 @@ def map_seeds(run_seed: Callable[[Any, int], dict], args: Any, seeds: list[int],
     at a time. Stopped (Ctrl-C, SIGTERM), the workers are stopped too and unwind: nothing is left
     running on the run folders, a training under way saves its step, and a rerun resumes. A seed that
     fails lets the others finish (each keeps its result for the rerun) before its error is raised."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    previous = unwind_on_sigterm()
     try:
         if jobs <= 1:
             return [run_seed(args, s) for s in seeds]
@@ -34,11 +36,11 @@ def map_seeds(run_seed: Callable[[Any, int], dict], args: Any, seeds: list[int],
 def _worker(run_seed: Callable[[Any, int], dict], args: Any, seed: int, conn: Any) -> None:
     """One seed in its own process; SIGTERM unwinds it like Ctrl-C (its `finally` blocks stop the
     policy server it started; a training under way saves first: `policy_server.interrupt`)."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    unwind_on_sigterm()
     try:
         conn.send(("ok", run_seed(args, seed)))
     except (KeyboardInterrupt, SystemExit):
-        sys.exit(143)
+        sys.exit(TERMINATED)
     except BaseException:
         conn.send(("error", traceback.format_exc()))
     finally:

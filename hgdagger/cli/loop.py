@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from hgdagger.cli.arguments import existing_file, fail, reports_missing_extras, 
 from hgdagger.common import threads
 from hgdagger.common.observation_sets import observation_set
 from hgdagger.common.settings import setting_value
+from hgdagger.common.termination import unwind_on_sigterm
 from hgdagger.cli.arguments import add_threads_argument
 from recorder import run_folder
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
              if cfg.compare_bc and cfg.rounds else ""))
     # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: the policy server and a behavioural-cloning run
     # the loop started are stopped with it, not left running on the run folder.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    unwind_on_sigterm()
     try:
         results = run_loop(cfg, run, progress=not args.quiet, plugins=args.plugin)
     except PluginTaskError as exc:  # a plug-in's expert that broke later, on a state the check did not reach
