@@ -42,6 +42,7 @@ class RoundRecipe:
     batch_size: int = 256
     width: int = 256  # the velocity network's hidden width (model.net.hidden)
     expansion: int = 2  # its residual blocks' inner width in multiples of `width` (model.net.expansion)
+    flow_steps: int = 5  # Euler steps per chunk when sampling (model.flow_steps; ModelConfig says why 5)
     horizon: int = 16  # chunk length H
     seed: int = 0
     control_hz: float = 20.0
@@ -70,6 +71,7 @@ class RoundRecipe:
         cfg.model.horizon = self.horizon
         cfg.model.net.hidden = self.width
         cfg.model.net.expansion = self.expansion
+        cfg.model.flow_steps = self.flow_steps
         cfg.model.relative_to = self.relative_to
         observation_set(self.observations).apply(cfg)
         return cfg
@@ -93,6 +95,7 @@ class RoundPlan:
                                                                                  f"fine-tunes {self.init_from}")
         return (f"weighting {self.weighting}, include {' '.join(self.include) or 'nothing else'}, {c.steps} steps, "
                 f"H={c.model.horizon}, batch {c.batch_size}, width {c.model.net.hidden} x{c.model.net.expansion}, "
+                f"{c.model.flow_steps} Euler steps, "
                 f"{'actions relative to ' + c.model.relative_to if c.model.relative_to else 'absolute actions'}, "
                 f"obs keys {' '.join(c.lowdim_keys) if c.lowdim_keys else 'all'}"
                 f"{', cameras ' + (' '.join(c.image_keys) if c.image_keys else 'all') if c.use_images else ''}, {init}")

@@ -3,6 +3,7 @@ same function (policy_server.round_recipe.plan_round), the same checkpoint weigh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -58,9 +59,20 @@ def test_flags_override_and_the_line_says_which(tmp_path, capsys):
                            "--include", "failure", "--no-progress"]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("hgd-train: round 0 from"))
     assert "--steps, --weighting, --include from the command line" in line
-    assert "weighting uniform, include failure, 2 steps, H=4, batch 16, width 256 x2, actions relative to joint_pos" in line
+    assert "weighting uniform, include failure, 2 steps, H=4, batch 16, width 256 x2, 5 Euler steps, actions relative to joint_pos" in line
     r0 = _recorded(run, 0)
     assert r0["config"]["steps"] == 2 and r0["weighting"] == "uniform" and r0["include"] == ["failure"]
+
+
+def test_the_loops_euler_steps_reach_the_checkpoint_and_default_to_the_models(tmp_path):
+    from policy_server.model import ModelConfig
+    from policy_server.policy import FlowPolicy
+
+    assert LoopConfig().flow_steps == ModelConfig().flow_steps  # (the recipe cannot import torch to ask)
+    run = record_run(tmp_path / "run")
+    dataclasses.replace(LOOP, flow_steps=10).save(run_folder.config_path(run))
+    assert train_cli.main(["--run", str(run), "--round", "0", "--no-progress"]) == 0
+    assert FlowPolicy.load(run_folder.checkpoint_path(run, 0), device="cpu").cfg.flow_steps == 10
 
 
 def test_a_run_made_by_hand_gets_the_loops_defaults_then_its_own_earlier_settings(tmp_path, capsys):

@@ -18,7 +18,7 @@ from sim.supervisor import SupervisorConfig
 
 # The smallest value each count or rate may take (rounds = 0: demonstrations and round 0 only).
 MINIMUM = {"demos": 1, "rounds": 0, "rollouts_per_round": 1, "eval_episodes": 1, "train_steps": 1,
-           "finetune_steps": 1, "batch_size": 1, "width": 8, "expansion": 1, "horizon": 1, "execute_steps": 1,
+           "finetune_steps": 1, "batch_size": 1, "width": 8, "expansion": 1, "flow_steps": 1, "horizon": 1, "execute_steps": 1,
            "control_hz": 1e-9}
 
 
@@ -41,6 +41,7 @@ class LoopConfig:
     batch_size: int = RoundRecipe.batch_size
     width: int = RoundRecipe.width  # the policy network's hidden width
     expansion: int = RoundRecipe.expansion  # its residual blocks' inner width, in multiples of `width`
+    flow_steps: int = RoundRecipe.flow_steps  # Euler steps per chunk when the policy samples (rollouts, evaluation)
     horizon: int = RoundRecipe.horizon
     execute_steps: int = 8  # actions executed per chunk in rollouts and evaluation
     control_hz: float = RoundRecipe.control_hz
