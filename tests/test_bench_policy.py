@@ -16,9 +16,16 @@ def test_the_policy_benchmark_times_the_bound_and_unbound_sampler_on_the_same_ch
     out = tmp_path / "policy.json"
     bench_policy.run(["--nets", "mlp", "--steps", "20", "--calls", "5", "--no-compile",
                       "--ckpt-dir", str(tmp_path / "ck"), "--out", str(out)])
-    row = json.loads(out.read_text())["rows"][0]
+    report = json.loads(out.read_text())
+    row = report["rows"][0]
     for key in ("eager_b1", "eager_b8", "eager_unbound_b1", "eager_unbound_b8"):
         assert 0 < row[key]["p50_ms"] <= row[key]["p99_ms"]
+    # Where a chunk's time goes: the Euler steps are inside the whole, each step inside all of them.
+    us = report["chunk_parts"]["median_us"]
+    assert 0 < us["one Euler step"] < us["5 Euler steps"] < us["whole chunk"]
+    assert 0 < us["encoder"] < us["whole chunk"] and 0 < us["observation in"] < us["whole chunk"]
+    ops = {r["op"]: r for r in report["chunk_parts"]["operations"]}
+    assert ops["aten::addmm"]["calls"] >= 5 * 4  # every Euler step's matrices (input, blocks, head) at least
     # The two paths are the same function: same noise in, same chunk out.
     ck = tmp_path / "ck" / "mlp" / "last.pt"
     fast, slow = FlowPolicy.load(ck, device="cpu"), FlowPolicy.load(ck, device="cpu")

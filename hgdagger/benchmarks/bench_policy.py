@@ -7,7 +7,9 @@ For each architecture in --nets:
   2. accuracy: mean squared error of sampled chunks to the nearest true mode (normalised units
      are not used: joint radians), and the fraction of samples in the '+' mode (0.5 is right);
   3. latency of one `predict_chunks` call (the default Euler steps) at batch 1 and batch 8, eager and
-     torch.compile'd, p50 and p99 over --calls calls after warm-up.
+     torch.compile'd, p50 and p99 over --calls calls after warm-up;
+  4. for the first net, where a batch-1 chunk's time goes (`chunk_parts`): observation in, encoder,
+     each Euler step, glue, and the torch operations by self time.
 With --serve-calls N, also the first net's checkpoint served by hgd-serve (its own process, as
 deployed) to a robot asking every --serve-pause-ms: the first reply and p50/p99 of N replies, with
 --doubt-samples 0 and 8, on an idle machine and beside --serve-load busy processes. --serve-roots
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hgdagger.benchmarks.chunk_parts import chunk_parts, operations, print_parts
 from hgdagger.common import threads
 from hgdagger.cli.arguments import add_threads_argument
 from hgdagger.common.threads import child_env as threads_env
@@ -66,11 +69,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def observations(batch: int) -> dict[str, np.ndarray]:
+    """A batch of the synthetic task's observations."""
+    rng = np.random.default_rng(0)
+    return {"joint_pos": rng.uniform(-1, 1, (batch, 7)).astype(np.float32),
+            "target_pos": rng.uniform(-1, 1, (batch, 3)).astype(np.float32)}
+
+
 def latency(policy: FlowPolicy, batch: int, calls: int) -> dict[str, float]:
     """p50/p99/mean milliseconds of one predict_chunks call (warm-up excluded)."""
-    rng = np.random.default_rng(0)
-    obs = {"joint_pos": rng.uniform(-1, 1, (batch, 7)).astype(np.float32),
-           "target_pos": rng.uniform(-1, 1, (batch, 3)).astype(np.float32)}
+    obs = observations(batch)
     for _ in range(20):
         policy.predict_chunks(obs)
     times = np.empty(calls)
@@ -244,8 +252,13 @@ def run(argv: list[str] | None = None) -> dict:
                   f"step (eager p50): b1 {r['eager_b1']['p50_ms']:.2f} vs {r['eager_unbound_b1']['p50_ms']:.2f} ms, "
                   f"b8 {r['eager_b8']['p50_ms']:.2f} vs {r['eager_unbound_b8']['p50_ms']:.2f} ms")
     print(f"L2 baseline ({args.nets[0]} backbone): nearest-mode MSE {l2_acc['nearest_mode_mse']:.5f} (it averages the modes)")
+    first = FlowPolicy.load(Path(args.ckpt_dir) / args.nets[0] / "last.pt", device=device)
+    parts = {"net": args.nets[0], "median_us": chunk_parts(first, observations(1), args.calls),
+             "operations": operations(first, observations(1))}
+    print_parts(parts["median_us"], parts["operations"])
     report = {"device": str(device), "threads": args.threads, "cpu": platform.processor() or platform.machine(),
-              "torch": torch.__version__, "args": vars(args), "rows": rows, "l2_baseline": l2_acc}
+              "torch": torch.__version__, "args": vars(args), "rows": rows, "l2_baseline": l2_acc,
+              "chunk_parts": parts}
     if args.serve_calls > 0:
         report["served"] = served(args, Path(args.ckpt_dir) / args.nets[0] / "last.pt")
         print_served(report["served"], args)
