@@ -51,6 +51,8 @@ def chunk_parts(policy: FlowPolicy, observation: Mapping[str, np.ndarray], calls
             f"{steps} Euler steps": lambda: flow.euler_integrate(velocity, noise, steps),
             "whole chunk": lambda: policy.predict_chunks(observation),
         }
+        if policy.device.type == "cuda":  # (a GPU runs asynchronously: a part ends when the GPU is done)
+            parts = {name: (lambda fn=fn: (fn(), torch.cuda.synchronize())) for name, fn in parts.items()}
         us = _medians_in_turns(parts, calls)
     inside = ("observation in", "encoder", "bind the observation", f"{steps} Euler steps")
     us["glue"] = us["whole chunk"] - sum(us[k] for k in inside)
