@@ -74,8 +74,10 @@ def recover_partial(partial: Path) -> Recovery:
     except Exception as e:
         size = partial.stat().st_size
         with open(partial, "rb") as f:
-            ours = f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
-        if ours and size <= NOTHING_WRITTEN_BYTES:  # killed between creating the file and its first step
+            head = f.read(NOTHING_WRITTEN_BYTES + 1)
+        # Killed between creating the file and its first step: HDF5's signature and little else, or (killed
+        # before the library wrote even its superblock) nothing but zeros. Anything else small is not ours.
+        if size <= NOTHING_WRITTEN_BYTES and (head.startswith(HDF5_SIGNATURE) or not head.strip(b"\0")):
             partial.unlink()
             return Recovery(partial, "empty-removed",
                             message=f"killed before its first step was written ({size} bytes, nothing lost)")

@@ -121,6 +121,18 @@ def test_recover_quarantines_a_file_that_is_not_hdf5_and_leaves_finished_files_a
     assert recover_run(tmp_path) == []
 
 
+@pytest.mark.parametrize("content", [b"", bytes(512)])
+def test_recover_removes_a_partial_killed_before_hdf5_wrote_its_superblock(tmp_path, content):
+    """Found in CI: a recorder SIGKILLed in a burst left a partial without even HDF5's signature;
+    recover quarantined it and exited 1, though nothing was in it."""
+    d = tmp_path / "round_0" / "data"
+    d.mkdir(parents=True)
+    (d / "ep_0029.hdf5.partial").write_bytes(content)
+    from recorder.recover import recover_run
+    (r,) = recover_run(tmp_path)
+    assert r.action == "empty-removed" and "nothing lost" in r.message and not list(d.iterdir())
+
+
 def test_a_partial_still_being_written_is_readable_and_not_touched_by_recover(tmp_path):
     from recorder.recover import recover_run
     from recorder.recording_session import RecordingSession
