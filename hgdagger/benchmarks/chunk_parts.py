@@ -79,6 +79,7 @@ def print_parts(us: Mapping[str, float], ops: list[dict]) -> None:
     print("\nwhere a batch-1 chunk's time goes (median µs, the parts timed in turns)")
     for name, value in us.items():
         print(f"  {name:22s} {value:8.1f}  {100 * value / whole:5.1f}%")
-    print("  torch operations under the profiler (self µs per chunk, calls per chunk; the profiler's own cost included):")
+    print("  torch operations under the profiler (self µs per chunk, calls per chunk; the profiler's own cost "
+          "included):")
     for r in ops:
         print(f"    {r['op']:26s} {r['self_us']:8.1f} {r['calls']:6.0f}")

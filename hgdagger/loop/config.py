@@ -18,8 +18,8 @@ from sim.supervisor import SupervisorConfig
 
 # The smallest value each count or rate may take (rounds = 0: demonstrations and round 0 only).
 MINIMUM = {"demos": 1, "rounds": 0, "rollouts_per_round": 1, "eval_episodes": 1, "train_steps": 1,
-           "finetune_steps": 1, "batch_size": 1, "width": 8, "expansion": 1, "flow_steps": 1, "horizon": 1, "execute_steps": 1,
-           "control_hz": 1e-9}
+           "finetune_steps": 1, "batch_size": 1, "width": 8, "expansion": 1, "flow_steps": 1, "horizon": 1,
+           "execute_steps": 1, "control_hz": 1e-9}
 
 
 @dataclass
